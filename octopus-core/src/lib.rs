@@ -1,0 +1,80 @@
+//! The framework-neutral core of Octopus.
+//!
+//! Octopus makes web services observable: every request is counted and timed in Prometheus
+//! metrics, and traced as an OpenTelemetry span. This crate holds all of that logic; the
+//! adapter crates (actix-web, axum, warp, rocket) only translate their framework's request and
+//! response types onto the [`RequestObserver`] seam defined here.
+//!
+//! # Example: driving the seam by hand
+//!
+//! This is what every adapter does per request, and what you do to instrument a framework
+//! Octopus has no adapter for:
+//!
+//! ```
+//! use octopus_core::{Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
+//!
+//! // Once, at start-up: the original plugin's two values.
+//! let octopus = Octopus::new(OctopusConfig::prometheus(
+//!     "users",
+//!     ["latency", "request_count", "processing_requests"],
+//! )?)?;
+//!
+//! // Per request: the framework-neutral view (borrowed from your request type) ...
+//! let headers = http::HeaderMap::new();
+//! let view = RequestView::new("GET", "/users/42", &headers).with_route(Some("/users/{id}"));
+//! let request = octopus.observe(&view);
+//! // ... run the handler with `request.context()` as the current OpenTelemetry context ...
+//! request.finish(&ResponseView::new(200));
+//! // (if the request future is dropped instead, dropping `request` records the cancellation)
+//!
+//! // On GET /metrics:
+//! let metrics = octopus.render_metrics();
+//! let text = String::from_utf8(metrics.body).unwrap();
+//! assert!(text.contains(concat!(
+//!     r#"http_server_requests_total{http_request_method="GET","#,
+//!     r#"http_response_status_code="200",http_route="/users/{id}",service_name="users"} 1"#,
+//! )));
+//! # Ok::<(), octopus_core::ConfigError>(())
+//! ```
+//!
+//! # Metrics
+//!
+//! | config name | metric | type | labels |
+//! |---|---|---|---|
+//! | `latency` | `http_server_request_duration_seconds` | histogram | `http_request_method`, `http_route`, `http_response_status_code` |
+//! | `request_count` | `http_server_requests_total` | counter | same |
+//! | `processing_requests` | `http_server_active_requests` | gauge | `http_request_method`, `http_route` |
+//!
+//! Every series also carries the constant `service_name` label. `http_route` is the route
+//! *template*; requests that matched no route share one value
+//! ([`OctopusConfig::unmatched_route_label`], empty by default). Unknown methods are `_OTHER`.
+//! A request cancelled before it ended (client gone) leaves the gauge but is neither counted nor
+//! timed: it has no status code.
+//!
+//! # Modules
+//!
+//! - [`request`] and [`response`]: the framework-neutral views;
+//! - [`observer`]: the [`RequestObserver`] seam and the [`ObservedRequest`] guard;
+//! - [`metrics`]: the Prometheus collectors and the exposition;
+//! - [`config`]: [`OctopusConfig`], environment variables and errors.
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod metrics;
+mod octopus;
+pub mod observer;
+pub mod request;
+pub mod response;
+
+pub use config::{ConfigError, MetricKind, OctopusConfig};
+pub use metrics::{MetricsExposition, MetricsObservation, MetricsObserver};
+pub use octopus::{Octopus, OctopusBuilder, OctopusObservation};
+pub use observer::{ObservedRequest, Observation, RequestObserver};
+pub use request::{HeaderSource, HttpMethod, NoHeaders, RequestView};
+pub use response::ResponseView;
+
+/// Re-exported so adapters and users name the same versions Octopus uses.
+pub use opentelemetry;
+/// Re-exported so users register their own metrics in the same `prometheus` version.
+pub use prometheus;

@@ -1,0 +1,258 @@
+//! [`Octopus`]: one configured instance — the observer adapters plug in, and its registry.
+
+use std::sync::Arc;
+
+use opentelemetry::Context;
+use prometheus::Registry;
+
+use crate::metrics::{MetricsExposition, MetricsObservation};
+use crate::{
+    ConfigError, HeaderSource, MetricKind, MetricsObserver, Observation, OctopusConfig,
+    RequestObserver, RequestView, ResponseView,
+};
+
+/// One Octopus instance: metrics (and, with the tracing observer, spans) for one service.
+///
+/// Build it once, at start-up, outside any per-worker factory, and clone it into each worker or
+/// router: clones share everything (one `Arc`). Each instance owns its Prometheus registry
+/// unless given one, so two instances in one process (tests, two apps) never collide.
+///
+/// It is a [`RequestObserver`]: requests whose path is excluded (by default `/metrics` and
+/// `/health`) are neither counted nor traced.
+///
+/// ```
+/// use octopus_core::{Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
+///
+/// let octopus = Octopus::new(OctopusConfig::prometheus(
+///     "users",
+///     ["latency", "request_count", "processing_requests"],
+/// )?)?;
+///
+/// // What an adapter does for each request:
+/// let headers: &[(&str, &str)] = &[];
+/// let view = RequestView::new("GET", "/users/42", headers).with_route(Some("/users/{id}"));
+/// let request = octopus.observe(&view);
+/// // ... run the handler with `request.context()` current ...
+/// request.finish(&ResponseView::new(200));
+///
+/// let metrics = octopus.render_metrics();
+/// assert_eq!(metrics.content_type, "text/plain; version=0.0.4; charset=utf-8");
+/// # Ok::<(), octopus_core::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Octopus {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: OctopusConfig,
+    registry: Registry,
+    metrics: Option<MetricsObserver>,
+    excluded_paths: Box<[Box<str>]>,
+}
+
+impl Octopus {
+    /// An instance with its own registry. Fails on any invalid config value.
+    pub fn new(config: OctopusConfig) -> Result<Self, ConfigError> {
+        Octopus::builder().config(config).build()
+    }
+
+    /// An instance configured from the environment only (see [`OctopusConfig::apply_env`]).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Octopus::new(OctopusConfig::from_env()?)
+    }
+
+    /// A typed builder, starting from the defaults.
+    pub fn builder() -> OctopusBuilder {
+        OctopusBuilder::default()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &OctopusConfig {
+        &self.inner.config
+    }
+
+    /// The service name.
+    pub fn service_name(&self) -> &str {
+        &self.inner.config.service_name
+    }
+
+    /// The registry `/metrics` renders: register your own metrics here to serve them alongside.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// Where adapters mount the metrics endpoint.
+    pub fn metrics_path(&self) -> &str {
+        &self.inner.config.metrics_path
+    }
+
+    /// The body and `Content-Type` of a `/metrics` response.
+    pub fn render_metrics(&self) -> MetricsExposition {
+        crate::metrics::render(&self.inner.registry)
+    }
+
+    /// Whether requests to `path` are left unobserved.
+    #[inline]
+    pub fn is_excluded(&self, path: &str) -> bool {
+        self.inner.excluded_paths.iter().any(|p| **p == *path)
+    }
+
+    /// The metrics observer, when metrics are enabled.
+    pub fn metrics(&self) -> Option<&MetricsObserver> {
+        self.inner.metrics.as_ref()
+    }
+}
+
+impl RequestObserver for Octopus {
+    type Observation = OctopusObservation;
+
+    #[inline]
+    fn start<H: HeaderSource + ?Sized>(
+        &self,
+        request: &RequestView<'_, H>,
+        context: &mut Context,
+    ) -> OctopusObservation {
+        if self.is_excluded(request.path()) {
+            return OctopusObservation { metrics: None };
+        }
+        OctopusObservation {
+            metrics: self.inner.metrics.start(request, context),
+        }
+    }
+}
+
+/// One request's state inside [`Octopus`]; empty for excluded paths.
+pub struct OctopusObservation {
+    metrics: Option<MetricsObservation>,
+}
+
+impl Observation for OctopusObservation {
+    #[inline]
+    fn finish(self, response: &ResponseView<'_>) {
+        self.metrics.finish(response);
+    }
+
+    #[inline]
+    fn cancel(self) {
+        self.metrics.cancel();
+    }
+}
+
+/// Builds an [`Octopus`]: start from [`Octopus::builder`], set what differs from the defaults.
+///
+/// ```
+/// use octopus_core::{MetricKind, Octopus};
+/// use prometheus::{IntCounter, Registry};
+///
+/// let registry = Registry::new();
+/// let logins = IntCounter::new("logins_total", "Logins.").unwrap();
+/// registry.register(Box::new(logins.clone())).unwrap();
+///
+/// let octopus = Octopus::builder()
+///     .service_name("auth")
+///     .metrics([MetricKind::RequestCount, MetricKind::Latency])
+///     .latency_buckets([0.01, 0.1, 1.0])
+///     .exclude_path("/ready")
+///     .registry(registry)
+///     .build()?;
+/// logins.inc();
+/// let text = String::from_utf8(octopus.render_metrics().body).unwrap();
+/// assert!(text.contains("logins_total 1"));
+/// # Ok::<(), octopus_core::ConfigError>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct OctopusBuilder {
+    config: OctopusConfig,
+    registry: Option<Registry>,
+}
+
+impl OctopusBuilder {
+    /// Replaces the whole configuration (a file loaded with serde, say).
+    pub fn config(mut self, config: OctopusConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Applies the process environment on top of the configuration so far.
+    pub fn env(mut self) -> Result<Self, ConfigError> {
+        self.config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(self)
+    }
+
+    /// The service name.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.config.service_name = name.into();
+        self
+    }
+
+    /// The collectors to run.
+    pub fn metrics(mut self, metrics: impl IntoIterator<Item = MetricKind>) -> Self {
+        self.config.metrics = metrics.into_iter().collect();
+        self
+    }
+
+    /// A prefix for every metric name.
+    pub fn metrics_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.metrics_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The latency histogram's bucket bounds, seconds.
+    pub fn latency_buckets(mut self, buckets: impl IntoIterator<Item = f64>) -> Self {
+        self.config.latency_buckets = buckets.into_iter().collect();
+        self
+    }
+
+    /// Where adapters serve `/metrics`.
+    pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
+        self.config.metrics_path = path.into();
+        self
+    }
+
+    /// The `http_route` label value of requests that matched no route.
+    pub fn unmatched_route_label(mut self, label: impl Into<String>) -> Self {
+        self.config.unmatched_route_label = label.into();
+        self
+    }
+
+    /// Adds a path that is neither counted nor traced.
+    pub fn exclude_path(mut self, path: impl Into<String>) -> Self {
+        self.config.excluded_paths.push(path.into());
+        self
+    }
+
+    /// Registers the metrics in this registry instead of a new one, so the user's own metrics
+    /// appear on the same `/metrics`.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Validates the configuration and creates the collectors.
+    pub fn build(self) -> Result<Octopus, ConfigError> {
+        let config = self.config;
+        config.validate()?;
+        let registry = self.registry.unwrap_or_default();
+        let metrics = if config.metrics_enabled() {
+            Some(MetricsObserver::new(&config, Some(registry.clone()))?)
+        } else {
+            None
+        };
+        let mut excluded: Vec<Box<str>> = Vec::new();
+        for path in std::iter::once(&config.metrics_path).chain(&config.excluded_paths) {
+            if !excluded.iter().any(|p| **p == **path) {
+                excluded.push(path.as_str().into());
+            }
+        }
+        Ok(Octopus {
+            inner: Arc::new(Inner {
+                config,
+                registry,
+                metrics,
+                excluded_paths: excluded.into_boxed_slice(),
+            }),
+        })
+    }
+}

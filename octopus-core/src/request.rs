@@ -1,0 +1,391 @@
+//! The framework-neutral view of an incoming request.
+//!
+//! An adapter builds a [`RequestView`] from its framework's request type — borrowing, never
+//! copying — and hands it to a [`RequestObserver`](crate::RequestObserver). Everything the core
+//! needs to decide span names, attributes and metric labels is here, and nothing more.
+
+use std::time::Instant;
+
+/// Read access to a request's (or response's) headers.
+///
+/// Implement this for your framework's header map so the core can read trace headers and the
+/// user agent. Header names passed to [`header`](HeaderSource::header) are lower-case ASCII;
+/// implementations must match them case-insensitively (HTTP header names are).
+///
+/// The core implements it for [`http::HeaderMap`] (axum, warp, hyper, reqwest), for
+/// slices of `(name, value)` pairs and for [`NoHeaders`]. A framework on another `http` version
+/// (actix-web) wraps its map in a newtype.
+///
+/// ```
+/// use octopus_core::HeaderSource;
+///
+/// let headers: &[(&str, &str)] = &[("User-Agent", "curl/8.5.0")];
+/// assert_eq!(headers.header("user-agent"), Some("curl/8.5.0"));
+/// assert_eq!(headers.header("traceparent"), None);
+/// ```
+pub trait HeaderSource {
+    /// The first value of header `name`, if present and valid visible ASCII / UTF-8.
+    ///
+    /// A value that is not valid text must be reported as absent, never as an error: inbound
+    /// headers are untrusted input.
+    fn header(&self, name: &str) -> Option<&str>;
+
+    /// Every header name present. Only codecs that look for a prefix (such as Jaeger's
+    /// `uberctx-*` baggage) call this, so it may allocate.
+    fn header_names(&self) -> Vec<&str>;
+}
+
+impl<T: HeaderSource + ?Sized> HeaderSource for &T {
+    fn header(&self, name: &str) -> Option<&str> {
+        (**self).header(name)
+    }
+
+    fn header_names(&self) -> Vec<&str> {
+        (**self).header_names()
+    }
+}
+
+impl HeaderSource for http::HeaderMap {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    fn header_names(&self) -> Vec<&str> {
+        self.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<str>> HeaderSource for [(N, V)] {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(n, _)| n.as_ref().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+
+    fn header_names(&self) -> Vec<&str> {
+        self.iter().map(|(n, _)| n.as_ref()).collect()
+    }
+}
+
+/// A header source with no headers, for requests whose headers are not available.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHeaders;
+
+impl HeaderSource for NoHeaders {
+    fn header(&self, _name: &str) -> Option<&str> {
+        None
+    }
+
+    fn header_names(&self) -> Vec<&str> {
+        Vec::new()
+    }
+}
+
+/// An HTTP request method as the OpenTelemetry HTTP conventions classify it.
+///
+/// The nine methods of RFC 9110 and RFC 5789 are known; anything else (including lower-case
+/// spellings: methods are case-sensitive) is [`HttpMethod::Other`], reported as `_OTHER`, so a
+/// client cannot create new metric series by inventing methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HttpMethod {
+    /// `CONNECT`
+    Connect,
+    /// `DELETE`
+    Delete,
+    /// `GET`
+    Get,
+    /// `HEAD`
+    Head,
+    /// `OPTIONS`
+    Options,
+    /// `PATCH`
+    Patch,
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `TRACE`
+    Trace,
+    /// Any other method, reported as `_OTHER`.
+    Other,
+}
+
+impl HttpMethod {
+    /// Every variant, in index order.
+    pub const ALL: [HttpMethod; 10] = [
+        HttpMethod::Connect,
+        HttpMethod::Delete,
+        HttpMethod::Get,
+        HttpMethod::Head,
+        HttpMethod::Options,
+        HttpMethod::Patch,
+        HttpMethod::Post,
+        HttpMethod::Put,
+        HttpMethod::Trace,
+        HttpMethod::Other,
+    ];
+
+    /// Classifies a method as sent on the wire.
+    ///
+    /// ```
+    /// use octopus_core::HttpMethod;
+    /// assert_eq!(HttpMethod::parse("GET"), HttpMethod::Get);
+    /// assert_eq!(HttpMethod::parse("get"), HttpMethod::Other);
+    /// assert_eq!(HttpMethod::parse("PURGE").as_str(), "_OTHER");
+    /// ```
+    pub fn parse(method: &str) -> Self {
+        match method {
+            "GET" => HttpMethod::Get,
+            "POST" => HttpMethod::Post,
+            "PUT" => HttpMethod::Put,
+            "DELETE" => HttpMethod::Delete,
+            "HEAD" => HttpMethod::Head,
+            "PATCH" => HttpMethod::Patch,
+            "OPTIONS" => HttpMethod::Options,
+            "CONNECT" => HttpMethod::Connect,
+            "TRACE" => HttpMethod::Trace,
+            _ => HttpMethod::Other,
+        }
+    }
+
+    /// The value for `http.request.method` and the `http_request_method` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Connect => "CONNECT",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Get => "GET",
+            HttpMethod::Head => "HEAD",
+            HttpMethod::Options => "OPTIONS",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Trace => "TRACE",
+            HttpMethod::Other => "_OTHER",
+        }
+    }
+
+    /// Position in [`HttpMethod::ALL`]; lets per-method state live in a fixed array.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What the core sees of an incoming request.
+///
+/// Everything is borrowed from the framework's request, so building a view costs nothing but
+/// the method classification.
+///
+/// ```
+/// use octopus_core::{HttpMethod, RequestView};
+///
+/// let headers: &[(&str, &str)] = &[("host", "api.example.com")];
+/// let view = RequestView::new("GET", "/users/42", headers)
+///     .with_route(Some("/users/{id}"))
+///     .with_scheme(Some("https"))
+///     .with_host(Some("api.example.com"))
+///     .with_protocol_version(Some("1.1"));
+/// assert_eq!(view.method(), HttpMethod::Get);
+/// assert_eq!(view.route(), Some("/users/{id}"));
+/// ```
+#[derive(Debug)]
+pub struct RequestView<'a, H: ?Sized> {
+    method: HttpMethod,
+    method_original: &'a str,
+    route: Option<&'a str>,
+    path: &'a str,
+    scheme: Option<&'a str>,
+    host: Option<&'a str>,
+    protocol_version: Option<&'a str>,
+    received_at: Option<Instant>,
+    headers: &'a H,
+}
+
+impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
+    /// A view of a request with this method (as sent), path (without the query) and headers.
+    pub fn new(method: &'a str, path: &'a str, headers: &'a H) -> Self {
+        RequestView {
+            method: HttpMethod::parse(method),
+            method_original: method,
+            route: None,
+            path,
+            scheme: None,
+            host: None,
+            protocol_version: None,
+            received_at: None,
+            headers,
+        }
+    }
+
+    /// The matched route template (`/users/{id}`), if the framework matched one.
+    ///
+    /// Requests without a template share one metric label value, never their raw path.
+    pub fn with_route(mut self, route: Option<&'a str>) -> Self {
+        self.route = route;
+        self
+    }
+
+    /// `http` or `https`.
+    pub fn with_scheme(mut self, scheme: Option<&'a str>) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// The `Host` header or URI authority: a host name, optionally with `:port`.
+    pub fn with_host(mut self, host: Option<&'a str>) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// The HTTP version as OpenTelemetry writes it: `1.0`, `1.1`, `2`, `3`.
+    pub fn with_protocol_version(mut self, version: Option<&'a str>) -> Self {
+        self.protocol_version = version;
+        self
+    }
+
+    /// When the framework received the request, if it is earlier than now (the start of
+    /// the measured latency; default: the moment the observer starts).
+    pub fn with_received_at(mut self, received_at: Option<Instant>) -> Self {
+        self.received_at = received_at;
+        self
+    }
+
+    /// The classified method.
+    pub fn method(&self) -> HttpMethod {
+        self.method
+    }
+
+    /// The method exactly as sent (for `http.request.method_original`).
+    pub fn method_original(&self) -> &'a str {
+        self.method_original
+    }
+
+    /// The matched route template, if any.
+    pub fn route(&self) -> Option<&'a str> {
+        self.route
+    }
+
+    /// The raw request path.
+    pub fn path(&self) -> &'a str {
+        self.path
+    }
+
+    /// The URL scheme, if known.
+    pub fn scheme(&self) -> Option<&'a str> {
+        self.scheme
+    }
+
+    /// The host (and optional port), if known.
+    pub fn host(&self) -> Option<&'a str> {
+        self.host
+    }
+
+    /// The protocol version, if known.
+    pub fn protocol_version(&self) -> Option<&'a str> {
+        self.protocol_version
+    }
+
+    /// When the request was received, if the adapter said.
+    pub fn received_at(&self) -> Option<Instant> {
+        self.received_at
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &'a H {
+        self.headers
+    }
+
+    /// The `User-Agent` header.
+    pub fn user_agent(&self) -> Option<&'a str> {
+        self.headers.header("user-agent")
+    }
+}
+
+impl<'a> RequestView<'a, http::HeaderMap> {
+    /// A view of an [`http::Request`] (hyper 1, axum, warp, tower): method, path, scheme and
+    /// authority from the URI (host falling back to the `Host` header), version and headers.
+    /// The route is left unset; the adapter adds it with [`with_route`](Self::with_route).
+    pub fn from_http<B>(request: &'a http::Request<B>) -> Self {
+        let uri = request.uri();
+        let host = uri
+            .authority()
+            .map(http::uri::Authority::as_str)
+            .or_else(|| request.headers().header("host"));
+        RequestView::new(request.method().as_str(), uri.path(), request.headers())
+            .with_scheme(uri.scheme_str())
+            .with_host(host)
+            .with_protocol_version(protocol_version(request.version()))
+    }
+}
+
+/// The OpenTelemetry spelling of an [`http::Version`] (`network.protocol.version`).
+pub fn protocol_version(version: http::Version) -> Option<&'static str> {
+    match version {
+        http::Version::HTTP_09 => Some("0.9"),
+        http::Version::HTTP_10 => Some("1.0"),
+        http::Version::HTTP_11 => Some("1.1"),
+        http::Version::HTTP_2 => Some("2"),
+        http::Version::HTTP_3 => Some("3"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_round_trip_and_unknown_is_other() {
+        for method in HttpMethod::ALL {
+            assert_eq!(HttpMethod::ALL[method.index()], method);
+            if method != HttpMethod::Other {
+                assert_eq!(HttpMethod::parse(method.as_str()), method);
+            }
+        }
+        assert_eq!(HttpMethod::parse("BREW"), HttpMethod::Other);
+        assert_eq!(HttpMethod::parse(""), HttpMethod::Other);
+        assert_eq!(HttpMethod::parse("Get"), HttpMethod::Other);
+    }
+
+    #[test]
+    fn view_from_http_request() {
+        let request = http::Request::builder()
+            .method("PATCH")
+            .uri("https://api.example.com:8443/users/42?x=1")
+            .version(http::Version::HTTP_2)
+            .header("user-agent", "test/1")
+            .body(())
+            .unwrap();
+        let view = RequestView::from_http(&request).with_route(Some("/users/{id}"));
+        assert_eq!(view.method(), HttpMethod::Patch);
+        assert_eq!(view.path(), "/users/42");
+        assert_eq!(view.scheme(), Some("https"));
+        assert_eq!(view.host(), Some("api.example.com:8443"));
+        assert_eq!(view.protocol_version(), Some("2"));
+        assert_eq!(view.user_agent(), Some("test/1"));
+        assert_eq!(view.route(), Some("/users/{id}"));
+    }
+
+    #[test]
+    fn host_falls_back_to_host_header() {
+        let request = http::Request::builder()
+            .uri("/x")
+            .header("Host", "localhost:10999")
+            .body(())
+            .unwrap();
+        let view = RequestView::from_http(&request);
+        assert_eq!(view.host(), Some("localhost:10999"));
+        assert_eq!(view.scheme(), None);
+        assert_eq!(view.protocol_version(), Some("1.1"));
+    }
+
+    #[test]
+    fn non_text_header_values_read_as_absent() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            http::HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+        );
+        assert_eq!(headers.header("traceparent"), None);
+        assert_eq!(headers.header_names(), vec!["traceparent"]);
+    }
+}

@@ -356,7 +356,11 @@ fn check_buckets(buckets: &[f64]) -> Result<(), ConfigError> {
 
 fn check_path(field: &str, path: &str) -> Result<(), ConfigError> {
     if !path.starts_with('/') {
-        return Err(ConfigError::invalid(field, path, "a path starting with '/'"));
+        return Err(ConfigError::invalid(
+            field,
+            path,
+            "a path starting with '/'",
+        ));
     }
     Ok(())
 }
@@ -444,8 +448,11 @@ mod tests {
             bad(|c| c.metrics = vec![MetricKind::Latency, MetricKind::Latency]),
             r#"metrics: invalid value "latency"; expected each of latency, request_count, processing_requests at most once"#
         );
-        assert!(bad(|c| c.metrics_prefix = Some("my-app".into()))
-            .starts_with(r#"metrics_prefix: invalid value "my-app"; expected a Prometheus metric name"#));
+        assert!(
+            bad(|c| c.metrics_prefix = Some("my-app".into())).starts_with(
+                r#"metrics_prefix: invalid value "my-app"; expected a Prometheus metric name"#
+            )
+        );
         assert_eq!(
             bad(|c| c.latency_buckets = vec![0.1, 0.1]),
             r#"latency_buckets: invalid value "[0.1, 0.1]"; expected a non-empty list of finite, strictly increasing numbers of seconds"#

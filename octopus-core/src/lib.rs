@@ -62,15 +62,15 @@
 
 pub mod config;
 pub mod metrics;
-mod octopus;
 pub mod observer;
+mod octopus;
 pub mod request;
 pub mod response;
 
 pub use config::{ConfigError, MetricKind, OctopusConfig};
 pub use metrics::{MetricsExposition, MetricsObservation, MetricsObserver};
+pub use observer::{Observation, ObservedRequest, RequestObserver};
 pub use octopus::{Octopus, OctopusBuilder, OctopusObservation};
-pub use observer::{ObservedRequest, Observation, RequestObserver};
 pub use request::{HeaderSource, HttpMethod, NoHeaders, RequestView};
 pub use response::ResponseView;
 

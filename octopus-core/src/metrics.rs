@@ -25,8 +25,8 @@ use prometheus::{
 };
 
 use crate::{
-    ConfigError, HeaderSource, HttpMethod, MetricKind, Observation, OctopusConfig,
-    RequestObserver, RequestView, ResponseView,
+    ConfigError, HeaderSource, HttpMethod, MetricKind, Observation, OctopusConfig, RequestObserver,
+    RequestView, ResponseView,
 };
 
 /// `Content-Type` of the Prometheus text exposition format.
@@ -277,7 +277,9 @@ impl Observation for MetricsObservation {
     #[inline]
     fn finish(self, response: &ResponseView<'_>) {
         let finished = response.finished_at().unwrap_or_else(Instant::now);
-        let seconds = finished.saturating_duration_since(self.started).as_secs_f64();
+        let seconds = finished
+            .saturating_duration_since(self.started)
+            .as_secs_f64();
         let series = self.route.status(self.method, response.status());
         if let Some(counter) = &series.requests {
             counter.inc();

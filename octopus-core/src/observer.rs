@@ -178,7 +178,8 @@ impl<O: RequestObserver> RequestObserver for Option<O> {
         request: &RequestView<'_, H>,
         context: &mut Context,
     ) -> Self::Observation {
-        self.as_ref().map(|observer| observer.start(request, context))
+        self.as_ref()
+            .map(|observer| observer.start(request, context))
     }
 }
 

@@ -1,0 +1,536 @@
+//! The metric collectors, driven through the seam without any framework.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use octopus_core::{
+    ConfigError, HeaderSource, MetricKind, NoHeaders, Octopus, OctopusConfig, RequestObserver,
+    RequestView, ResponseView,
+};
+use support::Samples;
+
+const COUNT: &str = "http_server_requests_total";
+const DURATION: &str = "http_server_request_duration_seconds";
+const ACTIVE: &str = "http_server_active_requests";
+
+fn octopus() -> Octopus {
+    Octopus::new(
+        OctopusConfig::prometheus("users", ["latency", "request_count", "processing_requests"])
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn view<'a>(method: &'a str, path: &'a str, route: Option<&'a str>) -> RequestView<'a, NoHeaders> {
+    RequestView::new(method, path, &NoHeaders).with_route(route)
+}
+
+/// Runs one request that took exactly `micros` microseconds.
+fn request(
+    octopus: &Octopus,
+    method: &str,
+    path: &str,
+    route: Option<&str>,
+    response: ResponseView<'_>,
+    micros: u64,
+) {
+    let started = Instant::now();
+    let observed = octopus.observe(&view(method, path, route).with_received_at(Some(started)));
+    observed.finish(&response.with_finished_at(started + Duration::from_micros(micros)));
+}
+
+fn labels<'a>(method: &'a str, route: &'a str, status: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("http_request_method", method),
+        ("http_route", route),
+        ("http_response_status_code", status),
+    ]
+}
+
+#[test]
+fn exact_counts_sums_and_buckets_after_a_known_sequence() {
+    let octopus = octopus();
+    let user = Some("/users/{id}");
+    let ok = ResponseView::new(200);
+    // (method, path, route, response, duration µs)
+    let sequence: Vec<(&str, &str, Option<&str>, ResponseView<'_>, u64)> = vec![
+        ("GET", "/users/1", user, ok, 3_000),
+        ("GET", "/users/2", user, ok, 40_000),
+        ("GET", "/users/3", user, ok, 300_000),
+        ("GET", "/users/404", user, ResponseView::new(404), 1),
+        (
+            "POST",
+            "/users",
+            Some("/users"),
+            ResponseView::new(201),
+            1_500_000,
+        ),
+        (
+            "POST",
+            "/users",
+            Some("/users"),
+            ResponseView::new(201),
+            1_500_000,
+        ),
+        (
+            "DELETE",
+            "/users/9",
+            user,
+            ResponseView::failed(500, "DbError"),
+            20_000_000,
+        ),
+        ("PURGE", "/users/9", user, ok, 10),
+        ("get", "/users/9", user, ok, 10),
+        ("GET", "/wp-admin", None, ResponseView::new(404), 100),
+        ("GET", "/.env", None, ResponseView::new(404), 100),
+        (
+            "GET",
+            "/panic",
+            Some("/panic"),
+            ResponseView::panicked(),
+            5_000,
+        ),
+    ];
+    for (method, path, route, response, micros) in &sequence {
+        request(&octopus, method, path, *route, *response, *micros);
+    }
+
+    let s = Samples::of(&octopus);
+    assert_eq!(
+        s.get(COUNT, &labels("GET", "/users/{id}", "200")),
+        Some(3.0)
+    );
+    assert_eq!(
+        s.get(COUNT, &labels("GET", "/users/{id}", "404")),
+        Some(1.0)
+    );
+    assert_eq!(s.get(COUNT, &labels("POST", "/users", "201")), Some(2.0));
+    assert_eq!(
+        s.get(COUNT, &labels("DELETE", "/users/{id}", "500")),
+        Some(1.0)
+    );
+    assert_eq!(
+        s.get(COUNT, &labels("_OTHER", "/users/{id}", "200")),
+        Some(2.0)
+    );
+    assert_eq!(s.get(COUNT, &labels("GET", "", "404")), Some(2.0));
+    assert_eq!(s.get(COUNT, &labels("GET", "/panic", "500")), Some(1.0));
+    assert_eq!(s.series(COUNT), 7, "no other series");
+    let total: f64 = ["200", "404"]
+        .iter()
+        .filter_map(|status| s.get(COUNT, &labels("GET", "/users/{id}", status)))
+        .sum();
+    assert_eq!(total, 4.0);
+
+    // GET /users/{id} 200 took 3 ms, 40 ms and 300 ms.
+    let get_ok = labels("GET", "/users/{id}", "200");
+    let expected_sum = [3_000u64, 40_000, 300_000]
+        .iter()
+        .map(|us| Duration::from_micros(*us).as_secs_f64())
+        .sum::<f64>();
+    assert_eq!(s.get(&format!("{DURATION}_count"), &get_ok), Some(3.0));
+    assert_eq!(
+        s.get(&format!("{DURATION}_sum"), &get_ok),
+        Some(expected_sum)
+    );
+    let bucket = |le: &str| {
+        let [m, r, st] = get_ok;
+        s.get(&format!("{DURATION}_bucket"), &[m, r, st, ("le", le)])
+    };
+    for (le, cumulative) in [
+        ("0.005", 1.0),
+        ("0.01", 1.0),
+        ("0.025", 1.0),
+        ("0.05", 2.0),
+        ("0.25", 2.0),
+        ("0.5", 3.0),
+        ("10", 3.0),
+        ("+Inf", 3.0),
+    ] {
+        assert_eq!(bucket(le), Some(cumulative), "bucket le={le}");
+    }
+    // Twenty seconds is above the largest bound: only +Inf holds it.
+    let [m, r, st] = labels("DELETE", "/users/{id}", "500");
+    assert_eq!(
+        s.get(&format!("{DURATION}_bucket"), &[m, r, st, ("le", "10")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        s.get(&format!("{DURATION}_bucket"), &[m, r, st, ("le", "+Inf")]),
+        Some(1.0)
+    );
+    assert_eq!(s.get(&format!("{DURATION}_sum"), &[m, r, st]), Some(20.0));
+
+    // Every request ended: every gauge that exists is 0.
+    assert!(s.series(ACTIVE) > 0);
+    for route in ["/users/{id}", "/users", "", "/panic"] {
+        for method in ["GET", "POST", "DELETE", "_OTHER"] {
+            let value = s.get(
+                ACTIVE,
+                &[("http_request_method", method), ("http_route", route)],
+            );
+            assert!(
+                value.is_none() || value == Some(0.0),
+                "{method} {route}: {value:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn service_name_is_a_constant_label_on_every_series() {
+    let octopus = octopus();
+    request(&octopus, "GET", "/a", Some("/a"), ResponseView::new(200), 1);
+    let text = String::from_utf8(octopus.render_metrics().body).unwrap();
+    let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(!samples.is_empty());
+    for line in samples {
+        assert!(line.contains(r#"service_name="users""#), "{line}");
+    }
+}
+
+#[test]
+fn gauge_counts_in_flight_and_returns_to_zero_after_cancel_and_panic() {
+    let octopus = octopus();
+    let route = Some("/slow/{ms}");
+    let active = || {
+        Samples::of(&octopus).get(
+            ACTIVE,
+            &[("http_request_method", "GET"), ("http_route", "/slow/{ms}")],
+        )
+    };
+
+    let mut in_flight: Vec<_> = (0..5)
+        .map(|_| octopus.observe(&view("GET", "/slow/100", route)))
+        .collect();
+    assert_eq!(active(), Some(5.0));
+    // Three clients go away: their futures (and states) are dropped.
+    in_flight.truncate(2);
+    assert_eq!(active(), Some(2.0));
+    for observed in in_flight {
+        observed.finish(&ResponseView::new(200));
+    }
+    assert_eq!(active(), Some(0.0));
+
+    // A handler that panics while its state is alive: unwinding drops the state.
+    let handle = {
+        let octopus = octopus.clone();
+        std::thread::spawn(move || {
+            let _observed = octopus.observe(&view("GET", "/slow/1", Some("/slow/{ms}")));
+            panic!("handler panicked");
+        })
+    };
+    assert!(handle.join().is_err());
+    assert_eq!(active(), Some(0.0));
+
+    // A panic the adapter caught and reported: counted as a 500, gauge back to 0.
+    let observed = octopus.observe(&view("GET", "/slow/1", route));
+    assert_eq!(active(), Some(1.0));
+    observed.finish(&ResponseView::panicked());
+    assert_eq!(active(), Some(0.0));
+
+    let s = Samples::of(&octopus);
+    // Cancelled requests have no status: neither counted nor timed.
+    assert_eq!(s.get(COUNT, &labels("GET", "/slow/{ms}", "200")), Some(2.0));
+    assert_eq!(s.get(COUNT, &labels("GET", "/slow/{ms}", "500")), Some(1.0));
+    assert_eq!(s.series(COUNT), 2);
+    assert_eq!(
+        s.get(
+            &format!("{DURATION}_count"),
+            &labels("GET", "/slow/{ms}", "200")
+        ),
+        Some(2.0)
+    );
+}
+
+#[test]
+fn eight_threads_times_ten_thousand_requests_give_exact_totals() {
+    const THREADS: usize = 8;
+    const PER_THREAD: usize = 10_000;
+    let octopus = octopus();
+    let routes = ["/a/{x}", "/b/{x}", "/c"];
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            let octopus = &octopus;
+            scope.spawn(move || {
+                for i in 0..PER_THREAD {
+                    let route = routes[(thread + i) % routes.len()];
+                    let status = if i % 10 == 0 { 500 } else { 200 };
+                    let observed = octopus.observe(&view("GET", "/ignored", Some(route)));
+                    observed.finish(&ResponseView::new(status));
+                }
+            });
+        }
+    });
+
+    let s = Samples::of(&octopus);
+    let mut total = 0.0;
+    let mut errors = 0.0;
+    for route in routes {
+        for status in ["200", "500"] {
+            let count = s.get(COUNT, &labels("GET", route, status)).unwrap();
+            let timed = s
+                .get(&format!("{DURATION}_count"), &labels("GET", route, status))
+                .unwrap();
+            assert_eq!(count, timed, "{route} {status}");
+            total += count;
+            if status == "500" {
+                errors += count;
+            }
+        }
+        assert_eq!(
+            s.get(
+                ACTIVE,
+                &[("http_request_method", "GET"), ("http_route", route)]
+            ),
+            Some(0.0)
+        );
+    }
+    assert_eq!(total, (THREADS * PER_THREAD) as f64);
+    assert_eq!(errors, (THREADS * PER_THREAD / 10) as f64);
+    // Per route, exactly as the threads distributed them: thread t sends request i to
+    // routes[(t + i) % 3].
+    for (r, route) in routes.iter().enumerate() {
+        let expected = (0..THREADS)
+            .flat_map(|t| (0..PER_THREAD).map(move |i| (t, i)))
+            .filter(|(t, i)| (t + i) % routes.len() == r)
+            .count() as f64;
+        let got: f64 = ["200", "500"]
+            .iter()
+            .map(|st| s.get(COUNT, &labels("GET", route, st)).unwrap())
+            .sum();
+        assert_eq!(got, expected, "{route}");
+    }
+}
+
+#[test]
+fn ten_thousand_distinct_unmatched_paths_create_no_new_series() {
+    let octopus = octopus();
+    request(&octopus, "GET", "/probe-0", None, ResponseView::new(404), 1);
+    let before = Samples::of(&octopus);
+    let before_series: Vec<usize> = [COUNT, &format!("{DURATION}_count"), ACTIVE]
+        .iter()
+        .map(|m| before.series(m))
+        .collect();
+    assert_eq!(before_series, [1, 1, 1]);
+
+    for i in 0..10_000 {
+        let path = format!("/scan/{i}/admin.php");
+        request(&octopus, "GET", &path, None, ResponseView::new(404), 1);
+    }
+    let after = Samples::of(&octopus);
+    let after_series: Vec<usize> = [COUNT, &format!("{DURATION}_count"), ACTIVE]
+        .iter()
+        .map(|m| after.series(m))
+        .collect();
+    assert_eq!(after_series, before_series);
+    assert_eq!(after.get(COUNT, &labels("GET", "", "404")), Some(10_001.0));
+    assert_eq!(after.label_values(COUNT, "http_route"), [""]);
+}
+
+#[test]
+fn excluded_paths_are_not_counted() {
+    let octopus = Octopus::builder().exclude_path("/ready").build().unwrap();
+    for path in ["/metrics", "/health", "/ready"] {
+        request(&octopus, "GET", path, Some(path), ResponseView::new(200), 1);
+    }
+    // Excluded by path, not by route: a route of the same name elsewhere is counted.
+    request(
+        &octopus,
+        "GET",
+        "/api/health",
+        Some("/api/health"),
+        ResponseView::new(200),
+        1,
+    );
+    let s = Samples::of(&octopus);
+    assert_eq!(s.series(COUNT), 1);
+    assert_eq!(
+        s.get(COUNT, &labels("GET", "/api/health", "200")),
+        Some(1.0)
+    );
+    assert_eq!(s.series(ACTIVE), 1);
+}
+
+#[test]
+fn a_custom_metrics_path_is_excluded_too() {
+    let octopus = Octopus::builder()
+        .metrics_path("/internal/metrics")
+        .build()
+        .unwrap();
+    request(
+        &octopus,
+        "GET",
+        "/internal/metrics",
+        None,
+        ResponseView::new(200),
+        1,
+    );
+    assert_eq!(Samples::of(&octopus).series(COUNT), 0);
+    assert_eq!(octopus.metrics_path(), "/internal/metrics");
+}
+
+#[test]
+fn only_the_selected_collectors_exist() {
+    let octopus =
+        Octopus::new(OctopusConfig::prometheus("svc", ["request_count"]).unwrap()).unwrap();
+    request(&octopus, "GET", "/x", Some("/x"), ResponseView::new(200), 1);
+    let text = String::from_utf8(octopus.render_metrics().body).unwrap();
+    assert!(text.contains(COUNT));
+    assert!(!text.contains(DURATION));
+    assert!(!text.contains(ACTIVE));
+
+    let none = Octopus::new(OctopusConfig::prometheus("svc", Vec::<&str>::new()).unwrap()).unwrap();
+    assert!(none.metrics().is_none());
+    request(&none, "GET", "/x", Some("/x"), ResponseView::new(200), 1);
+    assert!(none.render_metrics().body.is_empty());
+}
+
+#[test]
+fn prefix_buckets_and_unmatched_label_are_configurable() {
+    let octopus = Octopus::builder()
+        .service_name("shop")
+        .metrics_prefix("acme")
+        .latency_buckets([0.1, 1.0])
+        .unmatched_route_label("unmatched")
+        .build()
+        .unwrap();
+    request(
+        &octopus,
+        "GET",
+        "/nope",
+        None,
+        ResponseView::new(404),
+        500_000,
+    );
+    let s = Samples::of(&octopus);
+    let l = labels("GET", "unmatched", "404");
+    assert_eq!(s.get("acme_http_server_requests_total", &l), Some(1.0));
+    let bucket = |le| {
+        s.get(
+            "acme_http_server_request_duration_seconds_bucket",
+            &[l[0], l[1], l[2], ("le", le)],
+        )
+    };
+    assert_eq!(bucket("0.1"), Some(0.0));
+    assert_eq!(bucket("1"), Some(1.0));
+    assert_eq!(bucket("+Inf"), Some(1.0));
+    assert_eq!(
+        s.series("acme_http_server_request_duration_seconds_bucket"),
+        3
+    );
+    assert_eq!(s.series(COUNT), 0);
+}
+
+#[test]
+fn a_registry_passed_in_serves_the_users_metrics_too() {
+    let registry = prometheus::Registry::new();
+    let jobs = prometheus::IntCounter::new("jobs_processed_total", "Jobs.").unwrap();
+    registry.register(Box::new(jobs.clone())).unwrap();
+    jobs.inc_by(7);
+
+    let octopus = Octopus::builder()
+        .registry(registry.clone())
+        .build()
+        .unwrap();
+    request(&octopus, "GET", "/x", Some("/x"), ResponseView::new(200), 1);
+    let s = Samples::of(&octopus);
+    assert_eq!(s.get("jobs_processed_total", &[]), Some(7.0));
+    assert_eq!(s.get(COUNT, &labels("GET", "/x", "200")), Some(1.0));
+
+    // A second instance on the same registry is refused with a clear error, not a panic.
+    let err = Octopus::builder().registry(registry).build().unwrap_err();
+    assert!(matches!(err, ConfigError::Registration { .. }));
+    assert!(
+        err.to_string()
+            .starts_with("metrics registry: cannot register http_server_requests_total: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn two_instances_in_one_process_have_separate_registries() {
+    let a = Octopus::builder().service_name("a").build().unwrap();
+    let b = Octopus::builder().service_name("b").build().unwrap();
+    request(&a, "GET", "/x", Some("/x"), ResponseView::new(200), 1);
+    assert_eq!(
+        Samples::of(&a).get(COUNT, &labels("GET", "/x", "200")),
+        Some(1.0)
+    );
+    assert_eq!(Samples::of(&b).series(COUNT), 0);
+}
+
+/// An access log stacked with Octopus: both see every request, in order.
+#[test]
+fn a_users_observer_stacks_with_octopus() {
+    use std::sync::{Arc, Mutex};
+
+    use octopus_core::Observation;
+    use opentelemetry::Context;
+
+    #[derive(Clone, Default)]
+    struct AccessLog(Arc<Mutex<Vec<String>>>);
+    struct Entry(Arc<Mutex<Vec<String>>>, String);
+
+    impl RequestObserver for AccessLog {
+        type Observation = Entry;
+        fn start<H: HeaderSource + ?Sized>(
+            &self,
+            request: &RequestView<'_, H>,
+            _: &mut Context,
+        ) -> Entry {
+            Entry(
+                self.0.clone(),
+                format!("{} {}", request.method().as_str(), request.path()),
+            )
+        }
+    }
+    impl Observation for Entry {
+        fn finish(self, response: &ResponseView<'_>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{} {}", self.1, response.status()));
+        }
+        fn cancel(self) {
+            self.0.lock().unwrap().push(format!("{} cancelled", self.1));
+        }
+    }
+
+    let octopus = octopus();
+    let log = AccessLog::default();
+    let stack = (octopus.clone(), log.clone());
+    stack
+        .observe(&view("GET", "/users/1", Some("/users/{id}")))
+        .finish(&ResponseView::new(200));
+    drop(stack.observe(&view("GET", "/users/2", Some("/users/{id}"))));
+
+    assert_eq!(
+        *log.0.lock().unwrap(),
+        ["GET /users/1 200", "GET /users/2 cancelled"]
+    );
+    let s = Samples::of(&octopus);
+    assert_eq!(
+        s.get(COUNT, &labels("GET", "/users/{id}", "200")),
+        Some(1.0)
+    );
+    assert_eq!(
+        s.get(
+            ACTIVE,
+            &[
+                ("http_request_method", "GET"),
+                ("http_route", "/users/{id}")
+            ]
+        ),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn metric_kinds_select_by_original_names() {
+    let names: Vec<&str> = MetricKind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names, ["latency", "request_count", "processing_requests"]);
+    let metrics: Vec<&str> = MetricKind::ALL.iter().map(|k| k.metric_name()).collect();
+    assert_eq!(metrics, [DURATION, COUNT, ACTIVE]);
+}

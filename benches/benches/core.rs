@@ -1,0 +1,127 @@
+//! The `core` group: what the observer costs per request, without any framework.
+//!
+//! `cargo bench -p octopus-benches --bench core`
+//!
+//! | id | what one iteration does |
+//! |---|---|
+//! | `noop` | the seam with the empty observer `()`: what an adapter costs without Octopus |
+//! | `metrics` | Octopus, all three collectors, a route/method/status seen before |
+//! | `metrics_unmatched` | the same for a request that matched no route |
+//! | `floor_resolved_handles` | two clock reads, counter, histogram, gauge up and down on handles resolved once: the floor |
+//! | `peer_with_label_values` | the same work, looking the series up with `with_label_values` per request, as peer crates do |
+//! | `render_1000_series` | rendering `/metrics` holding 1 000 request series |
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use octopus_core::{NoHeaders, Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+fn octopus() -> Octopus {
+    Octopus::new(
+        OctopusConfig::prometheus("bench", ["latency", "request_count", "processing_requests"])
+            .expect("valid config"),
+    )
+    .expect("octopus builds")
+}
+
+fn peer_families() -> (IntCounterVec, HistogramVec, IntGaugeVec) {
+    let labels = [
+        "http_request_method",
+        "http_route",
+        "http_response_status_code",
+    ];
+    let registry = Registry::new();
+    let counter = IntCounterVec::new(Opts::new("requests_total", "r"), &labels).unwrap();
+    let histogram =
+        HistogramVec::new(HistogramOpts::new("duration_seconds", "d"), &labels).unwrap();
+    let gauge = IntGaugeVec::new(Opts::new("active", "a"), &labels[..2]).unwrap();
+    registry.register(Box::new(counter.clone())).unwrap();
+    registry.register(Box::new(histogram.clone())).unwrap();
+    registry.register(Box::new(gauge.clone())).unwrap();
+    (counter, histogram, gauge)
+}
+
+fn core(c: &mut Criterion) {
+    let mut group = c.benchmark_group("core");
+    let ok = ResponseView::new(200);
+
+    group.bench_function("noop", |b| {
+        b.iter(|| {
+            let view =
+                RequestView::new("GET", "/users/42", &NoHeaders).with_route(Some("/users/{id}"));
+            ().observe(black_box(&view)).finish(black_box(&ok));
+        })
+    });
+
+    let octopus = octopus();
+    group.bench_function("metrics", |b| {
+        b.iter(|| {
+            let view =
+                RequestView::new("GET", "/users/42", &NoHeaders).with_route(Some("/users/{id}"));
+            octopus.observe(black_box(&view)).finish(black_box(&ok));
+        })
+    });
+
+    group.bench_function("metrics_unmatched", |b| {
+        b.iter(|| {
+            let view = RequestView::new("GET", "/nowhere", &NoHeaders);
+            octopus
+                .observe(black_box(&view))
+                .finish(black_box(&ResponseView::new(404)));
+        })
+    });
+
+    let (counter, histogram, gauge) = peer_families();
+    let labels = ["GET", "/users/{id}", "200"];
+    let (c1, h1, g1) = (
+        counter.with_label_values(&labels),
+        histogram.with_label_values(&labels),
+        gauge.with_label_values(&labels[..2]),
+    );
+    group.bench_function("floor_resolved_handles", |b| {
+        b.iter(|| {
+            let started = Instant::now();
+            g1.inc();
+            black_box(&started);
+            c1.inc();
+            h1.observe(started.elapsed().as_secs_f64());
+            g1.dec();
+        })
+    });
+
+    group.bench_function("peer_with_label_values", |b| {
+        b.iter(|| {
+            let started = Instant::now();
+            let route = black_box("/users/{id}");
+            gauge.with_label_values(&["GET", route]).inc();
+            let status = black_box(200u16).to_string();
+            let labels = ["GET", route, status.as_str()];
+            counter.with_label_values(&labels).inc();
+            histogram
+                .with_label_values(&labels)
+                .observe(started.elapsed().as_secs_f64());
+            gauge.with_label_values(&["GET", route]).dec();
+        })
+    });
+
+    let big = octopus();
+    let routes: Vec<String> = (0..250)
+        .map(|i| format!("/api/v1/resource{i}/{{id}}"))
+        .collect();
+    for route in &routes {
+        for status in [200, 404, 500, 503] {
+            let view = RequestView::new("GET", "/", &NoHeaders).with_route(Some(route));
+            big.observe(&view).finish(&ResponseView::new(status));
+        }
+    }
+    group.bench_function("render_1000_series", |b| {
+        b.iter(|| black_box(big.render_metrics()))
+    });
+
+    group.finish();
+}
+
+criterion_group!(benches, core);
+criterion_main!(benches);

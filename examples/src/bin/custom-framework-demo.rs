@@ -1,0 +1,241 @@
+//! A service on plain hyper 1 — a "framework" Octopus has no adapter for — instrumented by
+//! driving the `RequestObserver` seam by hand, exactly as the adapters do:
+//!
+//! 1. match the route and build a `RequestView` with its template;
+//! 2. `observe` it, run the handler with the request's trace context current, catching panics;
+//! 3. `finish` with the status — or let a dropped future drop the `ObservedRequest`, which
+//!    records the cancellation.
+//!
+//! Octopus is stacked with a user-written observer, an access log on stderr, to show that
+//! observers compose.
+//!
+//! ```text
+//! cargo run -p octopus-examples --bin custom-framework-demo
+//! curl localhost:10999/hello/bob && curl localhost:10999/metrics
+//! ```
+
+use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::FutureExt as _;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use octopus_core::opentelemetry::Context;
+use octopus_core::opentelemetry::context::FutureExt as _;
+use octopus_core::{
+    HeaderSource, Observation, Octopus, RequestObserver, RequestView, ResponseView,
+};
+use octopus_examples::{DemoSettings, announce, shutdown_signal, slow_duration};
+use tokio::net::TcpListener;
+
+/// A user's own observer: one line per request on stderr.
+struct AccessLog;
+
+struct AccessLogEntry {
+    method: &'static str,
+    path: String,
+    started: Instant,
+}
+
+impl RequestObserver for AccessLog {
+    type Observation = AccessLogEntry;
+
+    fn start<H: HeaderSource + ?Sized>(
+        &self,
+        request: &RequestView<'_, H>,
+        _context: &mut Context,
+    ) -> AccessLogEntry {
+        AccessLogEntry {
+            method: request.method().as_str(),
+            path: request.path().to_owned(),
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Observation for AccessLogEntry {
+    fn finish(self, response: &ResponseView<'_>) {
+        eprintln!(
+            "{} {} {} {:.1?}",
+            self.method,
+            self.path,
+            response.status(),
+            self.started.elapsed()
+        );
+    }
+
+    fn cancel(self) {
+        eprintln!(
+            "{} {} cancelled after {:.1?}",
+            self.method,
+            self.path,
+            self.started.elapsed()
+        );
+    }
+}
+
+/// The demo's routes: the template (the label value) and what to do.
+enum Route<'p> {
+    Hello(&'p str),
+    Slow(Option<Duration>),
+    Fail,
+    Panic,
+    Metrics,
+    Health,
+    /// The path exists but not for this method.
+    MethodNotAllowed,
+    NotFound,
+}
+
+impl<'p> Route<'p> {
+    /// A minimal router: what any framework does before its handlers run.
+    fn matching(method: &Method, path: &'p str) -> (Option<&'static str>, Route<'p>) {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let (template, route) = match segments.as_slice() {
+            ["hello", name] if !name.is_empty() => (Some("/hello/{name}"), Route::Hello(name)),
+            ["slow", ms] => (Some("/slow/{ms}"), Route::Slow(slow_duration(ms))),
+            ["fail"] => (Some("/fail"), Route::Fail),
+            ["panic"] => (Some("/panic"), Route::Panic),
+            ["metrics"] => (Some("/metrics"), Route::Metrics),
+            ["health"] => (Some("/health"), Route::Health),
+            _ => return (None, Route::NotFound),
+        };
+        if method == Method::GET {
+            (template, route)
+        } else {
+            (template, Route::MethodNotAllowed)
+        }
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+}
+
+async fn handle(route: Route<'_>, octopus: Option<&Octopus>) -> Response<Full<Bytes>> {
+    match route {
+        Route::Hello(name) => text(StatusCode::OK, format!("hello, {name}")),
+        Route::Slow(Some(wait)) => {
+            tokio::time::sleep(wait).await;
+            text(StatusCode::OK, format!("slept {} ms", wait.as_millis()))
+        }
+        Route::Slow(None) => text(StatusCode::BAD_REQUEST, "ms must be a number"),
+        Route::Fail => text(StatusCode::INTERNAL_SERVER_ERROR, "failed on purpose"),
+        Route::Panic => panic!("the /panic handler panics on purpose"),
+        Route::Metrics => match octopus {
+            Some(octopus) => {
+                let metrics = octopus.render_metrics();
+                let mut response = text(StatusCode::OK, metrics.body);
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(metrics.content_type),
+                );
+                response
+            }
+            None => text(StatusCode::NOT_FOUND, "not found"),
+        },
+        Route::Health => text(StatusCode::OK, "ok"),
+        Route::MethodNotAllowed => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        Route::NotFound => text(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+/// One request through the seam.
+async fn serve<O: RequestObserver>(
+    observer: Arc<O>,
+    octopus: Option<Octopus>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path();
+    let (template, route) = Route::matching(request.method(), path);
+    let observed = observer.observe(&RequestView::from_http(&request).with_route(template));
+
+    // The handler runs with the request's context current, so spans and traced calls inside
+    // it join the request's trace; a panic becomes a 500 instead of a dropped connection.
+    let context = observed.context().clone();
+    let outcome = AssertUnwindSafe(handle(route, octopus.as_ref()))
+        .catch_unwind()
+        .with_context(context)
+        .await;
+    let response = match outcome {
+        Ok(response) => {
+            observed.finish(&ResponseView::new(response.status().as_u16()));
+            response
+        }
+        Err(_panic) => {
+            observed.finish(&ResponseView::panicked());
+            text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+        }
+    };
+    Ok(response)
+}
+
+async fn run<O: RequestObserver>(
+    listener: TcpListener,
+    observer: O,
+    octopus: Option<Octopus>,
+) -> std::io::Result<()> {
+    let observer = Arc::new(observer);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        eprintln!("accept failed: {error}");
+                        continue;
+                    }
+                };
+                let observer = observer.clone();
+                let octopus = octopus.clone();
+                let service = service_fn(move |request| serve(observer.clone(), octopus.clone(), request));
+                let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        eprintln!("connection error: {error}");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    // Stop accepting, let in-flight requests finish, within the contract's 5 seconds.
+    drop(listener);
+    if tokio::time::timeout(Duration::from_millis(4_500), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!("shutdown: some connections were still open after 4.5 s; closing them");
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let settings = DemoSettings::from_env_or_exit();
+    let listener = TcpListener::bind(settings.addr).await?;
+    if settings.instrument {
+        let octopus = Octopus::new(settings.config).unwrap_or_else(|error| {
+            eprintln!("error: {error}");
+            std::process::exit(2);
+        });
+        announce(listener.local_addr()?);
+        run(listener, (octopus.clone(), AccessLog), Some(octopus)).await
+    } else {
+        announce(listener.local_addr()?);
+        run(listener, (), None).await
+    }
+}

@@ -1,0 +1,174 @@
+//! What every Octopus demo service shares: the environment of the demo contract, the
+//! `listening on` line, and shutdown on SIGINT / SIGTERM.
+//!
+//! Each demo binary in `src/bin/` serves the same routes on its own framework; see the
+//! workspace README.
+//!
+//! ```
+//! use octopus_examples::DemoSettings;
+//!
+//! let settings = DemoSettings::from_lookup(|name| match name {
+//!     "OCTOPUS_ADDR" => Some("127.0.0.1:0".into()),
+//!     "OTEL_SERVICE_NAME" => Some("users".into()),
+//!     _ => None,
+//! })
+//! .unwrap();
+//! assert_eq!(settings.addr.port(), 0);
+//! assert_eq!(settings.config.service_name, "users");
+//! assert!(settings.instrument);
+//! ```
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use octopus_core::OctopusConfig;
+
+/// Where demos listen unless `OCTOPUS_ADDR` says otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:10999";
+
+/// The service name of demos unless `OTEL_SERVICE_NAME` says otherwise.
+pub const DEFAULT_SERVICE_NAME: &str = "demo-service";
+
+/// The longest `/slow/{ms}` wait.
+pub const MAX_SLOW_MS: u64 = 60_000;
+
+/// A demo's settings, read from the environment.
+#[derive(Clone, Debug)]
+pub struct DemoSettings {
+    /// `OCTOPUS_ADDR`.
+    pub addr: SocketAddr,
+    /// `OCTOPUS_INSTRUMENT`: `false` serves the routes with no Octopus at all.
+    pub instrument: bool,
+    /// Octopus's configuration: `OTEL_SERVICE_NAME`, `OCTOPUS_METRICS`, ...
+    pub config: OctopusConfig,
+}
+
+impl DemoSettings {
+    /// Reads the settings through `lookup`; the error names the variable, the value and what is
+    /// accepted.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let addr = match lookup("OCTOPUS_ADDR") {
+            None => DEFAULT_ADDR.parse().expect("the default address parses"),
+            Some(value) => value.parse().map_err(|_| {
+                format!(
+                    "OCTOPUS_ADDR: invalid value \"{value}\"; expected IP:PORT, e.g. {DEFAULT_ADDR}"
+                )
+            })?,
+        };
+        let instrument = match lookup("OCTOPUS_INSTRUMENT").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(value) => {
+                return Err(format!(
+                    "OCTOPUS_INSTRUMENT: invalid value \"{value}\"; expected one of on, off"
+                ));
+            }
+        };
+        let mut config = OctopusConfig {
+            service_name: DEFAULT_SERVICE_NAME.into(),
+            ..OctopusConfig::default()
+        };
+        config
+            .apply_env(&lookup)
+            .map_err(|error| error.to_string())?;
+        Ok(DemoSettings {
+            addr,
+            instrument,
+            config,
+        })
+    }
+
+    /// Reads the process environment; on a bad value prints the error to stderr and exits
+    /// with code 2, as the demo contract says.
+    pub fn from_env_or_exit() -> Self {
+        DemoSettings::from_lookup(|name| std::env::var(name).ok()).unwrap_or_else(|error| {
+            eprintln!("error: {error}");
+            std::process::exit(2);
+        })
+    }
+}
+
+/// Prints the line that tells scripts the demo accepts connections.
+pub fn announce(addr: SocketAddr) {
+    let mut stdout = std::io::stdout().lock();
+    // If stdout is closed nobody is waiting for the line; serving goes on regardless.
+    let _ = writeln!(stdout, "listening on http://{addr}");
+    let _ = stdout.flush();
+}
+
+/// The wait of `/slow/{ms}`: `None` unless `ms` is a number, capped at [`MAX_SLOW_MS`].
+pub fn slow_duration(ms: &str) -> Option<Duration> {
+    ms.parse::<u64>()
+        .ok()
+        .map(|ms| Duration::from_millis(ms.min(MAX_SLOW_MS)))
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<DemoSettings, String> {
+        DemoSettings::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.addr.to_string(), DEFAULT_ADDR);
+        assert!(s.instrument);
+        assert_eq!(s.config.service_name, "demo-service");
+        assert_eq!(s.config.metrics.len(), 3);
+    }
+
+    #[test]
+    fn bad_values_name_variable_value_and_choices() {
+        assert_eq!(
+            settings(&[("OCTOPUS_ADDR", "localhost")]).unwrap_err(),
+            "OCTOPUS_ADDR: invalid value \"localhost\"; expected IP:PORT, e.g. 127.0.0.1:10999"
+        );
+        assert_eq!(
+            settings(&[("OCTOPUS_INSTRUMENT", "yes")]).unwrap_err(),
+            "OCTOPUS_INSTRUMENT: invalid value \"yes\"; expected one of on, off"
+        );
+        assert_eq!(
+            settings(&[("OCTOPUS_METRICS", "latency,count")]).unwrap_err(),
+            "OCTOPUS_METRICS: unknown metric \"count\"; expected one of latency, request_count, processing_requests"
+        );
+        assert!(
+            !settings(&[("OCTOPUS_INSTRUMENT", "off")])
+                .unwrap()
+                .instrument
+        );
+    }
+
+    #[test]
+    fn slow_waits_are_capped() {
+        assert_eq!(slow_duration("250"), Some(Duration::from_millis(250)));
+        assert_eq!(slow_duration("999999"), Some(Duration::from_secs(60)));
+        assert_eq!(slow_duration("-1"), None);
+        assert_eq!(slow_duration("abc"), None);
+    }
+}

@@ -1,0 +1,250 @@
+//! `custom-framework-demo` as a user runs it: a real process on an ephemeral loopback port,
+//! real HTTP over TCP, SIGTERM to stop it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_custom-framework-demo");
+
+struct Demo {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Demo {
+    fn start(env: &[(&str, &str)]) -> Demo {
+        let mut child = Command::new(BIN)
+            .env("OCTOPUS_ADDR", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        Demo { child, addr }
+    }
+
+    /// One request on its own connection: (status, body).
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response[9..12].parse().unwrap();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn sigterm(&mut self) -> (Option<i32>, Duration) {
+        let started = Instant::now();
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), started.elapsed());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "demo did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sample(service: &str, metric: &str, labels: &str) -> String {
+    format!("{metric}{{{labels},service_name=\"{service}\"}}")
+}
+
+fn value_of(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn serves_routes_and_exact_metrics_then_stops_on_sigterm() {
+    let mut demo = Demo::start(&[("OTEL_SERVICE_NAME", "demo-test")]);
+    assert_eq!(demo.get("/hello/bob"), (200, "hello, bob".into()));
+    assert_eq!(demo.get("/hello/alice").0, 200);
+    assert_eq!(demo.get("/hello/carol").0, 200);
+    assert_eq!(demo.get("/fail").0, 500);
+    assert_eq!(demo.get("/panic").0, 500);
+    assert_eq!(demo.get("/panic").0, 500, "still serving after a panic");
+    assert_eq!(demo.get("/no/such/path").0, 404);
+    assert_eq!(demo.get("/another-scan").0, 404);
+    assert_eq!(demo.get("/slow/20").0, 200);
+    assert_eq!(demo.get("/health").0, 200);
+
+    // A client that goes away mid-request leaves no request in flight.
+    let mut abandoned = TcpStream::connect(demo.addr).unwrap();
+    write!(abandoned, "GET /slow/5000 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(abandoned);
+
+    let active = sample(
+        "demo-test",
+        "http_server_active_requests",
+        r#"http_request_method="GET",http_route="/slow/{ms}""#,
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let metrics = loop {
+        let (status, metrics) = demo.get("/metrics");
+        assert_eq!(status, 200);
+        if value_of(&metrics, &active) == Some(0.0) || Instant::now() > deadline {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(value_of(&metrics, &active), Some(0.0), "{metrics}");
+
+    let count = |labels: &str| {
+        value_of(
+            &metrics,
+            &sample("demo-test", "http_server_requests_total", labels),
+        )
+    };
+    assert_eq!(
+        count(
+            r#"http_request_method="GET",http_response_status_code="200",http_route="/hello/{name}""#
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        count(r#"http_request_method="GET",http_response_status_code="500",http_route="/fail""#),
+        Some(1.0)
+    );
+    assert_eq!(
+        count(r#"http_request_method="GET",http_response_status_code="500",http_route="/panic""#),
+        Some(2.0)
+    );
+    assert_eq!(
+        count(r#"http_request_method="GET",http_response_status_code="404",http_route="""#),
+        Some(2.0)
+    );
+    assert_eq!(
+        count(
+            r#"http_request_method="GET",http_response_status_code="200",http_route="/slow/{ms}""#
+        ),
+        Some(1.0)
+    );
+    let histogram = sample(
+        "demo-test",
+        "http_server_request_duration_seconds_count",
+        r#"http_request_method="GET",http_response_status_code="200",http_route="/slow/{ms}""#,
+    );
+    assert_eq!(value_of(&metrics, &histogram), Some(1.0));
+    // Raw paths never become labels; /metrics and /health are not counted.
+    for absent in ["/hello/bob", "/no/such/path", "\"/metrics\"", "\"/health\""] {
+        assert!(!metrics.contains(absent), "{absent} in\n{metrics}");
+    }
+
+    if let Some(output) = promtool_check(&metrics) {
+        panic!("promtool check metrics failed:\n{output}");
+    }
+
+    let (code, took) = demo.sigterm();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(5), "exit took {took:?}");
+}
+
+#[test]
+fn uninstrumented_mode_has_no_metrics_endpoint() {
+    let demo = Demo::start(&[("OCTOPUS_INSTRUMENT", "off")]);
+    assert_eq!(demo.get("/hello/x"), (200, "hello, x".into()));
+    assert_eq!(demo.get("/metrics").0, 404);
+}
+
+#[test]
+fn a_bad_variable_stops_start_up_with_exit_code_2() {
+    for (var, value, message) in [
+        (
+            "OCTOPUS_METRICS",
+            "latency,latncy",
+            r#"error: OCTOPUS_METRICS: unknown metric "latncy"; expected one of latency, request_count, processing_requests"#,
+        ),
+        (
+            "OCTOPUS_ADDR",
+            "nowhere",
+            r#"error: OCTOPUS_ADDR: invalid value "nowhere"; expected IP:PORT, e.g. 127.0.0.1:10999"#,
+        ),
+        (
+            "OCTOPUS_INSTRUMENT",
+            "maybe",
+            r#"error: OCTOPUS_INSTRUMENT: invalid value "maybe"; expected one of on, off"#,
+        ),
+    ] {
+        let output = Command::new(BIN)
+            .env("OCTOPUS_ADDR", "127.0.0.1:0")
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{var}={value}");
+        assert_eq!(String::from_utf8_lossy(&output.stderr).trim_end(), message);
+        assert!(output.stdout.is_empty());
+    }
+}
+
+/// `promtool check metrics` on `text`: `None` when it passes. Fails the test in CI when
+/// promtool is missing; elsewhere says that nothing was checked.
+fn promtool_check(text: &str) -> Option<String> {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(error) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "promtool is missing in CI: {error}"
+            );
+            eprintln!("SKIPPED promtool check: promtool not installed ({error})");
+            return None;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (!output.status.success() || !said.trim().is_empty()).then_some(said)
+}

@@ -18,7 +18,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use octopus_core::{NoHeaders, Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
-fn octopus() -> Octopus {
+fn new_octopus() -> Octopus {
     Octopus::new(
         OctopusConfig::prometheus("bench", ["latency", "request_count", "processing_requests"])
             .expect("valid config"),
@@ -55,7 +55,7 @@ fn core(c: &mut Criterion) {
         })
     });
 
-    let octopus = octopus();
+    let octopus = new_octopus();
     group.bench_function("metrics", |b| {
         b.iter(|| {
             let view =
@@ -106,7 +106,7 @@ fn core(c: &mut Criterion) {
         })
     });
 
-    let big = octopus();
+    let big = new_octopus();
     let routes: Vec<String> = (0..250)
         .map(|i| format!("/api/v1/resource{i}/{{id}}"))
         .collect();

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use opentelemetry::Context;
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -59,6 +60,25 @@ pub fn render(registry: &Registry) -> MetricsExposition {
         content_type: TEXT_CONTENT_TYPE,
         body,
     }
+}
+
+/// Creates a collector if it is `enabled` and registers it; errors name the metric.
+fn register<C: Collector + Clone + 'static>(
+    (enabled, kind, registry): (bool, MetricKind, &Registry),
+    create: impl FnOnce(MetricKind) -> prometheus::Result<C>,
+) -> Result<Option<C>, ConfigError> {
+    if !enabled {
+        return Ok(None);
+    }
+    let registration = |error: prometheus::Error| ConfigError::Registration {
+        metric: kind.metric_name().into(),
+        reason: error.to_string(),
+    };
+    let collector = create(kind).map_err(registration)?;
+    registry
+        .register(Box::new(collector.clone()))
+        .map_err(registration)?;
+    Ok(Some(collector))
 }
 
 /// The metric families, shared by every series.
@@ -124,57 +144,26 @@ impl MetricsObserver {
                 .namespace(prefix)
                 .const_label(SERVICE_LABEL, &config.service_name)
         };
-        let registration = |kind: MetricKind| {
-            move |error: prometheus::Error| ConfigError::Registration {
-                metric: kind.metric_name().into(),
-                reason: error.to_string(),
-            }
-        };
-        let enabled = |kind| config.metrics.contains(&kind);
-
-        let requests = if enabled(MetricKind::RequestCount) {
-            let kind = MetricKind::RequestCount;
-            let vec = IntCounterVec::new(
+        let family = |kind| (config.metrics.contains(&kind), kind, &registry);
+        let requests = register(family(MetricKind::RequestCount), |kind| {
+            IntCounterVec::new(
                 opts(kind, "Number of HTTP requests served."),
                 &[METHOD_LABEL, ROUTE_LABEL, STATUS_LABEL],
             )
-            .map_err(registration(kind))?;
-            registry
-                .register(Box::new(vec.clone()))
-                .map_err(registration(kind))?;
-            Some(vec)
-        } else {
-            None
-        };
-        let duration = if enabled(MetricKind::Latency) {
-            let kind = MetricKind::Latency;
-            let vec = HistogramVec::new(
+        })?;
+        let duration = register(family(MetricKind::Latency), |kind| {
+            HistogramVec::new(
                 HistogramOpts::from(opts(kind, "Duration of HTTP server requests."))
                     .buckets(config.latency_buckets.clone()),
                 &[METHOD_LABEL, ROUTE_LABEL, STATUS_LABEL],
             )
-            .map_err(registration(kind))?;
-            registry
-                .register(Box::new(vec.clone()))
-                .map_err(registration(kind))?;
-            Some(vec)
-        } else {
-            None
-        };
-        let active = if enabled(MetricKind::ProcessingRequests) {
-            let kind = MetricKind::ProcessingRequests;
-            let vec = IntGaugeVec::new(
+        })?;
+        let active = register(family(MetricKind::ProcessingRequests), |kind| {
+            IntGaugeVec::new(
                 opts(kind, "Number of HTTP server requests in flight."),
                 &[METHOD_LABEL, ROUTE_LABEL],
             )
-            .map_err(registration(kind))?;
-            registry
-                .register(Box::new(vec.clone()))
-                .map_err(registration(kind))?;
-            Some(vec)
-        } else {
-            None
-        };
+        })?;
 
         let families = Arc::new(Families {
             requests,

@@ -30,6 +30,9 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:10999";
 /// The service name of demos unless `OTEL_SERVICE_NAME` says otherwise.
 pub const DEFAULT_SERVICE_NAME: &str = "demo-service";
 
+/// How long a stopping demo waits for in-flight requests before closing their connections.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_millis(2_500);
+
 /// The longest `/slow/{ms}` wait.
 pub const MAX_SLOW_MS: u64 = 60_000;
 
@@ -67,6 +70,9 @@ impl DemoSettings {
         };
         let mut config = OctopusConfig {
             service_name: DEFAULT_SERVICE_NAME.into(),
+            // The contract gives a demo 5 s to exit: at most 2.5 s for in-flight requests
+            // (`DRAIN_TIMEOUT`), then at most 2 s to flush spans.
+            shutdown_timeout_ms: 2_000,
             ..OctopusConfig::default()
         };
         config

@@ -75,6 +75,150 @@ impl fmt::Display for MetricKind {
     }
 }
 
+/// Declares a configuration enum selected by name: `name()`, `FromStr` whose error names the
+/// field, the value and every valid name, and serde through those names.
+macro_rules! choice_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident in $field:literal {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "&'static str")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every choice.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The name used in configuration files and environment variables.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ConfigError;
+
+            fn from_str(value: &str) -> Result<Self, ConfigError> {
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|choice| choice.name() == value)
+                    .ok_or_else(|| ConfigError::InvalidValue {
+                        field: $field.into(),
+                        value: value.into(),
+                        expected: one_of($name::ALL.iter().map(|c| c.name())),
+                    })
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = ConfigError;
+
+            fn try_from(value: String) -> Result<Self, ConfigError> {
+                value.parse()
+            }
+        }
+
+        impl From<$name> for &'static str {
+            fn from(choice: $name) -> &'static str {
+                choice.name()
+            }
+        }
+    };
+}
+
+/// `one of a, b, c`, for error messages.
+pub(crate) fn one_of<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    format!("one of {}", names.collect::<Vec<_>>().join(", "))
+}
+
+choice_enum! {
+    /// Where finished spans go (`OTEL_TRACES_EXPORTER`).
+    pub enum TracesExporter in "traces_exporter" {
+        /// The Jaeger agent protocol: thrift compact over UDP (the original transport).
+        Jaeger = "jaeger",
+        /// OTLP over gRPC or HTTP/protobuf (what Jaeger v2 and collectors ingest natively).
+        Otlp = "otlp",
+        /// Human-readable spans on stdout.
+        Console = "console",
+        /// Spans are created and propagated but not exported.
+        None = "none",
+    }
+}
+
+choice_enum! {
+    /// A trace header format (`OTEL_PROPAGATORS`); see [`crate::propagation`].
+    pub enum PropagatorKind in "propagators" {
+        /// W3C `traceparent` / `tracestate`.
+        TraceContext = "tracecontext",
+        /// W3C `baggage`.
+        Baggage = "baggage",
+        /// Jaeger `uber-trace-id` and `uberctx-*` baggage.
+        Jaeger = "jaeger",
+        /// Zipkin B3, single `b3` header (both encodings are read).
+        B3 = "b3",
+        /// Zipkin B3, `X-B3-*` headers (both encodings are read).
+        B3Multi = "b3multi",
+        /// No propagation; only valid alone.
+        None = "none",
+    }
+}
+
+choice_enum! {
+    /// The OTLP transport (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+    pub enum OtlpProtocol in "otlp_protocol" {
+        /// gRPC, port 4317 by default.
+        Grpc = "grpc",
+        /// HTTP with protobuf bodies, port 4318 by default.
+        HttpProtobuf = "http/protobuf",
+    }
+}
+
+choice_enum! {
+    /// The sampler (`OTEL_TRACES_SAMPLER`), as the OpenTelemetry specification names them.
+    pub enum SamplerKind in "sampler" {
+        /// Sample every trace.
+        AlwaysOn = "always_on",
+        /// Sample nothing.
+        AlwaysOff = "always_off",
+        /// Sample a ratio of traces (`sampler_arg`, default 1.0) by trace id.
+        TraceIdRatio = "traceidratio",
+        /// Follow the parent's decision; sample every root.
+        ParentBasedAlwaysOn = "parentbased_always_on",
+        /// Follow the parent's decision; sample no root.
+        ParentBasedAlwaysOff = "parentbased_always_off",
+        /// Follow the parent's decision; sample a ratio of roots.
+        ParentBasedTraceIdRatio = "parentbased_traceidratio",
+    }
+}
+
+choice_enum! {
+    /// What to do with an inbound trace context's sampling decision. At the edge of a system,
+    /// inbound headers come from clients nobody controls.
+    pub enum InboundTrace in "inbound_trace" {
+        /// Continue the caller's trace and honour its sampled flag (the default).
+        Accept = "accept",
+        /// Continue the caller's trace id and parent, but decide sampling locally.
+        IgnoreSampledFlag = "ignore_sampled_flag",
+        /// Start a new trace; the caller's span becomes a link.
+        Restart = "restart",
+    }
+}
+
 const METRIC_CHOICES: &str = "latency, request_count, processing_requests";
 
 impl FromStr for MetricKind {
@@ -203,6 +347,53 @@ pub struct OctopusConfig {
     /// Request paths that are neither counted nor traced (exact match). The metrics path is
     /// always excluded.
     pub excluded_paths: Vec<String>,
+
+    /// Whether requests are traced at all. Environment: `OTEL_SDK_DISABLED=true` turns it off.
+    pub tracing_enabled: bool,
+    /// Where spans go. Environment: `OTEL_TRACES_EXPORTER`.
+    pub traces_exporter: TracesExporter,
+    /// The Jaeger agent's host. Environment: `OTEL_EXPORTER_JAEGER_AGENT_HOST`.
+    pub jaeger_host: String,
+    /// The Jaeger agent's UDP port. Environment: `OTEL_EXPORTER_JAEGER_AGENT_PORT`.
+    pub jaeger_port: u16,
+    /// The largest UDP packet sent to the agent, bytes (at most 65 000, the loopback ceiling;
+    /// an agent on another host wants less than the path MTU).
+    /// Environment: `OCTOPUS_JAEGER_MAX_PACKET_SIZE`.
+    pub jaeger_max_packet_size: usize,
+    /// The OTLP endpoint: for gRPC the collector's URL, for HTTP the full traces URL. Default
+    /// `http://localhost:4317` (gRPC) or `http://localhost:4318/v1/traces` (HTTP).
+    /// Environment: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_EXPORTER_OTLP_ENDPOINT`
+    /// (HTTP: `/v1/traces` appended).
+    pub otlp_endpoint: Option<String>,
+    /// The OTLP transport. Environment: `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`,
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub otlp_protocol: OtlpProtocol,
+    /// How long one OTLP export may take, milliseconds. Environment:
+    /// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT`.
+    pub otlp_timeout_ms: u64,
+    /// The sampler. Environment: `OTEL_TRACES_SAMPLER`.
+    pub sampler: SamplerKind,
+    /// The ratio of the ratio samplers, 0.0 to 1.0 (default 1.0). Environment:
+    /// `OTEL_TRACES_SAMPLER_ARG`.
+    pub sampler_arg: Option<f64>,
+    /// The trace header formats read and written. Environment: `OTEL_PROPAGATORS`.
+    pub propagators: Vec<PropagatorKind>,
+    /// Trust in inbound sampling decisions. Environment: `OCTOPUS_INBOUND_TRACE`.
+    pub inbound_trace: InboundTrace,
+    /// Whether responses carry the W3C `traceresponse` header with the server span's ids.
+    /// Environment: `OCTOPUS_TRACE_RESPONSE` (`on`/`off`).
+    pub trace_response: bool,
+    /// Batch span processor: delay between exports, ms (SDK default 5 000).
+    /// Environment: `OTEL_BSP_SCHEDULE_DELAY`.
+    pub bsp_schedule_delay_ms: Option<u64>,
+    /// Batch span processor: queue capacity; spans beyond it are dropped (SDK default 2 048).
+    /// Environment: `OTEL_BSP_MAX_QUEUE_SIZE`.
+    pub bsp_max_queue_size: Option<usize>,
+    /// Batch span processor: spans per export (SDK default 512).
+    /// Environment: `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
+    pub bsp_max_export_batch_size: Option<usize>,
+    /// How long shutdown may spend flushing queued spans, ms.
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for OctopusConfig {
@@ -215,12 +406,52 @@ impl Default for OctopusConfig {
             metrics_path: "/metrics".into(),
             unmatched_route_label: String::new(),
             excluded_paths: vec!["/metrics".into(), "/health".into()],
+            tracing_enabled: true,
+            traces_exporter: TracesExporter::Jaeger,
+            jaeger_host: "localhost".into(),
+            jaeger_port: 6831,
+            jaeger_max_packet_size: 65_000,
+            otlp_endpoint: None,
+            otlp_protocol: OtlpProtocol::Grpc,
+            otlp_timeout_ms: 10_000,
+            sampler: SamplerKind::ParentBasedAlwaysOn,
+            sampler_arg: None,
+            propagators: PropagatorKind::DEFAULT.to_vec(),
+            inbound_trace: InboundTrace::Accept,
+            trace_response: false,
+            bsp_schedule_delay_ms: None,
+            bsp_max_queue_size: None,
+            bsp_max_export_batch_size: None,
+            shutdown_timeout_ms: 5_000,
         }
     }
 }
 
 /// The environment variables [`OctopusConfig::apply_env`] reads.
-pub const ENV_VARS: [&str; 2] = ["OTEL_SERVICE_NAME", "OCTOPUS_METRICS"];
+pub const ENV_VARS: [&str; 22] = [
+    "OTEL_SERVICE_NAME",
+    "OCTOPUS_METRICS",
+    "OTEL_SDK_DISABLED",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_EXPORTER_JAEGER_AGENT_HOST",
+    "OTEL_EXPORTER_JAEGER_AGENT_PORT",
+    "OCTOPUS_JAEGER_MAX_PACKET_SIZE",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_PROPAGATORS",
+    "OCTOPUS_INBOUND_TRACE",
+    "OCTOPUS_TRACE_RESPONSE",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    "OCTOPUS_SHUTDOWN_TIMEOUT",
+];
 
 impl OctopusConfig {
     /// The original `Prometheus(service_name, metrics=[...])` plugin config.
@@ -243,6 +474,32 @@ impl OctopusConfig {
                 .into_iter()
                 .map(|name| name.as_ref().parse())
                 .collect::<Result<_, _>>()?,
+            ..OctopusConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The original `JaegerTracing(jaeger_config={jaeger_host, jaeger_port, service_name})`
+    /// plugin config: spans to a Jaeger agent over UDP.
+    ///
+    /// ```
+    /// use octopus_core::{OctopusConfig, TracesExporter};
+    ///
+    /// let config = OctopusConfig::jaeger("jaeger-agent", 6831, "users").unwrap();
+    /// assert_eq!(config.traces_exporter, TracesExporter::Jaeger);
+    /// assert!(OctopusConfig::jaeger("jaeger-agent", 0, "users").is_err());
+    /// ```
+    pub fn jaeger(
+        jaeger_host: impl Into<String>,
+        jaeger_port: u16,
+        service_name: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        let config = OctopusConfig {
+            service_name: service_name.into(),
+            traces_exporter: TracesExporter::Jaeger,
+            jaeger_host: jaeger_host.into(),
+            jaeger_port,
             ..OctopusConfig::default()
         };
         config.validate()?;
@@ -285,6 +542,88 @@ impl OctopusConfig {
         if let Some(list) = lookup("OCTOPUS_METRICS") {
             self.metrics = parse_metric_list(&list).map_err(|e| e.in_field("OCTOPUS_METRICS"))?;
         }
+        let env = |var: &str| lookup(var).map(|value| (var.to_string(), value));
+        if let Some((var, value)) = env("OTEL_SDK_DISABLED") {
+            self.tracing_enabled = !parse_bool(&var, &value, "true", "false")?;
+        }
+        if let Some((var, value)) = env("OTEL_TRACES_EXPORTER") {
+            self.traces_exporter = value
+                .trim()
+                .parse()
+                .map_err(|e: ConfigError| e.in_field(&var))?;
+        }
+        if let Some((_, value)) = env("OTEL_EXPORTER_JAEGER_AGENT_HOST") {
+            self.jaeger_host = value;
+        }
+        if let Some((var, value)) = env("OTEL_EXPORTER_JAEGER_AGENT_PORT") {
+            self.jaeger_port = parse_number(&var, &value, PORT_EXPECTED)?;
+            if self.jaeger_port == 0 {
+                return Err(ConfigError::invalid(&var, value, PORT_EXPECTED));
+            }
+        }
+        if let Some((var, value)) = env("OCTOPUS_JAEGER_MAX_PACKET_SIZE") {
+            self.jaeger_max_packet_size = parse_number(&var, &value, PACKET_SIZE_EXPECTED)?;
+            check_packet_size(&var, self.jaeger_max_packet_size)?;
+        }
+        if let Some((var, value)) =
+            env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"))
+        {
+            self.otlp_protocol = value
+                .trim()
+                .parse()
+                .map_err(|e: ConfigError| e.in_field(&var))?;
+        }
+        if let Some((_, value)) = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            self.otlp_endpoint = Some(value);
+        } else if let Some((_, value)) = env("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            // The generic variable is a base URL: over HTTP each signal appends its own path.
+            self.otlp_endpoint = Some(match self.otlp_protocol {
+                OtlpProtocol::Grpc => value,
+                OtlpProtocol::HttpProtobuf => format!("{}/v1/traces", value.trim_end_matches('/')),
+            });
+        }
+        if let Some((var, value)) =
+            env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT").or_else(|| env("OTEL_EXPORTER_OTLP_TIMEOUT"))
+        {
+            self.otlp_timeout_ms = parse_number(&var, &value, "milliseconds, a whole number")?;
+        }
+        if let Some((var, value)) = env("OTEL_TRACES_SAMPLER") {
+            self.sampler = value
+                .trim()
+                .parse()
+                .map_err(|e: ConfigError| e.in_field(&var))?;
+        }
+        if let Some((var, value)) = env("OTEL_TRACES_SAMPLER_ARG") {
+            let ratio = parse_number(&var, &value, RATIO_EXPECTED)?;
+            check_ratio(&var, ratio)?;
+            self.sampler_arg = Some(ratio);
+        }
+        if let Some((var, value)) = env("OTEL_PROPAGATORS") {
+            self.propagators = PropagatorKind::parse_list(&value).map_err(|e| e.in_field(&var))?;
+        }
+        if let Some((var, value)) = env("OCTOPUS_INBOUND_TRACE") {
+            self.inbound_trace = value
+                .trim()
+                .parse()
+                .map_err(|e: ConfigError| e.in_field(&var))?;
+        }
+        if let Some((var, value)) = env("OCTOPUS_TRACE_RESPONSE") {
+            self.trace_response = parse_bool(&var, &value, "on", "off")?;
+        }
+        let ms = "milliseconds, a whole number";
+        if let Some((var, value)) = env("OTEL_BSP_SCHEDULE_DELAY") {
+            self.bsp_schedule_delay_ms = Some(parse_number(&var, &value, ms)?);
+        }
+        if let Some((var, value)) = env("OTEL_BSP_MAX_QUEUE_SIZE") {
+            self.bsp_max_queue_size = Some(parse_number(&var, &value, "a whole number above 0")?);
+        }
+        if let Some((var, value)) = env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+            self.bsp_max_export_batch_size =
+                Some(parse_number(&var, &value, "a whole number above 0")?);
+        }
+        if let Some((var, value)) = env("OCTOPUS_SHUTDOWN_TIMEOUT") {
+            self.shutdown_timeout_ms = parse_number(&var, &value, ms)?;
+        }
         Ok(())
     }
 
@@ -314,13 +653,90 @@ impl OctopusConfig {
         for path in &self.excluded_paths {
             check_path("excluded_paths", path)?;
         }
+        if self.jaeger_host.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "jaeger_host",
+                &self.jaeger_host,
+                "a host name or IP address",
+            ));
+        }
+        if self.jaeger_port == 0 {
+            return Err(ConfigError::invalid("jaeger_port", 0, PORT_EXPECTED));
+        }
+        check_packet_size("jaeger_max_packet_size", self.jaeger_max_packet_size)?;
+        if let Some(endpoint) = &self.otlp_endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err(ConfigError::invalid(
+                    "otlp_endpoint",
+                    endpoint,
+                    "an http:// or https:// URL",
+                ));
+            }
+        }
+        if let Some(ratio) = self.sampler_arg {
+            check_ratio("sampler_arg", ratio)?;
+        }
+        for (field, value) in [
+            ("bsp_max_queue_size", self.bsp_max_queue_size),
+            ("bsp_max_export_batch_size", self.bsp_max_export_batch_size),
+        ] {
+            if value == Some(0) {
+                return Err(ConfigError::invalid(field, 0, "a whole number above 0"));
+            }
+        }
         Ok(())
+    }
+
+    /// The OTLP traces endpoint in force: the configured one or the protocol's default.
+    pub fn otlp_traces_endpoint(&self) -> String {
+        match (&self.otlp_endpoint, self.otlp_protocol) {
+            (Some(endpoint), _) => endpoint.clone(),
+            (None, OtlpProtocol::Grpc) => "http://localhost:4317".into(),
+            (None, OtlpProtocol::HttpProtobuf) => "http://localhost:4318/v1/traces".into(),
+        }
     }
 
     /// Whether metrics are collected at all.
     pub fn metrics_enabled(&self) -> bool {
         !self.metrics.is_empty()
     }
+}
+
+const PORT_EXPECTED: &str = "a port number, 1 to 65535";
+const PACKET_SIZE_EXPECTED: &str = "a number of bytes from 512 to 65000";
+const RATIO_EXPECTED: &str = "a number from 0.0 to 1.0";
+
+fn parse_number<T: FromStr>(field: &str, value: &str, expected: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::invalid(field, value, expected))
+}
+
+fn parse_bool(field: &str, value: &str, yes: &str, no: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        v if v.eq_ignore_ascii_case(yes) => Ok(true),
+        v if v.eq_ignore_ascii_case(no) => Ok(false),
+        _ => Err(ConfigError::invalid(
+            field,
+            value,
+            &format!("one of {yes}, {no}"),
+        )),
+    }
+}
+
+fn check_packet_size(field: &str, size: usize) -> Result<(), ConfigError> {
+    if !(512..=65_000).contains(&size) {
+        return Err(ConfigError::invalid(field, size, PACKET_SIZE_EXPECTED));
+    }
+    Ok(())
+}
+
+fn check_ratio(field: &str, ratio: f64) -> Result<(), ConfigError> {
+    if !(0.0..=1.0).contains(&ratio) {
+        return Err(ConfigError::invalid(field, ratio, RATIO_EXPECTED));
+    }
+    Ok(())
 }
 
 fn check_service_name(name: &str) -> Result<(), ConfigError> {

@@ -61,18 +61,27 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod export;
 pub mod metrics;
 pub mod observer;
 mod octopus;
+pub mod propagation;
 pub mod request;
 pub mod response;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod trace;
 
-pub use config::{ConfigError, MetricKind, OctopusConfig};
+pub use config::{
+    ConfigError, InboundTrace, MetricKind, OctopusConfig, OtlpProtocol, SamplerKind, TracesExporter,
+};
 pub use metrics::{MetricsExposition, MetricsObservation, MetricsObserver};
 pub use observer::{Observation, ObservedRequest, RequestObserver};
-pub use octopus::{Octopus, OctopusBuilder, OctopusObservation};
+pub use octopus::{Octopus, OctopusBuilder, OctopusObservation, ShutdownGuard};
+pub use propagation::{HeaderCodec, HeaderSink, PropagatorKind};
 pub use request::{HeaderSource, HttpMethod, NoHeaders, RequestView};
 pub use response::ResponseView;
+pub use trace::{SpanCounts, TracingObserver};
 
 /// Re-exported so adapters and users name the same versions Octopus uses.
 pub use opentelemetry;

@@ -1,17 +1,22 @@
 //! [`Octopus`]: one configured instance — the observer adapters plug in, and its registry.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use opentelemetry::Context;
+use opentelemetry_sdk::error::OTelSdkError;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use prometheus::Registry;
 
 use crate::metrics::{MetricsExposition, MetricsObservation};
+use crate::propagation::{HeaderCodec, HeaderSink};
+use crate::trace::{SpanCounters, SpanCounts, TracingObservation, TracingObserver};
 use crate::{
     ConfigError, HeaderSource, MetricKind, MetricsObserver, Observation, OctopusConfig,
     RequestObserver, RequestView, ResponseView,
 };
 
-/// One Octopus instance: metrics (and, with the tracing observer, spans) for one service.
+/// One Octopus instance: metrics and spans for one service.
 ///
 /// Build it once, at start-up, outside any per-worker factory, and clone it into each worker or
 /// router: clones share everything (one `Arc`). Each instance owns its Prometheus registry
@@ -19,6 +24,9 @@ use crate::{
 ///
 /// It is a [`RequestObserver`]: requests whose path is excluded (by default `/metrics` and
 /// `/health`) are neither counted nor traced.
+///
+/// It owns its tracer provider (never a global one). Call [`shutdown`](Octopus::shutdown), or
+/// hold a [`ShutdownGuard`], so queued spans are flushed before the process exits.
 ///
 /// ```
 /// use octopus_core::{Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
@@ -49,6 +57,10 @@ struct Inner {
     config: OctopusConfig,
     registry: Registry,
     metrics: Option<MetricsObserver>,
+    tracing: Option<TracingObserver>,
+    provider: Option<SdkTracerProvider>,
+    span_counters: Arc<SpanCounters>,
+    codec: HeaderCodec,
     excluded_paths: Box<[Box<str>]>,
 }
 
@@ -103,6 +115,84 @@ impl Octopus {
     pub fn metrics(&self) -> Option<&MetricsObserver> {
         self.inner.metrics.as_ref()
     }
+
+    /// The tracing observer, when tracing is enabled.
+    pub fn tracing(&self) -> Option<&TracingObserver> {
+        self.inner.tracing.as_ref()
+    }
+
+    /// The tracer provider, when tracing is enabled: start your own spans with it
+    /// (`provider.tracer("my-component")`), or install it globally with
+    /// `opentelemetry::global::set_tracer_provider(provider.clone())`.
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.inner.provider.as_ref()
+    }
+
+    /// The header codec of the configured propagators; the traced client injects with it.
+    pub fn codec(&self) -> &HeaderCodec {
+        &self.inner.codec
+    }
+
+    /// Writes the response headers Octopus is configured to add (the W3C `traceresponse`
+    /// header when `trace_response` is on) for the request whose context is `context`.
+    pub fn inject_response_headers<S: HeaderSink + ?Sized>(&self, context: &Context, sink: &mut S) {
+        if self.inner.config.trace_response {
+            crate::trace::inject_trace_response(context, sink);
+        }
+    }
+
+    /// What the span pipeline has handled so far.
+    pub fn span_counts(&self) -> SpanCounts {
+        self.inner.span_counters.snapshot()
+    }
+
+    /// Flushes queued spans and stops the exporter, waiting at most the configured
+    /// `shutdown_timeout_ms`. Spans that never reached the backend are reported on stderr.
+    /// Later calls (and those of clones) do nothing and return the same counts.
+    pub fn shutdown(&self) -> Result<SpanCounts, OTelSdkError> {
+        let Some(provider) = &self.inner.provider else {
+            return Ok(self.span_counts());
+        };
+        let timeout = Duration::from_millis(self.inner.config.shutdown_timeout_ms);
+        let result = match provider.shutdown_with_timeout(timeout) {
+            Err(OTelSdkError::AlreadyShutdown) => Ok(()),
+            other => other,
+        };
+        let counts = self.span_counts();
+        if counts.failed > 0 || counts.unaccounted() > 0 {
+            eprintln!(
+                "octopus: {} of {} spans were not delivered ({} in failed exports, {} dropped or unflushed)",
+                counts.failed + counts.unaccounted(),
+                counts.ended,
+                counts.failed,
+                counts.unaccounted()
+            );
+        }
+        result.map(|()| counts)
+    }
+
+    /// A guard that calls [`shutdown`](Octopus::shutdown) when dropped: keep it alive in
+    /// `main` so spans are flushed however `main` returns.
+    pub fn shutdown_guard(&self) -> ShutdownGuard {
+        ShutdownGuard {
+            octopus: self.clone(),
+        }
+    }
+}
+
+/// Flushes an [`Octopus`]'s spans when dropped. Made by [`Octopus::shutdown_guard`].
+#[derive(Debug)]
+#[must_use = "the guard flushes spans when it is dropped; dropping it at once flushes now"]
+pub struct ShutdownGuard {
+    octopus: Octopus,
+}
+
+impl Drop for ShutdownGuard {
+    fn drop(&mut self) {
+        if let Err(error) = self.octopus.shutdown() {
+            eprintln!("octopus: shutting down the tracer provider: {error}");
+        }
+    }
 }
 
 impl RequestObserver for Octopus {
@@ -115,28 +205,36 @@ impl RequestObserver for Octopus {
         context: &mut Context,
     ) -> OctopusObservation {
         if self.is_excluded(request.path()) {
-            return OctopusObservation { metrics: None };
+            return OctopusObservation {
+                metrics: None,
+                tracing: None,
+            };
         }
         OctopusObservation {
+            tracing: self.inner.tracing.start(request, context),
             metrics: self.inner.metrics.start(request, context),
         }
     }
 }
 
 /// One request's state inside [`Octopus`]; empty for excluded paths.
+#[derive(Default)]
 pub struct OctopusObservation {
     metrics: Option<MetricsObservation>,
+    tracing: Option<TracingObservation>,
 }
 
 impl Observation for OctopusObservation {
     #[inline]
     fn finish(self, response: &ResponseView<'_>) {
         self.metrics.finish(response);
+        self.tracing.finish(response);
     }
 
     #[inline]
     fn cancel(self) {
         self.metrics.cancel();
+        self.tracing.cancel();
     }
 }
 
@@ -240,6 +338,21 @@ impl OctopusBuilder {
         } else {
             None
         };
+        let codec = HeaderCodec::new(&config.propagators);
+        let span_counters = Arc::new(SpanCounters::default());
+        let (tracing, provider) = if config.tracing_enabled {
+            let provider = crate::trace::tracer_provider(&config, &span_counters)?;
+            let tracer = opentelemetry::trace::TracerProvider::tracer_with_scope(
+                &provider,
+                opentelemetry::InstrumentationScope::builder("octopus")
+                    .with_version(env!("CARGO_PKG_VERSION"))
+                    .build(),
+            );
+            let observer = TracingObserver::new(tracer, codec.clone(), config.inbound_trace);
+            (Some(observer), Some(provider))
+        } else {
+            (None, None)
+        };
         let mut excluded: Vec<Box<str>> = Vec::new();
         for path in std::iter::once(&config.metrics_path).chain(&config.excluded_paths) {
             if !excluded.iter().any(|p| **p == **path) {
@@ -251,6 +364,10 @@ impl OctopusBuilder {
                 config,
                 registry,
                 metrics,
+                tracing,
+                provider,
+                span_counters,
+                codec,
                 excluded_paths: excluded.into_boxed_slice(),
             }),
         })

@@ -33,7 +33,7 @@ use octopus_core::opentelemetry::context::FutureExt as _;
 use octopus_core::{
     HeaderSource, Observation, Octopus, RequestObserver, RequestView, ResponseView,
 };
-use octopus_examples::{DemoSettings, announce, shutdown_signal, slow_duration};
+use octopus_examples::{DRAIN_TIMEOUT, DemoSettings, announce, shutdown_signal, slow_duration};
 use tokio::net::TcpListener;
 
 /// A user's own observer: one line per request on stderr.
@@ -167,16 +167,20 @@ async fn serve<O: RequestObserver>(
         .catch_unwind()
         .with_context(context)
         .await;
-    let response = match outcome {
+    let (mut response, end) = match outcome {
         Ok(response) => {
-            observed.finish(&ResponseView::new(response.status().as_u16()));
-            response
+            let end = ResponseView::new(response.status().as_u16());
+            (response, end)
         }
-        Err(_panic) => {
-            observed.finish(&ResponseView::panicked());
-            text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-        }
+        Err(_panic) => (
+            text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"),
+            ResponseView::panicked(),
+        ),
     };
+    if let Some(octopus) = &octopus {
+        octopus.inject_response_headers(observed.context(), response.headers_mut());
+    }
+    observed.finish(&end);
     Ok(response)
 }
 
@@ -214,11 +218,11 @@ async fn run<O: RequestObserver>(
     }
     // Stop accepting, let in-flight requests finish, within the contract's 5 seconds.
     drop(listener);
-    if tokio::time::timeout(Duration::from_millis(4_500), graceful.shutdown())
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()
     {
-        eprintln!("shutdown: some connections were still open after 4.5 s; closing them");
+        eprintln!("shutdown: connections still open after {DRAIN_TIMEOUT:?}; closing them");
     }
     Ok(())
 }
@@ -233,7 +237,17 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         });
         announce(listener.local_addr()?);
-        run(listener, (octopus.clone(), AccessLog), Some(octopus)).await
+        run(
+            listener,
+            (octopus.clone(), AccessLog),
+            Some(octopus.clone()),
+        )
+        .await?;
+        // Flush queued spans before exiting; exporter problems are reported, not fatal.
+        if let Err(error) = tokio::task::spawn_blocking(move || octopus.shutdown()).await? {
+            eprintln!("octopus: shutdown: {error}");
+        }
+        Ok(())
     } else {
         announce(listener.local_addr()?);
         run(listener, (), None).await

@@ -1,0 +1,529 @@
+//! The Jaeger agent exporter: `emitBatch` in thrift compact protocol over UDP.
+//!
+//! This is the original library's transport, still accepted by Jaeger v2 on port 6831. The
+//! upstream `opentelemetry-jaeger` crate is deprecated and tied to an old `opentelemetry`, so
+//! Octopus speaks the protocol itself ([`super::jaeger_thrift`]).
+//!
+//! No datagram exceeds the maximum packet size (65 000 bytes by default, the loopback ceiling;
+//! an agent on another host needs packets under the path MTU): a batch is split across
+//! packets, and a span too large on its own is truncated — logs dropped first, then tags —
+//! with the number dropped recorded in `octopus.dropped_logs` / `octopus.dropped_tags`. Only
+//! a span that does not fit even bare is dropped; every case is counted in
+//! [`JaegerAgentStats`] and reported to the agent in `ClientStats`.
+//!
+//! ```no_run
+//! use octopus_core::export::jaeger_agent::JaegerAgentExporter;
+//! use opentelemetry_sdk::trace::SdkTracerProvider;
+//!
+//! let exporter = JaegerAgentExporter::new("localhost", 6831).with_max_packet_size(1_400);
+//! let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).build();
+//! # drop(provider);
+//! ```
+
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use opentelemetry::trace::{SpanId, SpanKind, Status};
+use opentelemetry::{Array, KeyValue, Value};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+
+use super::jaeger_thrift::{
+    Batch, ClientStats, Log, Process, Span, SpanRef, SpanRefType, Tag, TagValue,
+};
+
+/// The agent's compact-thrift port.
+pub const DEFAULT_PORT: u16 = 6831;
+/// The largest datagram sent: the loopback ceiling, with room for IP and UDP headers.
+pub const MAX_PACKET_SIZE: usize = 65_000;
+/// The smallest maximum accepted; below it not even a small span fits.
+pub const MIN_PACKET_SIZE: usize = 512;
+
+/// What the exporter has done since it was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JaegerAgentStats {
+    /// Spans handed to the agent.
+    pub spans_sent: u64,
+    /// Datagrams sent.
+    pub packets_sent: u64,
+    /// Spans sent with tags or logs removed to fit in a packet.
+    pub spans_truncated: u64,
+    /// Spans that did not fit in a packet even without tags and logs.
+    pub spans_dropped: u64,
+    /// Datagrams that could not be sent (no address, socket error).
+    pub send_errors: u64,
+    /// Spans in those datagrams.
+    pub spans_failed: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    spans_sent: AtomicU64,
+    packets_sent: AtomicU64,
+    spans_truncated: AtomicU64,
+    spans_dropped: AtomicU64,
+    send_errors: AtomicU64,
+    spans_failed: AtomicU64,
+}
+
+/// Where datagrams go, and when resolving that last failed.
+#[derive(Debug, Default)]
+struct Target {
+    resolved: Option<(SocketAddr, UdpSocket)>,
+    failed_at: Option<Instant>,
+}
+
+/// After a failed resolution, batches are refused without asking DNS again for this long, so
+/// an unresolvable host costs one lookup per interval, not one per batch.
+const RESOLVE_RETRY: Duration = Duration::from_secs(5);
+
+/// Exports spans to a Jaeger agent. Give it to the SDK's batch processor.
+#[derive(Debug)]
+pub struct JaegerAgentExporter {
+    host: String,
+    port: u16,
+    max_packet_size: usize,
+    process: Process,
+    /// The agent's address, resolved on first use (never at construction, so start-up never
+    /// waits on DNS) and again after a failed send.
+    target: Mutex<Target>,
+    seq_no: AtomicI32,
+    failing: AtomicBool,
+    counters: Arc<Counters>,
+}
+
+impl JaegerAgentExporter {
+    /// An exporter to the agent at `host:port`. Nothing is resolved or sent yet.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        JaegerAgentExporter {
+            host: host.into(),
+            port,
+            max_packet_size: MAX_PACKET_SIZE,
+            process: Process {
+                service_name: "unknown_service".into(),
+                tags: Vec::new(),
+            },
+            target: Mutex::new(Target::default()),
+            seq_no: AtomicI32::new(0),
+            failing: AtomicBool::new(false),
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    /// The largest datagram to send, clamped to
+    /// [`MIN_PACKET_SIZE`]..=[`MAX_PACKET_SIZE`].
+    pub fn with_max_packet_size(mut self, bytes: usize) -> Self {
+        self.max_packet_size = bytes.clamp(MIN_PACKET_SIZE, MAX_PACKET_SIZE);
+        self
+    }
+
+    /// A handle that reads this exporter's counters, usable after the exporter moved into a
+    /// batch processor.
+    pub fn stats_handle(&self) -> JaegerAgentStatsHandle {
+        JaegerAgentStatsHandle(self.counters.clone())
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> JaegerAgentStats {
+        self.stats_handle().get()
+    }
+
+    /// Encodes `spans` into datagrams of at most the maximum packet size.
+    pub fn encode(&self, spans: Vec<SpanData>) -> Vec<(Vec<u8>, usize)> {
+        let spans: Vec<Span> = spans.iter().map(jaeger_span).collect();
+        self.pack(spans)
+    }
+
+    fn next_batch(&self, spans: Vec<Span>) -> Batch {
+        let counters = &self.counters;
+        Batch {
+            process: self.process.clone(),
+            spans,
+            seq_no: Some(i64::from(self.seq_no.fetch_add(1, Ordering::Relaxed))),
+            stats: Some(ClientStats {
+                full_queue_dropped_spans: 0,
+                too_large_dropped_spans: counters.spans_dropped.load(Ordering::Relaxed) as i64,
+                failed_to_emit_spans: counters.spans_failed.load(Ordering::Relaxed) as i64,
+            }),
+        }
+    }
+
+    /// Packs spans greedily into datagrams. Each span's encoded size is exact (a compact
+    /// struct encodes the same wherever it sits), the envelope's is measured with no spans,
+    /// and 5 bytes cover the list header's growing size varint.
+    fn pack(&self, spans: Vec<Span>) -> Vec<(Vec<u8>, usize)> {
+        let envelope = self
+            .next_batch(Vec::new())
+            .encode_emit_batch(i32::MAX)
+            .len()
+            + 5;
+        let budget = self.max_packet_size.saturating_sub(envelope);
+        let mut packets = Vec::new();
+        let mut chunk: Vec<Span> = Vec::new();
+        let mut used = 0;
+        for span in spans {
+            let Some((span, size)) = self.fit(span, budget) else {
+                continue;
+            };
+            if used + size > budget && !chunk.is_empty() {
+                packets.push(self.emit(std::mem::take(&mut chunk)));
+                used = 0;
+            }
+            used += size;
+            chunk.push(span);
+        }
+        if !chunk.is_empty() {
+            packets.push(self.emit(chunk));
+        }
+        packets
+    }
+
+    fn emit(&self, spans: Vec<Span>) -> (Vec<u8>, usize) {
+        let count = spans.len();
+        let batch = self.next_batch(spans);
+        let seq = batch.seq_no.unwrap_or_default() as i32;
+        (batch.encode_emit_batch(seq), count)
+    }
+
+    /// The span and its encoded size if it fits in `budget`, truncated if it must be.
+    fn fit(&self, mut span: Span, budget: usize) -> Option<(Span, usize)> {
+        let size = encoded_size(&span);
+        if size <= budget {
+            return Some((span, size));
+        }
+        let logs = std::mem::take(&mut span.logs).len();
+        let mut tags = 0;
+        if encoded_size(&span) > budget {
+            tags = std::mem::take(&mut span.tags).len();
+        }
+        for (key, dropped) in [
+            ("octopus.dropped_logs", logs),
+            ("octopus.dropped_tags", tags),
+        ] {
+            if dropped > 0 {
+                span.tags
+                    .push(Tag::new(key, TagValue::Long(dropped as i64)));
+            }
+        }
+        let size = encoded_size(&span);
+        if size <= budget {
+            self.counters
+                .spans_truncated
+                .fetch_add(1, Ordering::Relaxed);
+            Some((span, size))
+        } else {
+            self.counters.spans_dropped.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+
+    fn send(&self, packet: &[u8]) -> std::io::Result<()> {
+        let mut target = self.target.lock().unwrap_or_else(|e| e.into_inner());
+        if target.resolved.is_none() {
+            if let Some(failed_at) = target.failed_at {
+                if failed_at.elapsed() < RESOLVE_RETRY {
+                    return Err(std::io::Error::other(
+                        "the agent address did not resolve; retrying later",
+                    ));
+                }
+            }
+            match self.connect() {
+                Ok(resolved) => {
+                    target.resolved = Some(resolved);
+                    target.failed_at = None;
+                }
+                Err(error) => {
+                    target.failed_at = Some(Instant::now());
+                    return Err(error);
+                }
+            }
+        }
+        let (address, socket) = target.resolved.as_ref().expect("resolved above");
+        match socket.send_to(packet, address) {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                target.resolved = None;
+                Err(error)
+            }
+        }
+    }
+
+    fn connect(&self) -> std::io::Result<(SocketAddr, UdpSocket)> {
+        let address = (self.host.as_str(), self.port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::other("the agent host resolved to no address"))?;
+        let socket = UdpSocket::bind(unspecified(address))?;
+        // A full socket buffer must not stall the batch thread: the packet is lost instead.
+        socket.set_nonblocking(true)?;
+        Ok((address, socket))
+    }
+
+    fn report(&self, failed: Option<&std::io::Error>) {
+        match failed {
+            Some(error) if !self.failing.swap(true, Ordering::Relaxed) => eprintln!(
+                "octopus: cannot send spans to the Jaeger agent at {}:{}: {error} (reported once until it recovers)",
+                self.host, self.port
+            ),
+            None if self.failing.swap(false, Ordering::Relaxed) => eprintln!(
+                "octopus: sending spans to the Jaeger agent at {}:{} again",
+                self.host, self.port
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Reads a [`JaegerAgentExporter`]'s counters.
+#[derive(Clone, Debug)]
+pub struct JaegerAgentStatsHandle(Arc<Counters>);
+
+impl JaegerAgentStatsHandle {
+    /// The counters now.
+    pub fn get(&self) -> JaegerAgentStats {
+        let c = &self.0;
+        JaegerAgentStats {
+            spans_sent: c.spans_sent.load(Ordering::Relaxed),
+            packets_sent: c.packets_sent.load(Ordering::Relaxed),
+            spans_truncated: c.spans_truncated.load(Ordering::Relaxed),
+            spans_dropped: c.spans_dropped.load(Ordering::Relaxed),
+            send_errors: c.send_errors.load(Ordering::Relaxed),
+            spans_failed: c.spans_failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn encoded_size(span: &Span) -> usize {
+    let mut bytes = Vec::with_capacity(256);
+    let mut o = thrift::protocol::TCompactOutputProtocol::new(&mut bytes);
+    // Writing into a Vec cannot fail.
+    let _ = span.write(&mut o);
+    drop(o);
+    bytes.len()
+}
+
+impl SpanExporter for JaegerAgentExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let mut first_error = None;
+        for (packet, spans) in self.encode(batch) {
+            match self.send(&packet) {
+                Ok(()) => {
+                    self.counters.packets_sent.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .spans_sent
+                        .fetch_add(spans as u64, Ordering::Relaxed);
+                }
+                Err(error) => {
+                    self.counters.send_errors.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .spans_failed
+                        .fetch_add(spans as u64, Ordering::Relaxed);
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        self.report(first_error.as_ref());
+        match first_error {
+            None => Ok(()),
+            Some(error) => Err(OTelSdkError::InternalFailure(format!(
+                "Jaeger agent {}:{}: {error}",
+                self.host, self.port
+            ))),
+        }
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        let mut service_name = None;
+        let mut tags = vec![Tag::new(
+            "jaeger.version",
+            TagValue::String(format!("octopus-rust-{}", env!("CARGO_PKG_VERSION"))),
+        )];
+        if let Some(hostname) = hostname() {
+            tags.push(Tag::new("hostname", TagValue::String(hostname)));
+        }
+        if let Some(ip) = self.local_ip() {
+            tags.push(Tag::new("ip", TagValue::String(ip)));
+        }
+        for (key, value) in resource.iter() {
+            if key.as_str() == "service.name" {
+                service_name = Some(value.as_str().into_owned());
+            } else {
+                tags.push(tag(&KeyValue::new(key.clone(), value.clone())));
+            }
+        }
+        self.process = Process {
+            service_name: service_name.unwrap_or_else(|| "unknown_service".into()),
+            tags,
+        };
+    }
+}
+
+impl JaegerAgentExporter {
+    /// The local address packets to the agent leave from, as Jaeger clients report it.
+    /// Connecting a UDP socket sends nothing; it only picks the route.
+    fn local_ip(&self) -> Option<String> {
+        let address = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .ok()?
+            .next()?;
+        let local: SocketAddr = if address.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            ([0u16; 8], 0).into()
+        };
+        let socket = UdpSocket::bind(local).ok()?;
+        socket.connect(address).ok()?;
+        Some(socket.local_addr().ok()?.ip().to_string())
+    }
+}
+
+/// The wildcard address of `address`'s family, any port.
+fn unspecified(address: SocketAddr) -> SocketAddr {
+    if address.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    }
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .filter(|name| !name.is_empty())
+}
+
+fn micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros() as i64)
+}
+
+fn tag(attribute: &KeyValue) -> Tag {
+    let value = match &attribute.value {
+        Value::Bool(v) => TagValue::Bool(*v),
+        Value::I64(v) => TagValue::Long(*v),
+        Value::F64(v) => TagValue::Double(*v),
+        Value::String(v) => TagValue::String(v.as_str().to_owned()),
+        Value::Array(array) => TagValue::String(array_string(array)),
+        other => TagValue::String(other.as_str().into_owned()),
+    };
+    Tag::new(attribute.key.as_str(), value)
+}
+
+fn array_string(array: &Array) -> String {
+    Value::Array(array.clone()).as_str().into_owned()
+}
+
+fn split_trace_id(trace_id: opentelemetry::trace::TraceId) -> (i64, i64) {
+    let id = u128::from_be_bytes(trace_id.to_bytes());
+    ((id >> 64) as u64 as i64, id as u64 as i64)
+}
+
+fn span_id(id: SpanId) -> i64 {
+    u64::from_be_bytes(id.to_bytes()) as i64
+}
+
+/// Maps an OpenTelemetry span onto Jaeger's model, as the OpenTelemetry → Jaeger
+/// specification describes.
+fn jaeger_span(data: &SpanData) -> Span {
+    let (trace_id_high, trace_id_low) = split_trace_id(data.span_context.trace_id());
+    let mut references = Vec::new();
+    if data.parent_span_id != SpanId::INVALID {
+        references.push(SpanRef {
+            ref_type: SpanRefType::ChildOf,
+            trace_id_low,
+            trace_id_high,
+            span_id: span_id(data.parent_span_id),
+        });
+    }
+    for link in data.links.iter() {
+        let (high, low) = split_trace_id(link.span_context.trace_id());
+        references.push(SpanRef {
+            ref_type: SpanRefType::FollowsFrom,
+            trace_id_low: low,
+            trace_id_high: high,
+            span_id: span_id(link.span_context.span_id()),
+        });
+    }
+    let mut tags: Vec<Tag> = data.attributes.iter().map(tag).collect();
+    let kind = match data.span_kind {
+        SpanKind::Server => Some("server"),
+        SpanKind::Client => Some("client"),
+        SpanKind::Producer => Some("producer"),
+        SpanKind::Consumer => Some("consumer"),
+        SpanKind::Internal => None,
+    };
+    if let Some(kind) = kind {
+        tags.push(Tag::new("span.kind", TagValue::String(kind.into())));
+    }
+    match &data.status {
+        Status::Error { description } => {
+            tags.push(Tag::new("error", TagValue::Bool(true)));
+            tags.push(Tag::new(
+                "otel.status_code",
+                TagValue::String("ERROR".into()),
+            ));
+            if !description.is_empty() {
+                tags.push(Tag::new(
+                    "otel.status_description",
+                    TagValue::String(description.to_string()),
+                ));
+            }
+        }
+        Status::Ok => tags.push(Tag::new("otel.status_code", TagValue::String("OK".into()))),
+        Status::Unset => {}
+    }
+    let scope = &data.instrumentation_scope;
+    tags.push(Tag::new(
+        "otel.scope.name",
+        TagValue::String(scope.name().to_owned()),
+    ));
+    if let Some(version) = scope.version() {
+        tags.push(Tag::new(
+            "otel.scope.version",
+            TagValue::String(version.to_owned()),
+        ));
+    }
+    if data.dropped_attributes_count > 0 {
+        tags.push(Tag::new(
+            "otel.dropped_attributes_count",
+            TagValue::Long(i64::from(data.dropped_attributes_count)),
+        ));
+    }
+    let logs = data
+        .events
+        .iter()
+        .map(|event| Log {
+            timestamp: micros(event.timestamp),
+            fields: std::iter::once(Tag::new("event", TagValue::String(event.name.to_string())))
+                .chain(event.attributes.iter().map(tag))
+                .collect(),
+        })
+        .collect();
+    let start_time = micros(data.start_time);
+    Span {
+        trace_id_low,
+        trace_id_high,
+        span_id: span_id(data.span_context.span_id()),
+        parent_span_id: if data.parent_span_id == SpanId::INVALID {
+            0
+        } else {
+            span_id(data.parent_span_id)
+        },
+        operation_name: data.name.to_string(),
+        references,
+        flags: i32::from(data.span_context.is_sampled()),
+        start_time,
+        duration: micros(data.end_time).saturating_sub(start_time),
+        tags,
+        logs,
+    }
+}

@@ -1,0 +1,639 @@
+//! The Jaeger data model of `jaeger.thrift` and its compact-protocol encoding.
+//!
+//! Field ids and types follow Jaeger's IDL (`jaeger-idl/thrift/jaeger.thrift`, and
+//! `agent.thrift` for the `emitBatch` envelope) exactly; the `thrift` crate does the protocol,
+//! the structs are written by hand because no thrift compiler is part of the build.
+//! Decoding (for test receivers) lives beside encoding so the two cannot drift apart.
+
+use thrift::protocol::{
+    TFieldIdentifier, TInputProtocol, TListIdentifier, TMessageIdentifier, TMessageType,
+    TOutputProtocol, TStructIdentifier, TType,
+};
+
+/// `Batch`: the spans of one process.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    /// 1: the emitting process.
+    pub process: Process,
+    /// 2: the spans.
+    pub spans: Vec<Span>,
+    /// 3: a sequence number per emitted batch.
+    pub seq_no: Option<i64>,
+    /// 4: the client's own delivery statistics.
+    pub stats: Option<ClientStats>,
+}
+
+/// `Process`: the service and its tags.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Process {
+    /// 1: the service name.
+    pub service_name: String,
+    /// 2: process tags (hostname, ip, client version, resource attributes).
+    pub tags: Vec<Tag>,
+}
+
+/// `ClientStats`: spans the client could not deliver, cumulative.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// 1: dropped because the queue was full.
+    pub full_queue_dropped_spans: i64,
+    /// 2: dropped because they did not fit in a packet.
+    pub too_large_dropped_spans: i64,
+    /// 3: lost in failed sends.
+    pub failed_to_emit_spans: i64,
+}
+
+/// `Span`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Span {
+    /// 1: low 64 bits of the trace id.
+    pub trace_id_low: i64,
+    /// 2: high 64 bits of the trace id.
+    pub trace_id_high: i64,
+    /// 3: the span id.
+    pub span_id: i64,
+    /// 4: the parent span id, 0 for a root.
+    pub parent_span_id: i64,
+    /// 5: the span name.
+    pub operation_name: String,
+    /// 6: references: CHILD_OF the parent, FOLLOWS_FROM per link.
+    pub references: Vec<SpanRef>,
+    /// 7: 1 = sampled, 2 = debug.
+    pub flags: i32,
+    /// 8: start, microseconds since the Unix epoch.
+    pub start_time: i64,
+    /// 9: duration, microseconds.
+    pub duration: i64,
+    /// 10: tags.
+    pub tags: Vec<Tag>,
+    /// 11: logs (span events).
+    pub logs: Vec<Log>,
+}
+
+/// `SpanRefType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanRefType {
+    /// 0: the referenced span is the parent.
+    ChildOf,
+    /// 1: the referenced span caused this one (a link).
+    FollowsFrom,
+}
+
+/// `SpanRef`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanRef {
+    /// 1: the kind of reference.
+    pub ref_type: SpanRefType,
+    /// 2: low 64 bits of the referenced trace id.
+    pub trace_id_low: i64,
+    /// 3: high 64 bits of the referenced trace id.
+    pub trace_id_high: i64,
+    /// 4: the referenced span id.
+    pub span_id: i64,
+}
+
+/// `Log`: a timestamped set of fields.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Log {
+    /// 1: microseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// 2: the fields; `event` holds the event name.
+    pub fields: Vec<Tag>,
+}
+
+/// `Tag`: a typed key/value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tag {
+    /// 1: the key.
+    pub key: String,
+    /// 2–7: the type and value.
+    pub value: TagValue,
+}
+
+/// A tag's value; the variant is the `TagType`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TagValue {
+    /// `STRING` (0), `vStr` (3).
+    String(String),
+    /// `DOUBLE` (1), `vDouble` (4).
+    Double(f64),
+    /// `BOOL` (2), `vBool` (5).
+    Bool(bool),
+    /// `LONG` (3), `vLong` (6).
+    Long(i64),
+    /// `BINARY` (4), `vBinary` (7).
+    Binary(Vec<u8>),
+}
+
+impl Tag {
+    /// A tag.
+    pub fn new(key: impl Into<String>, value: TagValue) -> Self {
+        Tag {
+            key: key.into(),
+            value,
+        }
+    }
+}
+
+type Out<'a> = dyn TOutputProtocol + 'a;
+type ThriftResult = thrift::Result<()>;
+
+fn field(o: &mut Out<'_>, name: &str, kind: TType, id: i16) -> ThriftResult {
+    o.write_field_begin(&TFieldIdentifier::new(name, kind, id))
+}
+
+fn i64_field(o: &mut Out<'_>, name: &str, id: i16, value: i64) -> ThriftResult {
+    field(o, name, TType::I64, id)?;
+    o.write_i64(value)?;
+    o.write_field_end()
+}
+
+fn list<T>(
+    o: &mut Out<'_>,
+    name: &str,
+    id: i16,
+    items: &[T],
+    write: impl Fn(&T, &mut Out<'_>) -> ThriftResult,
+) -> ThriftResult {
+    field(o, name, TType::List, id)?;
+    o.write_list_begin(&TListIdentifier::new(TType::Struct, items.len() as i32))?;
+    for item in items {
+        write(item, o)?;
+    }
+    o.write_list_end()?;
+    o.write_field_end()
+}
+
+impl Tag {
+    /// Writes the struct.
+    pub fn write(&self, o: &mut Out<'_>) -> ThriftResult {
+        o.write_struct_begin(&TStructIdentifier::new("Tag"))?;
+        field(o, "key", TType::String, 1)?;
+        o.write_string(&self.key)?;
+        o.write_field_end()?;
+        let kind = match self.value {
+            TagValue::String(_) => 0,
+            TagValue::Double(_) => 1,
+            TagValue::Bool(_) => 2,
+            TagValue::Long(_) => 3,
+            TagValue::Binary(_) => 4,
+        };
+        field(o, "vType", TType::I32, 2)?;
+        o.write_i32(kind)?;
+        o.write_field_end()?;
+        match &self.value {
+            TagValue::String(v) => {
+                field(o, "vStr", TType::String, 3)?;
+                o.write_string(v)?;
+            }
+            TagValue::Double(v) => {
+                field(o, "vDouble", TType::Double, 4)?;
+                o.write_double(*v)?;
+            }
+            TagValue::Bool(v) => {
+                field(o, "vBool", TType::Bool, 5)?;
+                o.write_bool(*v)?;
+            }
+            TagValue::Long(v) => {
+                field(o, "vLong", TType::I64, 6)?;
+                o.write_i64(*v)?;
+            }
+            TagValue::Binary(v) => {
+                field(o, "vBinary", TType::String, 7)?;
+                o.write_bytes(v)?;
+            }
+        }
+        o.write_field_end()?;
+        o.write_field_stop()?;
+        o.write_struct_end()
+    }
+}
+
+impl Log {
+    /// Writes the struct.
+    pub fn write(&self, o: &mut Out<'_>) -> ThriftResult {
+        o.write_struct_begin(&TStructIdentifier::new("Log"))?;
+        i64_field(o, "timestamp", 1, self.timestamp)?;
+        list(o, "fields", 2, &self.fields, Tag::write)?;
+        o.write_field_stop()?;
+        o.write_struct_end()
+    }
+}
+
+impl SpanRef {
+    /// Writes the struct.
+    pub fn write(&self, o: &mut Out<'_>) -> ThriftResult {
+        o.write_struct_begin(&TStructIdentifier::new("SpanRef"))?;
+        field(o, "refType", TType::I32, 1)?;
+        o.write_i32(match self.ref_type {
+            SpanRefType::ChildOf => 0,
+            SpanRefType::FollowsFrom => 1,
+        })?;
+        o.write_field_end()?;
+        i64_field(o, "traceIdLow", 2, self.trace_id_low)?;
+        i64_field(o, "traceIdHigh", 3, self.trace_id_high)?;
+        i64_field(o, "spanId", 4, self.span_id)?;
+        o.write_field_stop()?;
+        o.write_struct_end()
+    }
+}
+
+impl Span {
+    /// Writes the struct.
+    pub fn write(&self, o: &mut Out<'_>) -> ThriftResult {
+        o.write_struct_begin(&TStructIdentifier::new("Span"))?;
+        i64_field(o, "traceIdLow", 1, self.trace_id_low)?;
+        i64_field(o, "traceIdHigh", 2, self.trace_id_high)?;
+        i64_field(o, "spanId", 3, self.span_id)?;
+        i64_field(o, "parentSpanId", 4, self.parent_span_id)?;
+        field(o, "operationName", TType::String, 5)?;
+        o.write_string(&self.operation_name)?;
+        o.write_field_end()?;
+        if !self.references.is_empty() {
+            list(o, "references", 6, &self.references, SpanRef::write)?;
+        }
+        field(o, "flags", TType::I32, 7)?;
+        o.write_i32(self.flags)?;
+        o.write_field_end()?;
+        i64_field(o, "startTime", 8, self.start_time)?;
+        i64_field(o, "duration", 9, self.duration)?;
+        if !self.tags.is_empty() {
+            list(o, "tags", 10, &self.tags, Tag::write)?;
+        }
+        if !self.logs.is_empty() {
+            list(o, "logs", 11, &self.logs, Log::write)?;
+        }
+        o.write_field_stop()?;
+        o.write_struct_end()
+    }
+}
+
+impl Process {
+    /// Writes the struct.
+    pub fn write(&self, o: &mut Out<'_>) -> ThriftResult {
+        o.write_struct_begin(&TStructIdentifier::new("Process"))?;
+        field(o, "serviceName", TType::String, 1)?;
+        o.write_string(&self.service_name)?;
+        o.write_field_end()?;
+        if !self.tags.is_empty() {
+            list(o, "tags", 2, &self.tags, Tag::write)?;
+        }
+        o.write_field_stop()?;
+        o.write_struct_end()
+    }
+}
+
+impl ClientStats {
+    /// Writes the struct.
+    pub fn write(&self, o: &mut Out<'_>) -> ThriftResult {
+        o.write_struct_begin(&TStructIdentifier::new("ClientStats"))?;
+        i64_field(o, "fullQueueDroppedSpans", 1, self.full_queue_dropped_spans)?;
+        i64_field(o, "tooLargeDroppedSpans", 2, self.too_large_dropped_spans)?;
+        i64_field(o, "failedToEmitSpans", 3, self.failed_to_emit_spans)?;
+        o.write_field_stop()?;
+        o.write_struct_end()
+    }
+}
+
+impl Batch {
+    /// Writes the struct.
+    pub fn write(&self, o: &mut Out<'_>) -> ThriftResult {
+        o.write_struct_begin(&TStructIdentifier::new("Batch"))?;
+        field(o, "process", TType::Struct, 1)?;
+        self.process.write(o)?;
+        o.write_field_end()?;
+        list(o, "spans", 2, &self.spans, Span::write)?;
+        if let Some(seq_no) = self.seq_no {
+            i64_field(o, "seqNo", 3, seq_no)?;
+        }
+        if let Some(stats) = &self.stats {
+            field(o, "stats", TType::Struct, 4)?;
+            stats.write(o)?;
+            o.write_field_end()?;
+        }
+        o.write_field_stop()?;
+        o.write_struct_end()
+    }
+
+    /// The datagram the agent expects: the `Agent.emitBatch` oneway call, compact protocol.
+    pub fn encode_emit_batch(&self, seq_id: i32) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(1024);
+        let mut o = thrift::protocol::TCompactOutputProtocol::new(&mut bytes);
+        let written: ThriftResult = (|| {
+            o.write_message_begin(&TMessageIdentifier::new(
+                "emitBatch",
+                TMessageType::OneWay,
+                seq_id,
+            ))?;
+            o.write_struct_begin(&TStructIdentifier::new("Agent_emitBatch_args"))?;
+            field(&mut o, "batch", TType::Struct, 1)?;
+            self.write(&mut o)?;
+            o.write_field_end()?;
+            o.write_field_stop()?;
+            o.write_struct_end()?;
+            o.write_message_end()?;
+            o.flush()
+        })();
+        // Writing into a Vec cannot fail: the only errors are the transport's I/O errors.
+        debug_assert!(written.is_ok());
+        drop(o);
+        bytes
+    }
+
+    /// Decodes an `emitBatch` datagram.
+    pub fn decode_emit_batch(datagram: &[u8]) -> thrift::Result<Batch> {
+        let mut i = thrift::protocol::TCompactInputProtocol::new(datagram);
+        let message = i.read_message_begin()?;
+        if message.name != "emitBatch" {
+            return Err(thrift::Error::Protocol(thrift::ProtocolError::new(
+                thrift::ProtocolErrorKind::InvalidData,
+                format!("unexpected call {:?}", message.name),
+            )));
+        }
+        let mut batch = None;
+        read_struct(&mut i, |i, id, kind| match (id, kind) {
+            (1, TType::Struct) => {
+                batch = Some(Batch::read(i)?);
+                Ok(true)
+            }
+            _ => Ok(false),
+        })?;
+        i.read_message_end()?;
+        batch.ok_or_else(|| missing("emitBatch_args.batch"))
+    }
+
+    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Batch> {
+        let mut process = None;
+        let mut spans = None;
+        let mut seq_no = None;
+        let mut stats = None;
+        read_struct(i, |i, id, kind| {
+            match (id, kind) {
+                (1, TType::Struct) => process = Some(Process::read(i)?),
+                (2, TType::List) => spans = Some(read_list(i, Span::read)?),
+                (3, TType::I64) => seq_no = Some(i.read_i64()?),
+                (4, TType::Struct) => stats = Some(ClientStats::read(i)?),
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        Ok(Batch {
+            process: process.ok_or_else(|| missing("Batch.process"))?,
+            spans: spans.ok_or_else(|| missing("Batch.spans"))?,
+            seq_no,
+            stats,
+        })
+    }
+}
+
+fn missing(what: &str) -> thrift::Error {
+    thrift::Error::Protocol(thrift::ProtocolError::new(
+        thrift::ProtocolErrorKind::InvalidData,
+        format!("required field {what} missing"),
+    ))
+}
+
+/// Reads a struct's fields; `read_field` returns whether it consumed the field, the rest are
+/// skipped (as a receiver of a newer IDL would).
+fn read_struct<I: TInputProtocol>(
+    i: &mut I,
+    mut read_field: impl FnMut(&mut I, i16, TType) -> thrift::Result<bool>,
+) -> thrift::Result<()> {
+    i.read_struct_begin()?;
+    loop {
+        let field = i.read_field_begin()?;
+        if field.field_type == TType::Stop {
+            break;
+        }
+        let id = field.id.unwrap_or(0);
+        if !read_field(i, id, field.field_type)? {
+            i.skip(field.field_type)?;
+        }
+        i.read_field_end()?;
+    }
+    i.read_struct_end()
+}
+
+fn read_list<I: TInputProtocol, T>(
+    i: &mut I,
+    read: impl Fn(&mut I) -> thrift::Result<T>,
+) -> thrift::Result<Vec<T>> {
+    let header = i.read_list_begin()?;
+    let mut items = Vec::with_capacity(header.size.clamp(0, 1024) as usize);
+    for _ in 0..header.size {
+        items.push(read(i)?);
+    }
+    i.read_list_end()?;
+    Ok(items)
+}
+
+impl Process {
+    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Process> {
+        let mut process = Process::default();
+        read_struct(i, |i, id, kind| {
+            match (id, kind) {
+                (1, TType::String) => process.service_name = i.read_string()?,
+                (2, TType::List) => process.tags = read_list(i, Tag::read)?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        Ok(process)
+    }
+}
+
+impl ClientStats {
+    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<ClientStats> {
+        let mut stats = ClientStats::default();
+        read_struct(i, |i, id, kind| {
+            match (id, kind) {
+                (1, TType::I64) => stats.full_queue_dropped_spans = i.read_i64()?,
+                (2, TType::I64) => stats.too_large_dropped_spans = i.read_i64()?,
+                (3, TType::I64) => stats.failed_to_emit_spans = i.read_i64()?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        Ok(stats)
+    }
+}
+
+impl Span {
+    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Span> {
+        let mut span = Span::default();
+        read_struct(i, |i, id, kind| {
+            match (id, kind) {
+                (1, TType::I64) => span.trace_id_low = i.read_i64()?,
+                (2, TType::I64) => span.trace_id_high = i.read_i64()?,
+                (3, TType::I64) => span.span_id = i.read_i64()?,
+                (4, TType::I64) => span.parent_span_id = i.read_i64()?,
+                (5, TType::String) => span.operation_name = i.read_string()?,
+                (6, TType::List) => span.references = read_list(i, SpanRef::read)?,
+                (7, TType::I32) => span.flags = i.read_i32()?,
+                (8, TType::I64) => span.start_time = i.read_i64()?,
+                (9, TType::I64) => span.duration = i.read_i64()?,
+                (10, TType::List) => span.tags = read_list(i, Tag::read)?,
+                (11, TType::List) => span.logs = read_list(i, Log::read)?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        Ok(span)
+    }
+}
+
+impl SpanRef {
+    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<SpanRef> {
+        let mut reference = SpanRef {
+            ref_type: SpanRefType::ChildOf,
+            trace_id_low: 0,
+            trace_id_high: 0,
+            span_id: 0,
+        };
+        read_struct(i, |i, id, kind| {
+            match (id, kind) {
+                (1, TType::I32) => {
+                    reference.ref_type = match i.read_i32()? {
+                        0 => SpanRefType::ChildOf,
+                        _ => SpanRefType::FollowsFrom,
+                    }
+                }
+                (2, TType::I64) => reference.trace_id_low = i.read_i64()?,
+                (3, TType::I64) => reference.trace_id_high = i.read_i64()?,
+                (4, TType::I64) => reference.span_id = i.read_i64()?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        Ok(reference)
+    }
+}
+
+impl Log {
+    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Log> {
+        let mut log = Log::default();
+        read_struct(i, |i, id, kind| {
+            match (id, kind) {
+                (1, TType::I64) => log.timestamp = i.read_i64()?,
+                (2, TType::List) => log.fields = read_list(i, Tag::read)?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        Ok(log)
+    }
+}
+
+impl Tag {
+    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Tag> {
+        let mut key = String::new();
+        let mut kind = None;
+        let (mut s, mut d, mut b, mut l, mut bin) = (None, None, None, None, None);
+        read_struct(i, |i, id, field_type| {
+            match (id, field_type) {
+                (1, TType::String) => key = i.read_string()?,
+                (2, TType::I32) => kind = Some(i.read_i32()?),
+                (3, TType::String) => s = Some(i.read_string()?),
+                (4, TType::Double) => d = Some(i.read_double()?),
+                (5, TType::Bool) => b = Some(i.read_bool()?),
+                (6, TType::I64) => l = Some(i.read_i64()?),
+                (7, TType::String) => bin = Some(i.read_bytes()?),
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        let value = match kind {
+            Some(0) => s.map(TagValue::String),
+            Some(1) => d.map(TagValue::Double),
+            Some(2) => b.map(TagValue::Bool),
+            Some(3) => l.map(TagValue::Long),
+            Some(4) => bin.map(TagValue::Binary),
+            _ => None,
+        };
+        Ok(Tag {
+            value: value.ok_or_else(|| missing(&format!("Tag {key:?} value")))?,
+            key,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Batch {
+        Batch {
+            process: Process {
+                service_name: "users".into(),
+                tags: vec![Tag::new("hostname", TagValue::String("web-1".into()))],
+            },
+            spans: vec![Span {
+                trace_id_low: -2,
+                trace_id_high: 0x0af7651916cd43dd,
+                span_id: i64::MIN,
+                parent_span_id: 7,
+                operation_name: "GET /users/{id}".into(),
+                references: vec![
+                    SpanRef {
+                        ref_type: SpanRefType::ChildOf,
+                        trace_id_low: -2,
+                        trace_id_high: 0x0af7651916cd43dd,
+                        span_id: 7,
+                    },
+                    SpanRef {
+                        ref_type: SpanRefType::FollowsFrom,
+                        trace_id_low: 1,
+                        trace_id_high: 2,
+                        span_id: 3,
+                    },
+                ],
+                flags: 1,
+                start_time: 1_700_000_000_000_000,
+                duration: 1_234,
+                tags: vec![
+                    Tag::new("s", TagValue::String("v".into())),
+                    Tag::new("d", TagValue::Double(0.5)),
+                    Tag::new("b", TagValue::Bool(true)),
+                    Tag::new("l", TagValue::Long(-42)),
+                    Tag::new("x", TagValue::Binary(vec![0, 255])),
+                ],
+                logs: vec![Log {
+                    timestamp: 1_700_000_000_000_001,
+                    fields: vec![Tag::new("event", TagValue::String("retry".into()))],
+                }],
+            }],
+            seq_no: Some(9),
+            stats: Some(ClientStats {
+                full_queue_dropped_spans: 1,
+                too_large_dropped_spans: 2,
+                failed_to_emit_spans: 3,
+            }),
+        }
+    }
+
+    #[test]
+    fn every_field_round_trips() {
+        let batch = sample();
+        let bytes = batch.encode_emit_batch(5);
+        assert_eq!(Batch::decode_emit_batch(&bytes).unwrap(), batch);
+    }
+
+    #[test]
+    fn the_envelope_is_a_compact_oneway_emit_batch_call() {
+        let bytes = sample().encode_emit_batch(5);
+        // Compact protocol id 0x82, then version 1 with message type ONEWAY (4) in the top
+        // three bits: 0x81; sequence id 5 as a varint; the name's length and bytes.
+        assert_eq!(&bytes[..3], &[0x82, 0x81, 0x05]);
+        assert_eq!(bytes[3] as usize, "emitBatch".len());
+        assert_eq!(&bytes[4..13], b"emitBatch");
+        // Field 1 of the args, a struct: delta 1, type 12.
+        assert_eq!(bytes[13], 0x1c);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for datagram in [&b""[..], b"\x82", b"\x82\x81\x05\x09emitBatc", &[0xff; 64]] {
+            assert!(Batch::decode_emit_batch(datagram).is_err());
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The header codec: reading and writing trace context in HTTP headers.
+//!
+//! [`HeaderCodec`] composes OpenTelemetry `TextMapPropagator`s chosen by name
+//! ([`PropagatorKind`], the `OTEL_PROPAGATORS` convention) and works directly on the seam's
+//! [`HeaderSource`] (inbound) and [`HeaderSink`] (outbound), so every adapter and the traced
+//! client share one codec. It never uses a global propagator.
+//!
+//! | name | headers |
+//! |---|---|
+//! | `tracecontext` | W3C `traceparent`, `tracestate` (the SDK's propagator) |
+//! | `baggage` | W3C `baggage` (the SDK's propagator) |
+//! | `jaeger` | `uber-trace-id`, `uberctx-{key}` ([`JaegerPropagator`]) |
+//! | `b3` | `b3` single header ([`B3Propagator`]) |
+//! | `b3multi` | `x-b3-traceid`, `x-b3-spanid`, `x-b3-parentspanid`, `x-b3-sampled`, `x-b3-flags` |
+//! | `none` | nothing |
+//!
+//! Inbound headers are untrusted: a malformed, oversized or contradictory value is ignored
+//! (the request starts a new root trace), never an error. Extraction runs the propagators in
+//! the configured order, each on the previous result, so when several trace headers are
+//! valid the last configured format wins. Baggage is capped by the SDK at the W3C limits
+//! (64 entries, 8 192 bytes), whichever format it arrives in.
+//!
+//! ```
+//! use octopus_core::{HeaderCodec, PropagatorKind};
+//! use octopus_core::opentelemetry::trace::TraceContextExt;
+//!
+//! let codec = HeaderCodec::new(&PropagatorKind::parse_list("tracecontext,baggage,jaeger").unwrap());
+//! let inbound: &[(&str, &str)] = &[("uber-trace-id", "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1")];
+//! let context = codec.extract(inbound);
+//! assert_eq!(
+//!     context.span().span_context().trace_id().to_string(),
+//!     "4bf92f3577b34da6a3ce929d0e0e4736"
+//! );
+//!
+//! let mut outbound: Vec<(String, String)> = Vec::new();
+//! codec.inject(&context, &mut outbound);
+//! assert!(outbound.contains(&(
+//!     "traceparent".into(),
+//!     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()
+//! )));
+//! ```
+
+mod b3;
+mod jaeger;
+
+use std::fmt;
+use std::sync::Arc;
+
+use opentelemetry::Context;
+use opentelemetry::propagation::text_map_propagator::FieldIter;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+
+pub use self::b3::{B3Encoding, B3Propagator};
+pub use self::jaeger::JaegerPropagator;
+pub use crate::config::PropagatorKind;
+use crate::{ConfigError, HeaderSource};
+
+/// The longest trace-id header value any propagator here parses; longer ones are ignored
+/// unread. Real values are under 100 bytes.
+pub(crate) const MAX_ID_HEADER_LEN: usize = 256;
+
+impl PropagatorKind {
+    /// The default of the demo contract: `tracecontext,baggage,jaeger`.
+    pub const DEFAULT: [PropagatorKind; 3] = [
+        PropagatorKind::TraceContext,
+        PropagatorKind::Baggage,
+        PropagatorKind::Jaeger,
+    ];
+
+    /// Parses an `OTEL_PROPAGATORS` list: comma-separated names, duplicates removed; `none`
+    /// (alone) means no propagation.
+    ///
+    /// ```
+    /// use octopus_core::PropagatorKind;
+    ///
+    /// assert_eq!(PropagatorKind::parse_list(" b3, tracecontext ,b3").unwrap(),
+    ///            [PropagatorKind::B3, PropagatorKind::TraceContext]);
+    /// assert!(PropagatorKind::parse_list("none").unwrap().is_empty());
+    /// assert_eq!(
+    ///     PropagatorKind::parse_list("tracecontext,xray").unwrap_err().to_string(),
+    ///     r#"propagators: invalid value "xray"; expected one of tracecontext, baggage, jaeger, b3, b3multi, none"#
+    /// );
+    /// ```
+    pub fn parse_list(list: &str) -> Result<Vec<PropagatorKind>, ConfigError> {
+        let mut kinds = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let kind: PropagatorKind = name.parse()?;
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        if kinds.contains(&PropagatorKind::None) {
+            if kinds.len() > 1 {
+                return Err(ConfigError::InvalidValue {
+                    field: "propagators".into(),
+                    value: list.into(),
+                    expected: "\"none\" alone, or a list without it".into(),
+                });
+            }
+            kinds.clear();
+        }
+        Ok(kinds)
+    }
+
+    fn propagator(self) -> Option<Box<dyn TextMapPropagator + Send + Sync>> {
+        Some(match self {
+            PropagatorKind::TraceContext => Box::new(TraceContextPropagator::new()),
+            PropagatorKind::Baggage => Box::new(BaggagePropagator::new()),
+            PropagatorKind::Jaeger => Box::new(JaegerPropagator::new()),
+            PropagatorKind::B3 => Box::new(B3Propagator::new(B3Encoding::Single)),
+            PropagatorKind::B3Multi => Box::new(B3Propagator::new(B3Encoding::Multi)),
+            PropagatorKind::None => return None,
+        })
+    }
+}
+
+/// Write access to outbound headers: what injection needs.
+pub trait HeaderSink {
+    /// Sets header `name` (lower-case) to `value`, replacing any previous value.
+    fn set_header(&mut self, name: &str, value: String);
+}
+
+impl<T: HeaderSink + ?Sized> HeaderSink for &mut T {
+    fn set_header(&mut self, name: &str, value: String) {
+        (**self).set_header(name, value);
+    }
+}
+
+impl HeaderSink for http::HeaderMap {
+    /// Values that are not valid header values are skipped: they cannot be sent.
+    fn set_header(&mut self, name: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::try_from(value),
+        ) {
+            self.insert(name, value);
+        }
+    }
+}
+
+impl HeaderSink for Vec<(String, String)> {
+    fn set_header(&mut self, name: &str, value: String) {
+        match self.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some(entry) => entry.1 = value,
+            None => self.push((name.to_owned(), value)),
+        }
+    }
+}
+
+/// Presents a [`HeaderSource`] as an OpenTelemetry `Extractor`.
+struct SourceExtractor<'a, H: ?Sized>(&'a H);
+
+impl<H: HeaderSource + ?Sized> Extractor for SourceExtractor<'_, H> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.header(key)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.header_names()
+    }
+}
+
+/// Presents a [`HeaderSink`] as an OpenTelemetry `Injector`.
+struct SinkInjector<'a, S: ?Sized>(&'a mut S);
+
+impl<S: HeaderSink + ?Sized> Injector for SinkInjector<'_, S> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.set_header(key, value);
+    }
+}
+
+/// The configured propagators, composed. Cheap to clone.
+#[derive(Clone)]
+pub struct HeaderCodec {
+    inner: Arc<CodecInner>,
+}
+
+struct CodecInner {
+    kinds: Vec<PropagatorKind>,
+    propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>>,
+    fields: Vec<String>,
+}
+
+impl fmt::Debug for HeaderCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("HeaderCodec")
+            .field(&self.inner.kinds)
+            .finish()
+    }
+}
+
+impl HeaderCodec {
+    /// A codec reading and writing these formats, in this order.
+    pub fn new(kinds: &[PropagatorKind]) -> Self {
+        let propagators: Vec<_> = kinds.iter().filter_map(|k| k.propagator()).collect();
+        let fields = propagators
+            .iter()
+            .flat_map(|p| p.fields().map(str::to_owned))
+            .collect();
+        HeaderCodec {
+            inner: Arc::new(CodecInner {
+                kinds: kinds.to_vec(),
+                propagators,
+                fields,
+            }),
+        }
+    }
+
+    /// The formats, in order.
+    pub fn kinds(&self) -> &[PropagatorKind] {
+        &self.inner.kinds
+    }
+
+    /// The trace context carried by `headers`, on an empty context.
+    pub fn extract<H: HeaderSource + ?Sized>(&self, headers: &H) -> Context {
+        self.extract_with_context(&Context::new(), headers)
+    }
+
+    /// The trace context carried by `headers`, on top of `parent`.
+    pub fn extract_with_context<H: HeaderSource + ?Sized>(
+        &self,
+        parent: &Context,
+        headers: &H,
+    ) -> Context {
+        TextMapPropagator::extract_with_context(self, parent, &SourceExtractor(headers))
+    }
+
+    /// Writes the headers of every configured format for `context`'s span and baggage.
+    pub fn inject<S: HeaderSink + ?Sized>(&self, context: &Context, sink: &mut S) {
+        self.inject_context(context, &mut SinkInjector(sink));
+    }
+
+    /// The header names the codec writes.
+    pub fn header_names(&self) -> &[String] {
+        &self.inner.fields
+    }
+}
+
+impl TextMapPropagator for HeaderCodec {
+    fn inject_context(&self, context: &Context, injector: &mut dyn Injector) {
+        for propagator in &self.inner.propagators {
+            propagator.inject_context(context, injector);
+        }
+    }
+
+    fn extract_with_context(&self, context: &Context, extractor: &dyn Extractor) -> Context {
+        self.inner
+            .propagators
+            .iter()
+            .fold(context.clone(), |cx, propagator| {
+                propagator.extract_with_context(&cx, extractor)
+            })
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        FieldIter::new(&self.inner.fields)
+    }
+}
+
+/// Whether `value` is 1 to `max` ASCII hex digits (`from_str_radix` alone would accept a sign).
+pub(crate) fn is_hex(value: &str, max: usize) -> bool {
+    !value.is_empty() && value.len() <= max && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether `value` is exactly `len` lower-case hex digits.
+pub(crate) fn is_lower_hex(value: &str, len: usize) -> bool {
+    value.len() == len
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}

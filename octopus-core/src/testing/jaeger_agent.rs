@@ -1,0 +1,176 @@
+//! A Jaeger agent stand-in: receives `emitBatch` datagrams on a loopback UDP port and decodes
+//! them.
+//!
+//! ```
+//! use octopus_core::testing::jaeger_agent::JaegerAgentReceiver;
+//! use octopus_core::{Octopus, OctopusConfig, NoHeaders, RequestObserver, RequestView, ResponseView};
+//! use std::time::Duration;
+//!
+//! let agent = JaegerAgentReceiver::start();
+//! let octopus = Octopus::new(OctopusConfig::jaeger("127.0.0.1", agent.port(), "users")?)?;
+//! octopus
+//!     .observe(&RequestView::new("GET", "/users/7", &NoHeaders).with_route(Some("/users/{id}")))
+//!     .finish(&ResponseView::new(200));
+//! octopus.shutdown().unwrap();
+//! let spans = agent.wait_for_spans(1, Duration::from_secs(5));
+//! assert_eq!(spans[0].operation_name, "GET /users/{id}");
+//! # Ok::<(), octopus_core::ConfigError>(())
+//! ```
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use crate::export::jaeger_thrift::{Batch, Span, SpanRef, SpanRefType, Tag, TagValue};
+
+/// The receive buffer asked for: room for a burst of 60 maximum-size datagrams.
+const RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
+
+#[derive(Default)]
+struct Received {
+    batches: Vec<Batch>,
+    packet_sizes: Vec<usize>,
+    undecodable: usize,
+}
+
+/// A UDP receiver on `127.0.0.1` with an ephemeral port; stops when dropped.
+pub struct JaegerAgentReceiver {
+    address: SocketAddr,
+    received: Arc<(Mutex<Received>, Condvar)>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl JaegerAgentReceiver {
+    /// Binds and starts receiving.
+    pub fn start() -> Self {
+        let socket = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )
+        .expect("create a UDP socket");
+        // Batches arrive as bursts of near-64 KiB datagrams, faster than any reader: like the
+        // real agent, keep a large receive buffer (the kernel caps it at net.core.rmem_max).
+        socket
+            .set_recv_buffer_size(RECEIVE_BUFFER)
+            .expect("set the receive buffer size");
+        socket
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("bind a loopback UDP port");
+        let socket: UdpSocket = socket.into();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("set a read timeout");
+        let address = socket.local_addr().expect("local address");
+        let received = Arc::new((Mutex::new(Received::default()), Condvar::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (received, stop) = (received.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut buffer = vec![0u8; 65_536];
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(size) = socket.recv(&mut buffer) else {
+                        continue;
+                    };
+                    let decoded = Batch::decode_emit_batch(&buffer[..size]);
+                    let (lock, ready) = &*received;
+                    let mut received = lock.lock().unwrap();
+                    received.packet_sizes.push(size);
+                    match decoded {
+                        Ok(batch) => received.batches.push(batch),
+                        Err(_) => received.undecodable += 1,
+                    }
+                    ready.notify_all();
+                }
+            })
+        };
+        JaegerAgentReceiver {
+            address,
+            received,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The port to send to.
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The address to send to.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Waits until at least `n` spans arrived or `timeout` passed; returns all spans so far.
+    pub fn wait_for_spans(&self, n: usize, timeout: Duration) -> Vec<Span> {
+        let deadline = Instant::now() + timeout;
+        let (lock, ready) = &*self.received;
+        let mut received = lock.lock().unwrap();
+        loop {
+            let count: usize = received.batches.iter().map(|b| b.spans.len()).sum();
+            let now = Instant::now();
+            if count >= n || now >= deadline {
+                break;
+            }
+            received = ready.wait_timeout(received, deadline - now).unwrap().0;
+        }
+        received
+            .batches
+            .iter()
+            .flat_map(|b| b.spans.iter().cloned())
+            .collect()
+    }
+
+    /// Every batch received so far.
+    pub fn batches(&self) -> Vec<Batch> {
+        self.received.0.lock().unwrap().batches.clone()
+    }
+
+    /// The size of every datagram received so far, in arrival order.
+    pub fn packet_sizes(&self) -> Vec<usize> {
+        self.received.0.lock().unwrap().packet_sizes.clone()
+    }
+
+    /// Datagrams that did not decode as `emitBatch`.
+    pub fn undecodable(&self) -> usize {
+        self.received.0.lock().unwrap().undecodable
+    }
+}
+
+impl Drop for JaegerAgentReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Span {
+    /// The tag named `key`.
+    pub fn tag(&self, key: &str) -> Option<&TagValue> {
+        self.tags.iter().find(|t| t.key == key).map(|t| &t.value)
+    }
+
+    /// The 128-bit trace id as 32 hex digits.
+    pub fn trace_id_hex(&self) -> String {
+        format!(
+            "{:016x}{:016x}",
+            self.trace_id_high as u64, self.trace_id_low as u64
+        )
+    }
+
+    /// The span id as 16 hex digits.
+    pub fn span_id_hex(&self) -> String {
+        format!("{:016x}", self.span_id as u64)
+    }
+
+    /// The parent span id as 16 hex digits.
+    pub fn parent_span_id_hex(&self) -> String {
+        format!("{:016x}", self.parent_span_id as u64)
+    }
+}

@@ -1,0 +1,203 @@
+//! From configuration to a running tracer provider: exporter, batch processor, sampler,
+//! resource — and the counters that make lost spans visible.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use opentelemetry::Context;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, Span, SpanData, SpanExporter,
+    SpanProcessor,
+};
+
+use crate::ConfigError;
+use crate::config::{OctopusConfig, OtlpProtocol, TracesExporter};
+use crate::export::jaeger_agent::JaegerAgentExporter;
+
+/// Counts of spans through the pipeline since start. `ended - exported - failed` spans are
+/// queued or were dropped (queue full); after shutdown, nothing is queued.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpanCounts {
+    /// Sampled spans that ended and were handed to the batch processor.
+    pub ended: u64,
+    /// Spans the exporter delivered.
+    pub exported: u64,
+    /// Spans in batches the exporter failed to deliver.
+    pub failed: u64,
+}
+
+impl SpanCounts {
+    /// Spans neither exported nor failed: queued, or dropped by a full queue.
+    pub fn unaccounted(&self) -> u64 {
+        self.ended.saturating_sub(self.exported + self.failed)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SpanCounters {
+    ended: AtomicU64,
+    exported: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl SpanCounters {
+    pub(crate) fn snapshot(&self) -> SpanCounts {
+        SpanCounts {
+            ended: self.ended.load(Ordering::Relaxed),
+            exported: self.exported.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counts what the exporter delivers. Export errors are already reported by each exporter;
+/// this only keeps the totals.
+#[derive(Debug)]
+struct CountingExporter<E> {
+    inner: E,
+    counters: Arc<SpanCounters>,
+}
+
+impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let spans = batch.len() as u64;
+        let result = self.inner.export(batch).await;
+        let counter = match result {
+            Ok(()) => &self.counters.exported,
+            Err(_) => &self.counters.failed,
+        };
+        counter.fetch_add(spans, Ordering::Relaxed);
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Counts sampled spans entering the batch processor (whose own drop count is private).
+#[derive(Debug)]
+struct CountingProcessor {
+    inner: BatchSpanProcessor,
+    counters: Arc<SpanCounters>,
+}
+
+impl SpanProcessor for CountingProcessor {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        self.counters.ended.fetch_add(1, Ordering::Relaxed);
+        self.inner.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+fn batch_processor<E: SpanExporter + 'static>(
+    exporter: E,
+    config: &OctopusConfig,
+    counters: &Arc<SpanCounters>,
+) -> CountingProcessor {
+    let mut batch = BatchConfigBuilder::default();
+    if let Some(ms) = config.bsp_schedule_delay_ms {
+        batch = batch.with_scheduled_delay(Duration::from_millis(ms));
+    }
+    if let Some(size) = config.bsp_max_queue_size {
+        batch = batch.with_max_queue_size(size);
+    }
+    if let Some(size) = config.bsp_max_export_batch_size {
+        batch = batch.with_max_export_batch_size(size);
+    }
+    let exporter = CountingExporter {
+        inner: exporter,
+        counters: counters.clone(),
+    };
+    CountingProcessor {
+        inner: BatchSpanProcessor::builder(exporter)
+            .with_batch_config(batch.build())
+            .build(),
+        counters: counters.clone(),
+    }
+}
+
+/// Builds the tracer provider the configuration describes. Never contacts the backend: an
+/// unreachable one shows up as export errors on stderr, not as a start-up failure.
+pub(crate) fn tracer_provider(
+    config: &OctopusConfig,
+    counters: &Arc<SpanCounters>,
+) -> Result<SdkTracerProvider, ConfigError> {
+    let resource = Resource::builder()
+        .with_service_name(config.service_name.clone())
+        .build();
+    let builder = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(super::sampler(
+            config.sampler,
+            config.sampler_arg,
+            config.inbound_trace,
+        ));
+    let builder = match config.traces_exporter {
+        TracesExporter::Jaeger => {
+            let exporter = JaegerAgentExporter::new(config.jaeger_host.clone(), config.jaeger_port)
+                .with_max_packet_size(config.jaeger_max_packet_size);
+            builder.with_span_processor(batch_processor(exporter, config, counters))
+        }
+        TracesExporter::Otlp => {
+            let exporter = otlp_exporter(config)?;
+            builder.with_span_processor(batch_processor(exporter, config, counters))
+        }
+        TracesExporter::Console => {
+            let exporter = opentelemetry_stdout::SpanExporter::default();
+            builder.with_span_processor(batch_processor(exporter, config, counters))
+        }
+        TracesExporter::None => builder,
+    };
+    Ok(builder.build())
+}
+
+fn otlp_exporter(config: &OctopusConfig) -> Result<opentelemetry_otlp::SpanExporter, ConfigError> {
+    let endpoint = config.otlp_traces_endpoint();
+    let timeout = Duration::from_millis(config.otlp_timeout_ms);
+    let built = match config.otlp_protocol {
+        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .with_timeout(timeout)
+            .build(),
+        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(endpoint.clone())
+            .with_timeout(timeout)
+            .build(),
+    };
+    built.map_err(|error| ConfigError::InvalidValue {
+        field: "otlp_endpoint".into(),
+        value: endpoint,
+        expected: format!("an endpoint the OTLP exporter accepts ({error})"),
+    })
+}

@@ -1,0 +1,343 @@
+//! The Jaeger agent exporter against a receiver decoding the real UDP datagrams.
+
+use std::time::{Duration, SystemTime};
+
+use octopus_core::export::jaeger_agent::JaegerAgentExporter;
+use octopus_core::opentelemetry::trace::{
+    Link, Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
+    TraceState, Tracer, TracerProvider as _,
+};
+use octopus_core::opentelemetry::{Context, KeyValue};
+use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, SpanRefType, TagValue};
+use octopus_core::{Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn octopus_to(agent: &JaegerAgentReceiver, extra: impl FnOnce(&mut OctopusConfig)) -> Octopus {
+    let mut config = OctopusConfig::jaeger("127.0.0.1", agent.port(), "checkout").unwrap();
+    config.bsp_schedule_delay_ms = Some(50);
+    extra(&mut config);
+    Octopus::new(config).unwrap()
+}
+
+fn provider_to(exporter: JaegerAgentExporter) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .with_resource(
+            Resource::builder_empty()
+                .with_service_name("unit")
+                .with_attribute(KeyValue::new("deployment.environment", "test"))
+                .build(),
+        )
+        .build()
+}
+
+#[test]
+fn inbound_headers_of_each_format_become_the_exported_parent() {
+    let agent = JaegerAgentReceiver::start();
+    let octopus = octopus_to(&agent, |c| {
+        c.propagators = octopus_core::PropagatorKind::parse_list("tracecontext,jaeger,b3").unwrap()
+    });
+    let cases = [
+        (
+            "uber-trace-id",
+            "a3ce929d0e0e4736:f067aa0ba902b7:0:1",
+            "0000000000000000a3ce929d0e0e4736",
+            "00f067aa0ba902b7",
+        ),
+        (
+            "uber-trace-id",
+            "4bf92f3577b34da6a3ce929d0e0e4736%3A53995c3f42cd8ad8%3A0%3A1",
+            "4bf92f3577b34da6a3ce929d0e0e4736",
+            "53995c3f42cd8ad8",
+        ),
+        (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "0af7651916cd43dd8448eb211c80319c",
+            "b7ad6b7169203331",
+        ),
+        (
+            "b3",
+            "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90",
+            "80f198ee56343ba864fe8b2a57d3eff7",
+            "e457b5a2e4d86bd1",
+        ),
+    ];
+    for (header, value, _, _) in &cases {
+        let headers: &[(&str, &str)] = &[(header, value)];
+        octopus
+            .observe(
+                &RequestView::new("GET", "/orders/1", headers).with_route(Some("/orders/{id}")),
+            )
+            .finish(&ResponseView::new(200));
+    }
+    octopus.shutdown().unwrap();
+    let spans = agent.wait_for_spans(cases.len(), WAIT);
+    assert_eq!(spans.len(), cases.len());
+    for (header, _, trace_id, parent) in &cases {
+        let span = spans
+            .iter()
+            .find(|s| s.trace_id_hex() == *trace_id)
+            .unwrap_or_else(|| panic!("{header}: no span with trace id {trace_id}"));
+        assert_eq!(span.parent_span_id_hex(), *parent, "{header}");
+        assert_eq!(span.references.len(), 1);
+        assert_eq!(span.references[0].ref_type, SpanRefType::ChildOf);
+        assert_eq!(
+            format!("{:016x}", span.references[0].span_id as u64),
+            *parent
+        );
+        assert_eq!(span.operation_name, "GET /orders/{id}");
+        assert_eq!(span.flags, 1);
+        assert_eq!(
+            span.tag("span.kind"),
+            Some(&TagValue::String("server".into()))
+        );
+        assert_eq!(
+            span.tag("http.response.status_code"),
+            Some(&TagValue::Long(200))
+        );
+        assert_eq!(
+            span.tag("otel.scope.name"),
+            Some(&TagValue::String("octopus".into()))
+        );
+    }
+    let batch = &agent.batches()[0];
+    assert_eq!(batch.process.service_name, "checkout");
+    let process_tag = |key: &str| {
+        batch
+            .process
+            .tags
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.value.clone())
+    };
+    assert_eq!(
+        process_tag("jaeger.version"),
+        Some(TagValue::String(format!(
+            "octopus-rust-{}",
+            env!("CARGO_PKG_VERSION")
+        )))
+    );
+    assert_eq!(
+        process_tag("ip"),
+        Some(TagValue::String("127.0.0.1".into()))
+    );
+    assert!(matches!(process_tag("hostname"), Some(TagValue::String(h)) if !h.is_empty()));
+    assert_eq!(octopus.span_counts().exported, 4);
+}
+
+#[test]
+fn every_span_field_maps_onto_the_jaeger_model() {
+    let agent = JaegerAgentReceiver::start();
+    let provider = provider_to(JaegerAgentExporter::new("127.0.0.1", agent.port()));
+    let tracer = provider.tracer("unit-tests");
+    let parent = SpanContext::new(
+        TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+        SpanId::from_hex("b7ad6b7169203331").unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    let linked = SpanContext::new(
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    let start = SystemTime::UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456);
+    let mut span = tracer
+        .span_builder("charge card")
+        .with_kind(SpanKind::Client)
+        .with_start_time(start)
+        .with_links(vec![Link::with_context(linked)])
+        .with_attributes([
+            KeyValue::new("s", "text"),
+            KeyValue::new("b", true),
+            KeyValue::new("l", -7_i64),
+            KeyValue::new("d", 2.5),
+        ])
+        .start_with_context(&tracer, &Context::new().with_remote_span_context(parent));
+    span.add_event_with_timestamp(
+        "retry",
+        start + Duration::from_micros(10),
+        vec![KeyValue::new("attempt", 2_i64)],
+    );
+    span.set_status(Status::error("card declined"));
+    span.end_with_timestamp(start + Duration::from_micros(2_500));
+    drop(provider);
+
+    let spans = agent.wait_for_spans(1, WAIT);
+    let s = &spans[0];
+    assert_eq!(s.trace_id_high as u64, 0x0af7651916cd43dd);
+    assert_eq!(s.trace_id_low as u64, 0x8448eb211c80319c);
+    assert_eq!(s.parent_span_id_hex(), "b7ad6b7169203331");
+    assert_eq!(s.operation_name, "charge card");
+    assert_eq!(s.start_time, 1_700_000_000_123_456);
+    assert_eq!(s.duration, 2_500);
+    assert_eq!(s.flags, 1);
+    assert_eq!(s.tag("s"), Some(&TagValue::String("text".into())));
+    assert_eq!(s.tag("b"), Some(&TagValue::Bool(true)));
+    assert_eq!(s.tag("l"), Some(&TagValue::Long(-7)));
+    assert_eq!(s.tag("d"), Some(&TagValue::Double(2.5)));
+    assert_eq!(s.tag("span.kind"), Some(&TagValue::String("client".into())));
+    assert_eq!(s.tag("error"), Some(&TagValue::Bool(true)));
+    assert_eq!(
+        s.tag("otel.status_code"),
+        Some(&TagValue::String("ERROR".into()))
+    );
+    assert_eq!(
+        s.tag("otel.status_description"),
+        Some(&TagValue::String("card declined".into()))
+    );
+    assert_eq!(
+        s.tag("otel.scope.name"),
+        Some(&TagValue::String("unit-tests".into()))
+    );
+    let follows: Vec<_> = s
+        .references
+        .iter()
+        .filter(|r| r.ref_type == SpanRefType::FollowsFrom)
+        .collect();
+    assert_eq!(follows.len(), 1);
+    assert_eq!(follows[0].trace_id_high as u64, 0x4bf92f3577b34da6);
+    assert_eq!(follows[0].span_id as u64, 0x00f067aa0ba902b7);
+    assert_eq!(s.logs.len(), 1);
+    assert_eq!(s.logs[0].timestamp, 1_700_000_000_123_466);
+    assert_eq!(s.logs[0].fields[0].value, TagValue::String("retry".into()));
+    assert_eq!(s.logs[0].fields[1].value, TagValue::Long(2));
+    let process = &agent.batches()[0].process;
+    assert_eq!(process.service_name, "unit");
+    assert!(
+        process
+            .tags
+            .iter()
+            .any(|t| t.key == "deployment.environment")
+    );
+}
+
+#[test]
+fn a_thousand_spans_then_shutdown_are_a_thousand_received() {
+    let agent = JaegerAgentReceiver::start();
+    let octopus = octopus_to(&agent, |c| c.bsp_schedule_delay_ms = Some(60_000));
+    let headers: &[(&str, &str)] = &[];
+    for i in 0..1_000 {
+        let route = ["/a", "/b"][i % 2];
+        octopus
+            .observe(&RequestView::new("GET", route, headers).with_route(Some(route)))
+            .finish(&ResponseView::new(200));
+    }
+    // The schedule delay is a minute: only shutdown's flush can deliver them in time.
+    let counts = octopus.shutdown().unwrap();
+    assert_eq!(counts.ended, 1_000);
+    assert_eq!(counts.exported, 1_000);
+    let spans = agent.wait_for_spans(1_000, WAIT);
+    assert_eq!(spans.len(), 1_000);
+    assert_eq!(agent.undecodable(), 0);
+}
+
+#[test]
+fn large_batches_are_split_into_packets_under_the_limit() {
+    for (limit, label) in [(65_000, "default"), (8_000, "8 000")] {
+        let agent = JaegerAgentReceiver::start();
+        let exporter =
+            JaegerAgentExporter::new("127.0.0.1", agent.port()).with_max_packet_size(limit);
+        let stats = exporter.stats_handle();
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .build();
+        let tracer = provider.tracer("big");
+        for i in 0..300 {
+            let mut span = tracer.start(format!("span {i}"));
+            span.set_attribute(KeyValue::new("payload", "x".repeat(1_024)));
+            span.end();
+        }
+        provider.shutdown().unwrap();
+        let spans = agent.wait_for_spans(300, WAIT);
+        assert_eq!(spans.len(), 300, "{label}");
+        let sizes = agent.packet_sizes();
+        assert!(
+            sizes.len() > 1,
+            "{label}: one packet for 300 KiB: {sizes:?}"
+        );
+        assert!(sizes.iter().all(|s| *s <= limit), "{label}: {sizes:?}");
+        let stats = stats.get();
+        assert_eq!(stats.spans_sent, 300);
+        assert_eq!(stats.packets_sent, sizes.len() as u64);
+        assert_eq!((stats.spans_truncated, stats.spans_dropped), (0, 0));
+        eprintln!(
+            "{label}: 300 spans of 1 KiB in {} packets, largest {} bytes",
+            sizes.len(),
+            sizes.iter().max().unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_span_too_large_for_a_packet_is_truncated_and_counted() {
+    let agent = JaegerAgentReceiver::start();
+    let exporter = JaegerAgentExporter::new("127.0.0.1", agent.port());
+    let stats = exporter.stats_handle();
+    let provider = provider_to(exporter);
+    let tracer = provider.tracer("huge");
+    let mut span = tracer.start("huge");
+    // 100 KiB of attributes (the SDK keeps at most 128 per span).
+    for i in 0..100 {
+        span.set_attribute(KeyValue::new(format!("blob.{i}"), "y".repeat(1_024)));
+    }
+    span.add_event("big event", vec![KeyValue::new("blob", "z".repeat(70_000))]);
+    span.end();
+    let mut small = tracer.start("small");
+    small.end();
+    drop(provider);
+
+    let spans = agent.wait_for_spans(2, WAIT);
+    assert_eq!(spans.len(), 2);
+    let huge = spans.iter().find(|s| s.operation_name == "huge").unwrap();
+    assert_eq!(huge.tag("octopus.dropped_logs"), Some(&TagValue::Long(1)));
+    // 100 attributes plus the scope name tag.
+    assert_eq!(huge.tag("octopus.dropped_tags"), Some(&TagValue::Long(101)));
+    assert!(huge.logs.is_empty());
+    assert!(agent.packet_sizes().iter().all(|s| *s <= 65_000));
+    let stats = stats.get();
+    assert_eq!(
+        (stats.spans_truncated, stats.spans_dropped, stats.spans_sent),
+        (1, 0, 2)
+    );
+}
+
+#[test]
+fn exporting_to_a_closed_port_or_an_unresolvable_host_never_panics() {
+    let closed = {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.local_addr().unwrap().port()
+    };
+    for host in ["127.0.0.1", "no-such-host.invalid"] {
+        let exporter = JaegerAgentExporter::new(host, closed);
+        let stats = exporter.stats_handle();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter)
+            .build();
+        let tracer = provider.tracer("t");
+        let started = std::time::Instant::now();
+        for _ in 0..100 {
+            tracer.start("s").end();
+        }
+        eprintln!(
+            "{host}: 100 spans exported synchronously in {:?}",
+            started.elapsed()
+        );
+        drop(provider);
+        let stats = stats.get();
+        if host == "127.0.0.1" {
+            // UDP has no delivery report: the datagrams leave, nobody reads them.
+            assert_eq!(stats.spans_sent, 100);
+        } else {
+            assert_eq!(stats.spans_sent, 0);
+            assert_eq!(stats.spans_failed, 100);
+        }
+    }
+}

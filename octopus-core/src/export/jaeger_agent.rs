@@ -21,7 +21,7 @@
 //! ```
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +31,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
+use super::ExportHealth;
 use super::jaeger_thrift::{
     Batch, ClientStats, Log, Process, Span, SpanRef, SpanRefType, Tag, TagValue,
 };
@@ -91,7 +92,7 @@ pub struct JaegerAgentExporter {
     /// waits on DNS) and again after a failed send.
     target: Mutex<Target>,
     seq_no: AtomicI32,
-    failing: AtomicBool,
+    health: ExportHealth,
     counters: Arc<Counters>,
 }
 
@@ -108,7 +109,7 @@ impl JaegerAgentExporter {
             },
             target: Mutex::new(Target::default()),
             seq_no: AtomicI32::new(0),
-            failing: AtomicBool::new(false),
+            health: ExportHealth::default(),
             counters: Arc::new(Counters::default()),
         }
     }
@@ -263,17 +264,9 @@ impl JaegerAgentExporter {
     }
 
     fn report(&self, failed: Option<&std::io::Error>) {
-        match failed {
-            Some(error) if !self.failing.swap(true, Ordering::Relaxed) => eprintln!(
-                "octopus: cannot send spans to the Jaeger agent at {}:{}: {error} (reported once until it recovers)",
-                self.host, self.port
-            ),
-            None if self.failing.swap(false, Ordering::Relaxed) => eprintln!(
-                "octopus: sending spans to the Jaeger agent at {}:{} again",
-                self.host, self.port
-            ),
-            _ => {}
-        }
+        let destination = format!("the Jaeger agent at {}:{}", self.host, self.port);
+        self.health
+            .report(&destination, failed.map(|e| e as &dyn std::fmt::Display));
     }
 }
 

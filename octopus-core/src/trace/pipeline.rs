@@ -16,6 +16,7 @@ use opentelemetry_sdk::trace::{
 
 use crate::ConfigError;
 use crate::config::{OctopusConfig, OtlpProtocol, TracesExporter};
+use crate::export::ExportHealth;
 use crate::export::jaeger_agent::JaegerAgentExporter;
 
 /// Counts of spans through the pipeline since start. `ended - exported - failed` spans are
@@ -167,7 +168,7 @@ pub(crate) fn tracer_provider(
             builder.with_span_processor(batch_processor(exporter, config, counters))
         }
         TracesExporter::Otlp => {
-            let exporter = otlp_exporter(config)?;
+            let exporter = OtlpOnRuntime::new(config)?;
             builder.with_span_processor(batch_processor(exporter, config, counters))
         }
         TracesExporter::Console => {
@@ -177,6 +178,93 @@ pub(crate) fn tracer_provider(
         TracesExporter::None => builder,
     };
     Ok(builder.build())
+}
+
+/// The OTLP exporter on a runtime of its own.
+///
+/// `opentelemetry-otlp`'s clients (tonic, async reqwest) need a tokio runtime: to be built
+/// (the gRPC channel spawns its connection tasks) and to run. The SDK's batch processor drives
+/// exports from its own thread without one, and Octopus must work whether or not the
+/// application runs tokio — so exports run on one small dedicated runtime thread, and the
+/// batch thread only waits for them.
+#[derive(Debug)]
+struct OtlpOnRuntime {
+    exporter: Arc<opentelemetry_otlp::SpanExporter>,
+    runtime: Option<tokio::runtime::Runtime>,
+    endpoint: String,
+    health: ExportHealth,
+}
+
+impl OtlpOnRuntime {
+    fn new(config: &OctopusConfig) -> Result<Self, ConfigError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("octopus-otlp")
+            .enable_all()
+            .build()
+            .map_err(|error| ConfigError::InvalidValue {
+                field: "traces_exporter".into(),
+                value: "otlp".into(),
+                expected: format!("an exporter that can start its runtime ({error})"),
+            })?;
+        let exporter = {
+            let _entered = runtime.enter();
+            otlp_exporter(config)?
+        };
+        Ok(OtlpOnRuntime {
+            exporter: Arc::new(exporter),
+            runtime: Some(runtime),
+            endpoint: format!("OTLP {}", config.otlp_traces_endpoint()),
+            health: ExportHealth::default(),
+        })
+    }
+}
+
+impl SpanExporter for OtlpOnRuntime {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let Some(runtime) = &self.runtime else {
+            return Err(opentelemetry_sdk::error::OTelSdkError::AlreadyShutdown);
+        };
+        let exporter = self.exporter.clone();
+        let result = runtime
+            .spawn(async move { exporter.export(batch).await })
+            .await
+            .unwrap_or_else(|error| {
+                Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+                    error.to_string(),
+                ))
+            });
+        self.health.report(
+            &self.endpoint,
+            result.as_ref().err().map(|e| e as &dyn std::fmt::Display),
+        );
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.exporter.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.exporter.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        // The exporter is shared with in-flight exports only during `export`, never here.
+        if let Some(exporter) = Arc::get_mut(&mut self.exporter) {
+            exporter.set_resource(resource);
+        }
+    }
+}
+
+impl Drop for OtlpOnRuntime {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks until its tasks end; in an async context that panics.
+        // Abandoned exports are already counted as failed.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 fn otlp_exporter(config: &OctopusConfig) -> Result<opentelemetry_otlp::SpanExporter, ConfigError> {

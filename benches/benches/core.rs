@@ -10,6 +10,9 @@
 //! | `floor_resolved_handles` | two clock reads, counter, histogram, gauge up and down on handles resolved once: the floor |
 //! | `peer_with_label_values` | the same work, looking the series up with `with_label_values` per request, as peer crates do |
 //! | `render_1000_series` | rendering `/metrics` holding 1 000 request series |
+//! | `tracing` | Octopus, tracing only: always-on sampler, batch processor, an exporter that discards |
+//! | `tracing_unsampled` | the same with the `always_off` sampler |
+//! | `full` | metrics and tracing (always on), with an inbound `traceparent` |
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -18,11 +21,13 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use octopus_core::{NoHeaders, Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
+/// Metrics only: the three collectors, tracing off.
 fn new_octopus() -> Octopus {
-    Octopus::new(
-        OctopusConfig::prometheus("bench", ["latency", "request_count", "processing_requests"])
-            .expect("valid config"),
-    )
+    Octopus::new(OctopusConfig {
+        tracing_enabled: false,
+        ..OctopusConfig::prometheus("bench", ["latency", "request_count", "processing_requests"])
+            .expect("valid config")
+    })
     .expect("octopus builds")
 }
 

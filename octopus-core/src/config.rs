@@ -918,4 +918,161 @@ mod tests {
         let err = toml::from_str::<OctopusConfig>("servce_name = \"x\"").unwrap_err();
         assert!(err.to_string().contains("servce_name"), "{err}");
     }
+
+    #[test]
+    fn tracing_settings_come_from_the_standard_variables() {
+        let mut config = OctopusConfig::default();
+        config
+            .apply_env(env(&[
+                ("OTEL_TRACES_EXPORTER", "otlp"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+                ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+                ("OTEL_PROPAGATORS", "b3multi,tracecontext"),
+                ("OCTOPUS_INBOUND_TRACE", "restart"),
+                ("OCTOPUS_TRACE_RESPONSE", "on"),
+                ("OTEL_BSP_SCHEDULE_DELAY", "250"),
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "4096"),
+                ("OTEL_EXPORTER_JAEGER_AGENT_HOST", "agent"),
+                ("OTEL_EXPORTER_JAEGER_AGENT_PORT", "6832"),
+                ("OCTOPUS_JAEGER_MAX_PACKET_SIZE", "1400"),
+            ]))
+            .unwrap();
+        assert_eq!(config.traces_exporter, TracesExporter::Otlp);
+        assert_eq!(config.otlp_protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(
+            config.otlp_traces_endpoint(),
+            "http://collector:4318/v1/traces"
+        );
+        assert_eq!(config.otlp_timeout_ms, 2_500);
+        assert_eq!(config.sampler, SamplerKind::ParentBasedTraceIdRatio);
+        assert_eq!(config.sampler_arg, Some(0.25));
+        assert_eq!(
+            config.propagators,
+            [PropagatorKind::B3Multi, PropagatorKind::TraceContext]
+        );
+        assert_eq!(config.inbound_trace, InboundTrace::Restart);
+        assert!(config.trace_response);
+        assert_eq!(config.bsp_schedule_delay_ms, Some(250));
+        assert_eq!(config.bsp_max_queue_size, Some(4_096));
+        assert_eq!(
+            (config.jaeger_host.as_str(), config.jaeger_port),
+            ("agent", 6832)
+        );
+        assert_eq!(config.jaeger_max_packet_size, 1_400);
+        config.validate().unwrap();
+
+        // The signal-specific variable wins and is used as given.
+        let mut config = OctopusConfig::default();
+        config
+            .apply_env(env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4317"),
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:4317"),
+                ("OTEL_SDK_DISABLED", "true"),
+            ]))
+            .unwrap();
+        assert_eq!(config.otlp_traces_endpoint(), "http://b:4317");
+        assert!(!config.tracing_enabled);
+        assert_eq!(
+            OctopusConfig::default().otlp_traces_endpoint(),
+            "http://localhost:4317"
+        );
+    }
+
+    #[test]
+    fn bad_tracing_variables_name_variable_value_and_choices() {
+        let bad = |var: &str, value: &str| {
+            let mut config = OctopusConfig::default();
+            config
+                .apply_env(env(&[(var, value)]))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            bad("OTEL_TRACES_EXPORTER", "zipkin"),
+            r#"OTEL_TRACES_EXPORTER: invalid value "zipkin"; expected one of jaeger, otlp, console, none"#
+        );
+        assert_eq!(
+            bad("OTEL_TRACES_SAMPLER", "sometimes"),
+            r#"OTEL_TRACES_SAMPLER: invalid value "sometimes"; expected one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio"#
+        );
+        assert_eq!(
+            bad("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+            r#"OTEL_TRACES_SAMPLER_ARG: invalid value "1.5"; expected a number from 0.0 to 1.0"#
+        );
+        assert_eq!(
+            bad("OTEL_TRACES_SAMPLER_ARG", "half"),
+            r#"OTEL_TRACES_SAMPLER_ARG: invalid value "half"; expected a number from 0.0 to 1.0"#
+        );
+        assert_eq!(
+            bad("OTEL_EXPORTER_JAEGER_AGENT_PORT", "0"),
+            r#"OTEL_EXPORTER_JAEGER_AGENT_PORT: invalid value "0"; expected a port number, 1 to 65535"#
+        );
+        assert_eq!(
+            bad("OTEL_EXPORTER_JAEGER_AGENT_PORT", "70000"),
+            r#"OTEL_EXPORTER_JAEGER_AGENT_PORT: invalid value "70000"; expected a port number, 1 to 65535"#
+        );
+        assert_eq!(
+            bad("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            r#"OTEL_EXPORTER_OTLP_PROTOCOL: invalid value "http/json"; expected one of grpc, http/protobuf"#
+        );
+        assert_eq!(
+            bad("OTEL_PROPAGATORS", "tracecontext,xray"),
+            r#"OTEL_PROPAGATORS: invalid value "xray"; expected one of tracecontext, baggage, jaeger, b3, b3multi, none"#
+        );
+        assert_eq!(
+            bad("OCTOPUS_INBOUND_TRACE", "trust"),
+            r#"OCTOPUS_INBOUND_TRACE: invalid value "trust"; expected one of accept, ignore_sampled_flag, restart"#
+        );
+        assert_eq!(
+            bad("OCTOPUS_TRACE_RESPONSE", "yes"),
+            r#"OCTOPUS_TRACE_RESPONSE: invalid value "yes"; expected one of on, off"#
+        );
+        assert_eq!(
+            bad("OCTOPUS_JAEGER_MAX_PACKET_SIZE", "100000"),
+            r#"OCTOPUS_JAEGER_MAX_PACKET_SIZE: invalid value "100000"; expected a number of bytes from 512 to 65000"#
+        );
+        assert_eq!(
+            bad("OTEL_SDK_DISABLED", "maybe"),
+            r#"OTEL_SDK_DISABLED: invalid value "maybe"; expected one of true, false"#
+        );
+        assert!(bad("OTEL_BSP_MAX_QUEUE_SIZE", "-1").starts_with("OTEL_BSP_MAX_QUEUE_SIZE: "));
+    }
+
+    #[test]
+    fn tracing_fields_load_from_files_and_are_validated() {
+        let config: OctopusConfig = toml::from_str(
+            r#"
+            service_name = "users"
+            traces_exporter = "otlp"
+            otlp_protocol = "grpc"
+            otlp_endpoint = "http://collector:4317"
+            sampler = "traceidratio"
+            sampler_arg = 0.1
+            propagators = ["tracecontext", "b3"]
+            inbound_trace = "ignore_sampled_flag"
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(
+            config.propagators,
+            [PropagatorKind::TraceContext, PropagatorKind::B3]
+        );
+        let err = toml::from_str::<OctopusConfig>("traces_exporter = \"zipkin\"").unwrap_err();
+        assert!(err.to_string().contains(
+            r#"traces_exporter: invalid value "zipkin"; expected one of jaeger, otlp, console, none"#
+        ), "{err}");
+        let bad = OctopusConfig {
+            otlp_endpoint: Some("collector:4317".into()),
+            ..OctopusConfig::default()
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().to_string(),
+            r#"otlp_endpoint: invalid value "collector:4317"; expected an http:// or https:// URL"#
+        );
+        assert!(OctopusConfig::jaeger("", 6831, "x").is_err());
+    }
 }

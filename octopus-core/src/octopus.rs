@@ -10,7 +10,7 @@ use prometheus::Registry;
 
 use crate::metrics::{MetricsExposition, MetricsObservation};
 use crate::propagation::{HeaderCodec, HeaderSink};
-use crate::trace::{SpanCounters, SpanCounts, TracingObservation, TracingObserver};
+use crate::trace::{CustomExporter, SpanCounters, SpanCounts, TracingObservation, TracingObserver};
 use crate::{
     ConfigError, HeaderSource, MetricKind, MetricsObserver, Observation, OctopusConfig,
     RequestObserver, RequestView, ResponseView,
@@ -260,10 +260,21 @@ impl Observation for OctopusObservation {
 /// assert!(text.contains("logins_total 1"));
 /// # Ok::<(), octopus_core::ConfigError>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct OctopusBuilder {
     config: OctopusConfig,
     registry: Option<Registry>,
+    span_exporter: Option<CustomExporter>,
+}
+
+impl std::fmt::Debug for OctopusBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OctopusBuilder")
+            .field("config", &self.config)
+            .field("registry", &self.registry.is_some())
+            .field("span_exporter", &self.span_exporter.is_some())
+            .finish()
+    }
 }
 
 impl OctopusBuilder {
@@ -328,6 +339,23 @@ impl OctopusBuilder {
         self
     }
 
+    /// Sends spans to this exporter (through the batch processor) instead of the configured
+    /// `traces_exporter`: for backends Octopus does not know, or an in-memory exporter in tests.
+    pub fn span_exporter<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
+        mut self,
+        exporter: E,
+    ) -> Self {
+        self.span_exporter = Some(crate::trace::custom_exporter(exporter));
+        self
+    }
+
+    /// The sampler, by its OpenTelemetry name, with the ratio of the ratio samplers.
+    pub fn sampler(mut self, sampler: crate::SamplerKind, ratio: Option<f64>) -> Self {
+        self.config.sampler = sampler;
+        self.config.sampler_arg = ratio;
+        self
+    }
+
     /// Validates the configuration and creates the collectors.
     pub fn build(self) -> Result<Octopus, ConfigError> {
         let config = self.config;
@@ -341,7 +369,8 @@ impl OctopusBuilder {
         let codec = HeaderCodec::new(&config.propagators);
         let span_counters = Arc::new(SpanCounters::default());
         let (tracing, provider) = if config.tracing_enabled {
-            let provider = crate::trace::tracer_provider(&config, &span_counters)?;
+            let provider =
+                crate::trace::tracer_provider(&config, &span_counters, self.span_exporter)?;
             let tracer = opentelemetry::trace::TracerProvider::tracer_with_scope(
                 &provider,
                 opentelemetry::InstrumentationScope::builder("octopus")

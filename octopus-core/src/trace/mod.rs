@@ -33,5 +33,5 @@ pub use observer::{
     CANCELLED_ATTRIBUTE, TracingObservation, TracingObserver, inject_trace_response,
 };
 pub use pipeline::SpanCounts;
-pub(crate) use pipeline::{SpanCounters, tracer_provider};
+pub(crate) use pipeline::{CustomExporter, SpanCounters, custom_exporter, tracer_provider};
 pub use sampling::sampler;

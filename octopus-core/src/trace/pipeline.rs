@@ -90,7 +90,7 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
 
 /// Counts sampled spans entering the batch processor (whose own drop count is private).
 #[derive(Debug)]
-struct CountingProcessor {
+pub(crate) struct CountingProcessor {
     inner: BatchSpanProcessor,
     counters: Arc<SpanCounters>,
 }
@@ -147,9 +147,20 @@ fn batch_processor<E: SpanExporter + 'static>(
 
 /// Builds the tracer provider the configuration describes. Never contacts the backend: an
 /// unreachable one shows up as export errors on stderr, not as a start-up failure.
+/// An exporter the user supplied instead of the configured one, waiting for the batch
+/// processor settings of the final configuration.
+pub(crate) type CustomExporter =
+    Box<dyn FnOnce(&OctopusConfig, &Arc<SpanCounters>) -> CountingProcessor + Send>;
+
+/// Wraps a user's exporter for [`tracer_provider`].
+pub(crate) fn custom_exporter<E: SpanExporter + 'static>(exporter: E) -> CustomExporter {
+    Box::new(move |config, counters| batch_processor(exporter, config, counters))
+}
+
 pub(crate) fn tracer_provider(
     config: &OctopusConfig,
     counters: &Arc<SpanCounters>,
+    custom: Option<CustomExporter>,
 ) -> Result<SdkTracerProvider, ConfigError> {
     let resource = Resource::builder()
         .with_service_name(config.service_name.clone())
@@ -161,6 +172,11 @@ pub(crate) fn tracer_provider(
             config.sampler_arg,
             config.inbound_trace,
         ));
+    if let Some(custom) = custom {
+        return Ok(builder
+            .with_span_processor(custom(config, counters))
+            .build());
+    }
     let builder = match config.traces_exporter {
         TracesExporter::Jaeger => {
             let exporter = JaegerAgentExporter::new(config.jaeger_host.clone(), config.jaeger_port)

@@ -18,7 +18,11 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use octopus_core::{NoHeaders, Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
+use octopus_core::{
+    NoHeaders, Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView, SamplerKind,
+};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Metrics only: the three collectors, tracing off.
@@ -29,6 +33,31 @@ fn new_octopus() -> Octopus {
             .expect("valid config")
     })
     .expect("octopus builds")
+}
+
+/// Receives batches and drops them: the cost measured is Octopus's, not a backend's.
+#[derive(Debug)]
+struct DiscardExporter;
+
+impl SpanExporter for DiscardExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+/// Tracing through the batch processor into [`DiscardExporter`]; metrics on or off.
+fn traced_octopus(metrics: bool, sampler: SamplerKind) -> Octopus {
+    let builder = Octopus::builder()
+        .service_name("bench")
+        .sampler(sampler, None)
+        .span_exporter(DiscardExporter);
+    let builder = if metrics {
+        builder
+    } else {
+        builder.metrics([])
+    };
+    builder.build().expect("octopus builds")
 }
 
 fn peer_families() -> (IntCounterVec, HistogramVec, IntGaugeVec) {
@@ -124,6 +153,32 @@ fn core(c: &mut Criterion) {
     group.bench_function("render_1000_series", |b| {
         b.iter(|| black_box(big.render_metrics()))
     });
+
+    for (id, metrics, sampler) in [
+        ("tracing", false, SamplerKind::AlwaysOn),
+        ("tracing_unsampled", false, SamplerKind::AlwaysOff),
+        ("full", true, SamplerKind::AlwaysOn),
+    ] {
+        let octopus = traced_octopus(metrics, sampler);
+        let headers: &[(&str, &str)] = &[
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+            ("user-agent", "criterion"),
+        ];
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                let view = RequestView::new("GET", "/users/42", headers)
+                    .with_route(Some("/users/{id}"))
+                    .with_scheme(Some("http"))
+                    .with_host(Some("127.0.0.1:10999"))
+                    .with_protocol_version(Some("1.1"));
+                octopus.observe(black_box(&view)).finish(black_box(&ok));
+            })
+        });
+        octopus.shutdown().expect("flushes");
+    }
 
     group.finish();
 }

@@ -6,6 +6,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
+
 const BIN: &str = env!("CARGO_BIN_EXE_custom-framework-demo");
 
 struct Demo {
@@ -36,25 +38,35 @@ impl Demo {
     }
 
     /// One request on its own connection: (status, body).
+    /// One request on its own connection: (status, body).
     fn get(&self, path: &str) -> (u16, String) {
+        let (status, _, body) = self.get_with(path, &[]);
+        (status, body)
+    }
+
+    /// One request with extra headers: (status, response head in lower case, body).
+    fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
         let mut stream = TcpStream::connect(self.addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
+        let extra: String = headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {v}\r\n"))
+            .collect();
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n{extra}Connection: close\r\n\r\n",
             self.addr
         )
         .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         let status = response[9..12].parse().unwrap();
-        let body = response
+        let (head, body) = response
             .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+            .unwrap_or((response.as_str(), ""));
+        (status, head.to_ascii_lowercase(), body.to_string())
     }
 
     fn sigterm(&mut self) -> (Option<i32>, Duration) {
@@ -178,6 +190,62 @@ fn serves_routes_and_exact_metrics_then_stops_on_sigterm() {
     let (code, took) = demo.sigterm();
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(5), "exit took {took:?}");
+}
+
+#[test]
+fn spans_reach_the_jaeger_agent_with_their_parents_and_sigterm_flushes_them() {
+    let agent = JaegerAgentReceiver::start();
+    let port = agent.port().to_string();
+    let mut demo = Demo::start(&[
+        ("OTEL_SERVICE_NAME", "demo-traced"),
+        ("OTEL_EXPORTER_JAEGER_AGENT_HOST", "127.0.0.1"),
+        ("OTEL_EXPORTER_JAEGER_AGENT_PORT", &port),
+        // A minute between exports: only the flush at SIGTERM can deliver the spans.
+        ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+        ("OCTOPUS_TRACE_RESPONSE", "on"),
+    ]);
+    let (status, head, _) = demo.get_with(
+        "/hello/bob",
+        &[("uber-trace-id", "a3ce929d0e0e4736:f067aa0ba902b7:0:1")],
+    );
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("traceresponse: 00-0000000000000000a3ce929d0e0e4736-"),
+        "{head}"
+    );
+    let (status, _, _) = demo.get_with(
+        "/fail",
+        &[(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )],
+    );
+    assert_eq!(status, 500);
+    assert_eq!(demo.get("/health").0, 200);
+    assert!(
+        agent
+            .wait_for_spans(1, Duration::from_millis(300))
+            .is_empty()
+    );
+
+    let (code, _) = demo.sigterm();
+    assert_eq!(code, Some(0));
+    let spans = agent.wait_for_spans(2, Duration::from_secs(5));
+    assert_eq!(spans.len(), 2, "/health is not traced");
+    let hello = spans
+        .iter()
+        .find(|s| s.operation_name == "GET /hello/{name}")
+        .unwrap();
+    assert_eq!(hello.trace_id_hex(), "0000000000000000a3ce929d0e0e4736");
+    assert_eq!(hello.parent_span_id_hex(), "00f067aa0ba902b7");
+    let fail = spans
+        .iter()
+        .find(|s| s.operation_name == "GET /fail")
+        .unwrap();
+    assert_eq!(fail.trace_id_hex(), "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(fail.parent_span_id_hex(), "b7ad6b7169203331");
+    assert_eq!(fail.tag("error"), Some(&TagValue::Bool(true)));
+    assert_eq!(agent.batches()[0].process.service_name, "demo-traced");
 }
 
 #[test]

@@ -3,7 +3,9 @@
 use std::borrow::Cow;
 use std::time::{Instant, SystemTime};
 
-use opentelemetry::trace::{Link, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{
+    Link, Span as _, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer,
+};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::SdkTracer;
 
@@ -64,13 +66,14 @@ impl RequestObserver for TracingObserver {
         context: &mut Context,
     ) -> TracingObservation {
         let extracted = self.codec.extract_with_context(context, request.headers());
+        // Attributes are added once the sampler said yes: none of the configured samplers reads
+        // them, and an unsampled request should not pay for formatting and allocating them.
         let mut builder = SpanBuilder::from_name(span_name(request.method(), request.route()))
-            .with_kind(SpanKind::Server)
-            .with_attributes(request_attributes(request));
+            .with_kind(SpanKind::Server);
         if let Some(received_at) = request.received_at() {
             builder = builder.with_start_time(system_time(received_at));
         }
-        let span = match self.inbound {
+        let mut span = match self.inbound {
             InboundTrace::Accept | InboundTrace::IgnoreSampledFlag => {
                 self.tracer.build_with_context(builder, &extracted)
             }
@@ -82,6 +85,9 @@ impl RequestObserver for TracingObserver {
                 self.tracer.build_with_context(builder, &Context::new())
             }
         };
+        if span.is_recording() {
+            span.set_attributes(request_attributes(request));
+        }
         // The handler's context keeps what the headers carried (baggage) plus the server span.
         *context = extracted.with_span(span);
         TracingObservation {

@@ -367,8 +367,9 @@ impl OctopusBuilder {
             None
         };
         let codec = HeaderCodec::new(&config.propagators);
-        let span_counters = Arc::new(SpanCounters::default());
+        let span_counters = Arc::new(SpanCounters::new(&config.service_name));
         let (tracing, provider) = if config.tracing_enabled {
+            span_counters.register(&registry)?;
             let provider =
                 crate::trace::tracer_provider(&config, &span_counters, self.span_exporter)?;
             let tracer = opentelemetry::trace::TracerProvider::tracer_with_scope(

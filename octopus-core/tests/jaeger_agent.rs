@@ -237,6 +237,14 @@ fn a_thousand_spans_then_shutdown_are_a_thousand_received() {
     let spans = agent.wait_for_spans(1_000, WAIT);
     assert_eq!(spans.len(), 1_000);
     assert_eq!(agent.undecodable(), 0);
+    let text = String::from_utf8(octopus.render_metrics().body).unwrap();
+    for line in [
+        r#"octopus_spans_ended_total{service_name="checkout"} 1000"#,
+        r#"octopus_spans_exported_total{service_name="checkout"} 1000"#,
+        r#"octopus_spans_failed_total{service_name="checkout"} 0"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
 }
 
 #[test]

@@ -384,7 +384,10 @@ fn only_the_selected_collectors_exist() {
     let none = Octopus::new(OctopusConfig::prometheus("svc", Vec::<&str>::new()).unwrap()).unwrap();
     assert!(none.metrics().is_none());
     request(&none, "GET", "/x", Some("/x"), ResponseView::new(200), 1);
-    assert!(none.render_metrics().body.is_empty());
+    let text = String::from_utf8(none.render_metrics().body).unwrap();
+    assert!(!text.contains("http_server"), "{text}");
+    // Only the span pipeline's own counters remain (tracing is on).
+    assert!(text.contains("octopus_spans_ended_total"));
 }
 
 #[test]

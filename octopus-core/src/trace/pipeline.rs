@@ -2,7 +2,6 @@
 //! resource — and the counters that make lost spans visible.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use opentelemetry::Context;
@@ -13,6 +12,7 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, Span, SpanData, SpanExporter,
     SpanProcessor,
 };
+use prometheus::{IntCounter, Opts};
 
 use crate::ConfigError;
 use crate::config::{OctopusConfig, OtlpProtocol, TracesExporter};
@@ -38,19 +38,56 @@ impl SpanCounts {
     }
 }
 
-#[derive(Debug, Default)]
+/// The span pipeline's counters, as Prometheus counters so lost spans show on `/metrics`:
+/// `octopus_spans_ended_total - octopus_spans_exported_total - octopus_spans_failed_total` is
+/// what is queued or was dropped by a full queue.
+#[derive(Debug)]
 pub(crate) struct SpanCounters {
-    ended: AtomicU64,
-    exported: AtomicU64,
-    failed: AtomicU64,
+    ended: IntCounter,
+    exported: IntCounter,
+    failed: IntCounter,
 }
 
 impl SpanCounters {
+    pub(crate) fn new(service_name: &str) -> Self {
+        let counter = |name: &str, help: &str| {
+            IntCounter::with_opts(Opts::new(name, help).const_label("service_name", service_name))
+                .expect("a valid static metric name")
+        };
+        SpanCounters {
+            ended: counter(
+                "octopus_spans_ended_total",
+                "Sampled spans that ended and entered the batch span processor.",
+            ),
+            exported: counter(
+                "octopus_spans_exported_total",
+                "Spans the exporter delivered.",
+            ),
+            failed: counter(
+                "octopus_spans_failed_total",
+                "Spans in exports that failed.",
+            ),
+        }
+    }
+
+    /// Registers the counters, so `/metrics` shows them.
+    pub(crate) fn register(&self, registry: &prometheus::Registry) -> Result<(), ConfigError> {
+        for counter in [&self.ended, &self.exported, &self.failed] {
+            registry
+                .register(Box::new(counter.clone()))
+                .map_err(|error| ConfigError::Registration {
+                    metric: "octopus_spans_*_total".into(),
+                    reason: error.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn snapshot(&self) -> SpanCounts {
         SpanCounts {
-            ended: self.ended.load(Ordering::Relaxed),
-            exported: self.exported.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
+            ended: self.ended.get(),
+            exported: self.exported.get(),
+            failed: self.failed.get(),
         }
     }
 }
@@ -71,7 +108,7 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
             Ok(()) => &self.counters.exported,
             Err(_) => &self.counters.failed,
         };
-        counter.fetch_add(spans, Ordering::Relaxed);
+        counter.inc_by(spans);
         result
     }
 
@@ -101,7 +138,7 @@ impl SpanProcessor for CountingProcessor {
     }
 
     fn on_end(&self, span: SpanData) {
-        self.counters.ended.fetch_add(1, Ordering::Relaxed);
+        self.counters.ended.inc();
         self.inner.on_end(span);
     }
 

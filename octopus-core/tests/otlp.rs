@@ -24,6 +24,8 @@ fn octopus(
         otlp_protocol: protocol,
         otlp_endpoint: Some(endpoint),
         bsp_schedule_delay_ms: Some(100),
+        propagators: octopus_core::PropagatorKind::parse_list("tracecontext,baggage,jaeger,b3")
+            .unwrap(),
         ..OctopusConfig::default()
     };
     tweak(&mut config);
@@ -70,7 +72,7 @@ fn check_round_trip(spans: &[ReceivedSpan]) {
     }
 }
 
-fn send_two(octopus: &Octopus) {
+fn send_three(octopus: &Octopus) {
     request(
         octopus,
         &[(
@@ -86,24 +88,30 @@ fn send_two(octopus: &Octopus) {
         "/charges",
         502,
     );
+    request(
+        octopus,
+        &[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")],
+        "/charges",
+        502,
+    );
 }
 
 #[test]
 fn inbound_parents_arrive_over_otlp_grpc() {
     let collector = OtlpGrpcReceiver::start();
     let octopus = octopus(OtlpProtocol::Grpc, collector.endpoint(), |_| {});
-    send_two(&octopus);
+    send_three(&octopus);
     octopus.shutdown().unwrap();
-    check_round_trip(&collector.wait_for_spans(2, WAIT));
+    check_round_trip(&collector.wait_for_spans(3, WAIT));
 }
 
 #[test]
 fn inbound_parents_arrive_over_otlp_http() {
     let collector = OtlpHttpReceiver::start();
     let octopus = octopus(OtlpProtocol::HttpProtobuf, collector.traces_url(), |_| {});
-    send_two(&octopus);
+    send_three(&octopus);
     octopus.shutdown().unwrap();
-    check_round_trip(&collector.wait_for_spans(2, WAIT));
+    check_round_trip(&collector.wait_for_spans(3, WAIT));
 }
 
 #[test]

@@ -50,7 +50,9 @@ fn check_round_trip(spans: &[ReceivedSpan]) {
         jaeger.parent_span_id_hex().as_deref(),
         Some("00f067aa0ba902b7")
     );
-    for span in [w3c, jaeger] {
+    let b3 = by_trace("80f198ee56343ba864fe8b2a57d3eff7");
+    assert_eq!(b3.parent_span_id_hex().as_deref(), Some("e457b5a2e4d86bd1"));
+    for span in [w3c, jaeger, b3] {
         assert_eq!(span.service_name, "payments");
         assert_eq!(span.scope_name, "octopus");
         assert_eq!(span.name, "POST /charges");

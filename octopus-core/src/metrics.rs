@@ -5,12 +5,12 @@
 //! The `prometheus` crate's `with_label_values` hashes every label value and takes a lock on
 //! each call. Octopus resolves each label combination once and keeps the handles:
 //!
-//! - per route template, a [`RouteSeries`] found through a copy-on-write map (one short-string
+//! - per route template, a `RouteSeries` found through a copy-on-write map (one short-string
 //!   hash of the template, no lock: templates are few and fixed after warm-up);
 //! - inside it, per method a fixed array slot, and per status code a lazily filled slot indexed
 //!   by the code — no hashing, no formatting, no allocation once a combination has been seen.
 //!
-//! Requests without a route template all share one [`RouteSeries`], so raw paths can never
+//! Requests without a route template all share one `RouteSeries`, so raw paths can never
 //! create series.
 
 use std::collections::HashMap;

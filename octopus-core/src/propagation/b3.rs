@@ -19,9 +19,9 @@ use std::sync::OnceLock;
 use opentelemetry::Context;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{SpanContext, TraceContextExt};
 
-use super::{MAX_ID_HEADER_LEN, is_lower_hex};
+use super::{MAX_ID_HEADER_LEN, is_lower_hex, remote_context};
 
 const SINGLE: &str = "b3";
 const TRACE_ID: &str = "x-b3-traceid";
@@ -83,22 +83,7 @@ fn span_context(trace: &str, span: &str, sampled: bool) -> Option<SpanContext> {
     if !(is_lower_hex(trace, 32) || is_lower_hex(trace, 16)) || !is_lower_hex(span, 16) {
         return None;
     }
-    let trace_id = u128::from_str_radix(trace, 16).ok()?;
-    let span_id = u64::from_str_radix(span, 16).ok()?;
-    if trace_id == 0 || span_id == 0 {
-        return None;
-    }
-    Some(SpanContext::new(
-        TraceId::from_bytes(trace_id.to_be_bytes()),
-        SpanId::from_bytes(span_id.to_be_bytes()),
-        if sampled {
-            TraceFlags::SAMPLED
-        } else {
-            TraceFlags::default()
-        },
-        true,
-        TraceState::default(),
-    ))
+    remote_context(trace, span, sampled)
 }
 
 /// Parses a single `b3` header; `None` when malformed or when it carries no ids.

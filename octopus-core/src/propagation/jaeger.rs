@@ -13,11 +13,11 @@ use std::sync::OnceLock;
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
-use super::{MAX_ID_HEADER_LEN, is_hex};
+use super::{MAX_ID_HEADER_LEN, is_hex, remote_context};
 
 const TRACE_HEADER: &str = "uber-trace-id";
 const BAGGAGE_PREFIX: &str = "uberctx-";
@@ -82,24 +82,8 @@ pub(crate) fn parse_trace_header(value: &str) -> Option<SpanContext> {
     {
         return None;
     }
-    let trace_id = u128::from_str_radix(trace, 16).ok()?;
-    let span_id = u64::from_str_radix(span, 16).ok()?;
     let flags = u8::from_str_radix(flags, 16).ok()?;
-    if trace_id == 0 || span_id == 0 {
-        return None;
-    }
-    let sampled = flags & (FLAG_SAMPLED | FLAG_DEBUG) != 0;
-    Some(SpanContext::new(
-        TraceId::from_bytes(trace_id.to_be_bytes()),
-        SpanId::from_bytes(span_id.to_be_bytes()),
-        if sampled {
-            TraceFlags::SAMPLED
-        } else {
-            TraceFlags::default()
-        },
-        true,
-        TraceState::default(),
-    ))
+    remote_context(trace, span, flags & (FLAG_SAMPLED | FLAG_DEBUG) != 0)
 }
 
 impl TextMapPropagator for JaegerPropagator {

@@ -49,6 +49,7 @@ use std::sync::Arc;
 use opentelemetry::Context;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
 pub use self::b3::{B3Encoding, B3Propagator};
@@ -269,4 +270,25 @@ pub(crate) fn is_lower_hex(value: &str, len: usize) -> bool {
         && value
             .bytes()
             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A remote span context from hex ids already checked to be hex; `None` for zero ids.
+pub(crate) fn remote_context(trace: &str, span: &str, sampled: bool) -> Option<SpanContext> {
+    let trace_id = u128::from_str_radix(trace, 16).ok()?;
+    let span_id = u64::from_str_radix(span, 16).ok()?;
+    if trace_id == 0 || span_id == 0 {
+        return None;
+    }
+    let flags = if sampled {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
+    Some(SpanContext::new(
+        TraceId::from_bytes(trace_id.to_be_bytes()),
+        SpanId::from_bytes(span_id.to_be_bytes()),
+        flags,
+        true,
+        TraceState::default(),
+    ))
 }

@@ -357,3 +357,18 @@ fn excluded_paths_are_not_traced_and_tracing_can_be_off() {
     let request = off.observe(&RequestView::new("GET", "/x", headers));
     assert!(!request.context().has_active_span());
 }
+
+#[test]
+fn the_console_exporter_builds_exports_and_shuts_down() {
+    let octopus = Octopus::new(OctopusConfig {
+        traces_exporter: TracesExporter::Console,
+        ..OctopusConfig::default()
+    })
+    .unwrap();
+    let headers: &[(&str, &str)] = &[];
+    octopus
+        .observe(&RequestView::new("GET", "/x", headers).with_route(Some("/x")))
+        .finish(&ResponseView::new(200));
+    let counts = octopus.shutdown().unwrap();
+    assert_eq!((counts.ended, counts.exported, counts.failed), (1, 1, 0));
+}

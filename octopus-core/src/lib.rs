@@ -56,7 +56,15 @@
 //! - [`request`] and [`response`]: the framework-neutral views;
 //! - [`observer`]: the [`RequestObserver`] seam and the [`ObservedRequest`] guard;
 //! - [`metrics`]: the Prometheus collectors and the exposition;
-//! - [`config`]: [`OctopusConfig`], environment variables and errors.
+//! - [`propagation`]: the header codec (W3C trace context and baggage, Jaeger, B3);
+//! - [`trace`]: the server span of each request, samplers, the export pipeline;
+//! - [`export`]: the Jaeger agent exporter (thrift compact over UDP);
+//! - [`config`]: [`OctopusConfig`], environment variables and errors;
+//! - `testing` (cargo feature): receivers that decode the Jaeger and OTLP wire formats.
+//!
+//! Tracing is on by default, exporting to a Jaeger agent on `localhost:6831`; see
+//! [`OctopusConfig`] for OTLP, console and the `OTEL_*` variables. Call
+//! [`Octopus::shutdown`] (or keep an [`Octopus::shutdown_guard`]) so queued spans are flushed.
 
 #![warn(missing_docs)]
 

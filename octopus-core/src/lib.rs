@@ -60,6 +60,7 @@
 //! - [`trace`]: the server span of each request, samplers, the export pipeline;
 //! - [`export`]: the Jaeger agent exporter (thrift compact over UDP);
 //! - [`config`]: [`OctopusConfig`], environment variables and errors;
+//! - `client` (cargo feature): the traced HTTP client on `reqwest-middleware`;
 //! - `testing` (cargo feature): receivers that decode the Jaeger and OTLP wire formats.
 //!
 //! Tracing is on by default, exporting to a Jaeger agent on `localhost:6831`; see
@@ -68,6 +69,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 pub mod export;
 pub mod metrics;

@@ -349,6 +349,15 @@ impl OctopusBuilder {
         self
     }
 
+    /// The trace header formats read and written, in order.
+    pub fn propagators(
+        mut self,
+        propagators: impl IntoIterator<Item = crate::PropagatorKind>,
+    ) -> Self {
+        self.config.propagators = propagators.into_iter().collect();
+        self
+    }
+
     /// The sampler, by its OpenTelemetry name, with the ratio of the ratio samplers.
     pub fn sampler(mut self, sampler: crate::SamplerKind, ratio: Option<f64>) -> Self {
         self.config.sampler = sampler;

@@ -1,0 +1,260 @@
+//! The traced HTTP client — the original `traced_requests` — on `reqwest-middleware`
+//! (cargo feature `client`).
+//!
+//! [`TracingMiddleware`] gives every outgoing request a client span, child of the current
+//! context (or of a [`ParentContext`] put in the request's extensions, for code that has no
+//! current context, such as rocket handlers), and injects the trace headers of every configured
+//! propagator — the same [`HeaderCodec`] the server side reads. It composes with other
+//! middleware: put it *inside* a retry middleware and every attempt on the wire is its own span,
+//! with `http.request.resend_count` on retries. [`TracedClient`] is the ready-made client with
+//! `get`/`post`/`put`/`patch`/`delete`/`head`.
+//!
+//! Errors and timeouts reach the caller unchanged; they are also recorded on the span. Ending
+//! a span only hands it to the batch queue: a call never waits on the exporter.
+//!
+//! ```no_run
+//! # async fn call(octopus: octopus_core::Octopus) -> Result<(), reqwest_middleware::Error> {
+//! let client = octopus.traced_client();
+//! // Inside a handler, the request's context is current: the call joins its trace.
+//! let response = client.get("http://users:8080/users/42").send().await?;
+//! # Ok(()) }
+//! ```
+
+use std::borrow::Cow;
+
+use http::Extensions;
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::SdkTracer;
+use reqwest_middleware::{ClientWithMiddleware, Middleware, Next, RequestBuilder};
+
+use crate::HttpMethod;
+use crate::propagation::HeaderCodec;
+
+/// The parent of the client span, when the caller's context is not the current one: put it in
+/// the request's extensions (`.with_extension(ParentContext(cx))`).
+#[derive(Clone, Debug)]
+pub struct ParentContext(pub Context);
+
+/// How many times this request was sent before, across retry middleware.
+#[derive(Clone, Copy, Debug)]
+struct SendCount(u32);
+
+/// `reqwest-middleware` middleware: one client span per attempt, trace headers injected.
+#[derive(Clone, Debug)]
+pub struct TracingMiddleware {
+    tracer: Option<SdkTracer>,
+    codec: HeaderCodec,
+}
+
+impl TracingMiddleware {
+    /// Middleware starting spans with `tracer` (none: headers are still injected from the
+    /// parent context) and writing headers with `codec`.
+    pub fn new(tracer: Option<SdkTracer>, codec: HeaderCodec) -> Self {
+        TracingMiddleware { tracer, codec }
+    }
+}
+
+/// `url.full` without credentials: the user name and password become `REDACTED`, as the
+/// OpenTelemetry conventions ask.
+fn redacted(url: &reqwest::Url) -> String {
+    if url.username().is_empty() && url.password().is_none() {
+        return url.as_str().to_owned();
+    }
+    let mut url = url.clone();
+    // Only URLs that cannot have credentials refuse these, and those have none.
+    let _ = url.set_username("REDACTED");
+    if url.password().is_some() {
+        let _ = url.set_password(Some("REDACTED"));
+    }
+    url.into()
+}
+
+/// The `error.type` of a failed call: what kind of failure, in a low-cardinality word.
+fn error_type(error: &reqwest_middleware::Error) -> &'static str {
+    match error {
+        reqwest_middleware::Error::Middleware(_) => "middleware",
+        reqwest_middleware::Error::Reqwest(e) if e.is_timeout() => "timeout",
+        reqwest_middleware::Error::Reqwest(e) if e.is_connect() => "connect",
+        reqwest_middleware::Error::Reqwest(e) if e.is_redirect() => "redirect",
+        reqwest_middleware::Error::Reqwest(e) if e.is_body() => "body",
+        reqwest_middleware::Error::Reqwest(e) if e.is_decode() => "decode",
+        reqwest_middleware::Error::Reqwest(e) if e.is_request() => "request",
+        reqwest_middleware::Error::Reqwest(_) => "_OTHER",
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for TracingMiddleware {
+    async fn handle(
+        &self,
+        mut request: reqwest::Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let parent = match extensions.get::<ParentContext>() {
+            Some(ParentContext(context)) => context.clone(),
+            None => Context::current(),
+        };
+        let resend = extensions.get::<SendCount>().map_or(0, |count| count.0);
+        extensions.insert(SendCount(resend + 1));
+
+        let Some(tracer) = &self.tracer else {
+            self.codec.inject(&parent, request.headers_mut());
+            return next.run(request, extensions).await;
+        };
+        let method = HttpMethod::parse(request.method().as_str());
+        let name: Cow<'static, str> = match method {
+            HttpMethod::Other => "HTTP".into(),
+            known => known.as_str().into(),
+        };
+        let url = request.url();
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", method.as_str()),
+            KeyValue::new("url.full", redacted(url)),
+        ];
+        if method == HttpMethod::Other {
+            attributes.push(KeyValue::new(
+                "http.request.method_original",
+                request.method().as_str().to_owned(),
+            ));
+        }
+        if let Some(host) = url.host_str() {
+            attributes.push(KeyValue::new("server.address", host.to_owned()));
+        }
+        if let Some(port) = url.port_or_known_default() {
+            attributes.push(KeyValue::new("server.port", i64::from(port)));
+        }
+        if resend > 0 {
+            attributes.push(KeyValue::new(
+                "http.request.resend_count",
+                i64::from(resend),
+            ));
+        }
+        let span = tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Client)
+            .with_attributes(attributes)
+            .start_with_context(tracer, &parent);
+        let context = parent.with_span(span);
+        self.codec.inject(&context, request.headers_mut());
+
+        let result = next.run(request, extensions).await;
+        let span = context.span();
+        match &result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                span.set_attribute(KeyValue::new(
+                    "http.response.status_code",
+                    i64::from(status),
+                ));
+                if status >= 400 {
+                    span.set_attribute(KeyValue::new("error.type", status.to_string()));
+                    span.set_status(Status::error(""));
+                }
+            }
+            Err(error) => {
+                span.set_attribute(KeyValue::new("error.type", error_type(error)));
+                span.set_status(Status::error(error.to_string()));
+            }
+        }
+        span.end();
+        result
+    }
+}
+
+/// A ready client: reqwest with [`TracingMiddleware`], and the original library's verbs.
+#[derive(Clone, Debug)]
+pub struct TracedClient {
+    client: ClientWithMiddleware,
+}
+
+impl TracedClient {
+    /// Wraps `client` (configure timeouts, TLS, pools on it) with `middleware`.
+    pub fn new(client: reqwest::Client, middleware: TracingMiddleware) -> Self {
+        TracedClient {
+            client: reqwest_middleware::ClientBuilder::new(client)
+                .with(middleware)
+                .build(),
+        }
+    }
+
+    /// The underlying client with middleware, for anything the verbs do not cover.
+    pub fn inner(&self) -> &ClientWithMiddleware {
+        &self.client
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: reqwest::Method, url: impl reqwest::IntoUrl) -> RequestBuilder {
+        self.client.request(method, url)
+    }
+
+    /// `GET url`.
+    pub fn get(&self, url: impl reqwest::IntoUrl) -> RequestBuilder {
+        self.client.get(url)
+    }
+
+    /// `POST url`.
+    pub fn post(&self, url: impl reqwest::IntoUrl) -> RequestBuilder {
+        self.client.post(url)
+    }
+
+    /// `PUT url`.
+    pub fn put(&self, url: impl reqwest::IntoUrl) -> RequestBuilder {
+        self.client.put(url)
+    }
+
+    /// `PATCH url`.
+    pub fn patch(&self, url: impl reqwest::IntoUrl) -> RequestBuilder {
+        self.client.patch(url)
+    }
+
+    /// `DELETE url`.
+    pub fn delete(&self, url: impl reqwest::IntoUrl) -> RequestBuilder {
+        self.client.delete(url)
+    }
+
+    /// `HEAD url`.
+    pub fn head(&self, url: impl reqwest::IntoUrl) -> RequestBuilder {
+        self.client.head(url)
+    }
+}
+
+impl crate::Octopus {
+    /// The middleware for your own `reqwest-middleware` stack: spans from this instance's
+    /// tracer, headers of its propagators.
+    pub fn client_middleware(&self) -> TracingMiddleware {
+        let tracer = self.tracer_provider().map(|provider| {
+            opentelemetry::trace::TracerProvider::tracer_with_scope(
+                provider,
+                opentelemetry::InstrumentationScope::builder("octopus-client")
+                    .with_version(env!("CARGO_PKG_VERSION"))
+                    .build(),
+            )
+        });
+        TracingMiddleware::new(tracer, self.codec().clone())
+    }
+
+    /// A [`TracedClient`] on a default `reqwest::Client`.
+    pub fn traced_client(&self) -> TracedClient {
+        TracedClient::new(reqwest::Client::new(), self.client_middleware())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_redacted() {
+        let url = reqwest::Url::parse("https://alice:secret@api.example.com/x?q=1").unwrap();
+        assert_eq!(
+            redacted(&url),
+            "https://REDACTED:REDACTED@api.example.com/x?q=1"
+        );
+        let url = reqwest::Url::parse("http://bob@h/").unwrap();
+        assert_eq!(redacted(&url), "http://REDACTED@h/");
+        let url = reqwest::Url::parse("http://h:81/p").unwrap();
+        assert_eq!(redacted(&url), "http://h:81/p");
+    }
+}

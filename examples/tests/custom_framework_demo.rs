@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
+use octopus_core::testing::otlp::closed_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_custom-framework-demo");
 
@@ -246,6 +247,69 @@ fn spans_reach_the_jaeger_agent_with_their_parents_and_sigterm_flushes_them() {
     assert_eq!(fail.parent_span_id_hex(), "b7ad6b7169203331");
     assert_eq!(fail.tag("error"), Some(&TagValue::Bool(true)));
     assert_eq!(agent.batches()[0].process.service_name, "demo-traced");
+}
+
+/// The two-service demo: A's `/call` GETs B's `/hello/x`; one trace, A server → A client →
+/// B server.
+#[test]
+fn two_services_make_one_trace() {
+    let agent = JaegerAgentReceiver::start();
+    let port = agent.port().to_string();
+    let traced = |service| {
+        [
+            ("OTEL_SERVICE_NAME", service),
+            ("OTEL_EXPORTER_JAEGER_AGENT_HOST", "127.0.0.1"),
+            ("OTEL_EXPORTER_JAEGER_AGENT_PORT", port.as_str()),
+        ]
+    };
+    let mut b = Demo::start(&traced("svc-b"));
+    let mut a = Demo::start(&traced("svc-a"));
+
+    let target = format!("http://{}/hello/x", b.addr);
+    let (status, body) = a.get(&format!("/call?url={}", target.replace(':', "%3A")));
+    assert_eq!((status, body.as_str()), (200, "200"));
+    let (status, _) = a.get(&format!("/call?url=http://127.0.0.1:{}/", closed_port()));
+    assert_eq!(status, 502);
+
+    assert_eq!(a.sigterm().0, Some(0));
+    assert_eq!(b.sigterm().0, Some(0));
+    // A: server + client for the good call, server + client for the refused one; B: server.
+    agent.wait_for_spans(5, Duration::from_secs(5));
+    let spans_of = |service: &str| -> Vec<_> {
+        agent
+            .batches()
+            .into_iter()
+            .filter(|batch| batch.process.service_name == service)
+            .flat_map(|batch| batch.spans)
+            .collect()
+    };
+    let (a_spans, b_spans) = (spans_of("svc-a"), spans_of("svc-b"));
+    assert_eq!((a_spans.len(), b_spans.len()), (4, 1));
+    let b_server = &b_spans[0];
+    assert_eq!(b_server.operation_name, "GET /hello/{name}");
+    let a_client = a_spans
+        .iter()
+        .find(|s| s.span_id == b_server.parent_span_id)
+        .expect("B's parent is a span of A");
+    assert_eq!(
+        a_client.tag("span.kind"),
+        Some(&TagValue::String("client".into()))
+    );
+    assert_eq!(a_client.operation_name, "GET");
+    let a_server = a_spans
+        .iter()
+        .find(|s| s.span_id == a_client.parent_span_id)
+        .expect("A's client span has A's server span as parent");
+    assert_eq!(a_server.operation_name, "GET /call");
+    assert_eq!(a_server.parent_span_id, 0, "A's server span is the root");
+    for span in [a_server, a_client, b_server] {
+        assert_eq!(span.trace_id_hex(), a_server.trace_id_hex());
+    }
+    let refused = a_spans
+        .iter()
+        .find(|s| s.tag("error.type") == Some(&TagValue::String("connect".into())))
+        .expect("the refused call's client span");
+    assert_eq!(refused.tag("error"), Some(&TagValue::Bool(true)));
 }
 
 #[test]

@@ -28,10 +28,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
+use octopus_core::client::{TracedClient, TracingMiddleware};
 use octopus_core::opentelemetry::Context;
 use octopus_core::opentelemetry::context::FutureExt as _;
 use octopus_core::{
-    HeaderSource, Observation, Octopus, RequestObserver, RequestView, ResponseView,
+    HeaderCodec, HeaderSource, Observation, Octopus, RequestObserver, RequestView, ResponseView,
 };
 use octopus_examples::{DRAIN_TIMEOUT, DemoSettings, announce, shutdown_signal, slow_duration};
 use tokio::net::TcpListener;
@@ -85,6 +86,8 @@ impl Observation for AccessLogEntry {
 /// The demo's routes: the template (the label value) and what to do.
 enum Route<'p> {
     Hello(&'p str),
+    /// GET the URL with the traced client (`None`: no `url` parameter).
+    Call(Option<String>),
     Slow(Option<Duration>),
     Fail,
     Panic,
@@ -97,9 +100,14 @@ enum Route<'p> {
 
 impl<'p> Route<'p> {
     /// A minimal router: what any framework does before its handlers run.
-    fn matching(method: &Method, path: &'p str) -> (Option<&'static str>, Route<'p>) {
+    fn matching(
+        method: &Method,
+        path: &'p str,
+        query: Option<&str>,
+    ) -> (Option<&'static str>, Route<'p>) {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let (template, route) = match segments.as_slice() {
+            ["call"] => (Some("/call"), Route::Call(query_param(query, "url"))),
             ["hello", name] if !name.is_empty() => (Some("/hello/{name}"), Route::Hello(name)),
             ["slow", ms] => (Some("/slow/{ms}"), Route::Slow(slow_duration(ms))),
             ["fail"] => (Some("/fail"), Route::Fail),
@@ -116,15 +124,37 @@ impl<'p> Route<'p> {
     }
 }
 
+/// The percent-decoded value of `name` in a query string.
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| {
+            percent_encoding::percent_decode_str(&value.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response
 }
 
-async fn handle(route: Route<'_>, octopus: Option<&Octopus>) -> Response<Full<Bytes>> {
+async fn handle(
+    route: Route<'_>,
+    octopus: Option<&Octopus>,
+    client: &TracedClient,
+) -> Response<Full<Bytes>> {
     match route {
         Route::Hello(name) => text(StatusCode::OK, format!("hello, {name}")),
+        // The handler runs with the request's context current: the call is its child.
+        Route::Call(Some(url)) => match client.get(&url).send().await {
+            Ok(downstream) => text(StatusCode::OK, downstream.status().as_u16().to_string()),
+            Err(error) => text(StatusCode::BAD_GATEWAY, format!("{url}: {error}")),
+        },
+        Route::Call(None) => text(StatusCode::BAD_REQUEST, "url parameter missing"),
         Route::Slow(Some(wait)) => {
             tokio::time::sleep(wait).await;
             text(StatusCode::OK, format!("slept {} ms", wait.as_millis()))
@@ -154,16 +184,20 @@ async fn handle(route: Route<'_>, octopus: Option<&Octopus>) -> Response<Full<By
 async fn serve<O: RequestObserver>(
     observer: Arc<O>,
     octopus: Option<Octopus>,
+    client: TracedClient,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = request.uri().path();
-    let (template, route) = Route::matching(request.method(), path);
+    let (template, route) = Route::matching(
+        request.method(),
+        request.uri().path(),
+        request.uri().query(),
+    );
     let observed = observer.observe(&RequestView::from_http(&request).with_route(template));
 
     // The handler runs with the request's context current, so spans and traced calls inside
     // it join the request's trace; a panic becomes a 500 instead of a dropped connection.
     let context = observed.context().clone();
-    let outcome = AssertUnwindSafe(handle(route, octopus.as_ref()))
+    let outcome = AssertUnwindSafe(handle(route, octopus.as_ref(), &client))
         .catch_unwind()
         .with_context(context)
         .await;
@@ -188,6 +222,7 @@ async fn run<O: RequestObserver>(
     listener: TcpListener,
     observer: O,
     octopus: Option<Octopus>,
+    client: TracedClient,
 ) -> std::io::Result<()> {
     let observer = Arc::new(observer);
     let graceful = GracefulShutdown::new();
@@ -204,7 +239,10 @@ async fn run<O: RequestObserver>(
                 };
                 let observer = observer.clone();
                 let octopus = octopus.clone();
-                let service = service_fn(move |request| serve(observer.clone(), octopus.clone(), request));
+                let client = client.clone();
+                let service = service_fn(move |request| {
+                    serve(observer.clone(), octopus.clone(), client.clone(), request)
+                });
                 let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
@@ -227,6 +265,14 @@ async fn run<O: RequestObserver>(
     Ok(())
 }
 
+/// Outgoing calls give up after 10 s, so `/call` to a hung service still answers (502).
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a reqwest client without TLS configuration builds")
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let settings = DemoSettings::from_env_or_exit();
@@ -236,11 +282,13 @@ async fn main() -> std::io::Result<()> {
             eprintln!("error: {error}");
             std::process::exit(2);
         });
+        let client = TracedClient::new(http_client(), octopus.client_middleware());
         announce(listener.local_addr()?);
         run(
             listener,
             (octopus.clone(), AccessLog),
             Some(octopus.clone()),
+            client,
         )
         .await?;
         // Flush queued spans before exiting; exporter problems are reported, not fatal.
@@ -249,7 +297,12 @@ async fn main() -> std::io::Result<()> {
         }
         Ok(())
     } else {
+        // Uninstrumented: the same client without spans or injected trace headers.
+        let plain = TracedClient::new(
+            http_client(),
+            TracingMiddleware::new(None, HeaderCodec::new(&[])),
+        );
         announce(listener.local_addr()?);
-        run(listener, (), None).await
+        run(listener, (), None, plain).await
     }
 }

@@ -23,7 +23,7 @@
 use std::borrow::Cow;
 
 use http::Extensions;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::SdkTracer;
 use reqwest_middleware::{ClientWithMiddleware, Middleware, Next, RequestBuilder};
@@ -84,6 +84,39 @@ fn error_type(error: &reqwest_middleware::Error) -> &'static str {
     }
 }
 
+/// The request attributes of the OpenTelemetry HTTP client conventions.
+fn span_attributes(
+    span: &mut opentelemetry_sdk::trace::Span,
+    request: &reqwest::Request,
+    method: HttpMethod,
+    resend: u32,
+) {
+    let url = request.url();
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", method.as_str()),
+        KeyValue::new("url.full", redacted(url)),
+    ];
+    if method == HttpMethod::Other {
+        attributes.push(KeyValue::new(
+            "http.request.method_original",
+            request.method().as_str().to_owned(),
+        ));
+    }
+    if let Some(host) = url.host_str() {
+        attributes.push(KeyValue::new("server.address", host.to_owned()));
+    }
+    if let Some(port) = url.port_or_known_default() {
+        attributes.push(KeyValue::new("server.port", i64::from(port)));
+    }
+    if resend > 0 {
+        attributes.push(KeyValue::new(
+            "http.request.resend_count",
+            i64::from(resend),
+        ));
+    }
+    span.set_attributes(attributes);
+}
+
 #[async_trait::async_trait]
 impl Middleware for TracingMiddleware {
     async fn handle(
@@ -108,34 +141,14 @@ impl Middleware for TracingMiddleware {
             HttpMethod::Other => "HTTP".into(),
             known => known.as_str().into(),
         };
-        let url = request.url();
-        let mut attributes = vec![
-            KeyValue::new("http.request.method", method.as_str()),
-            KeyValue::new("url.full", redacted(url)),
-        ];
-        if method == HttpMethod::Other {
-            attributes.push(KeyValue::new(
-                "http.request.method_original",
-                request.method().as_str().to_owned(),
-            ));
-        }
-        if let Some(host) = url.host_str() {
-            attributes.push(KeyValue::new("server.address", host.to_owned()));
-        }
-        if let Some(port) = url.port_or_known_default() {
-            attributes.push(KeyValue::new("server.port", i64::from(port)));
-        }
-        if resend > 0 {
-            attributes.push(KeyValue::new(
-                "http.request.resend_count",
-                i64::from(resend),
-            ));
-        }
-        let span = tracer
+        // Attributes only for a sampled span: an unsampled call should not pay for them.
+        let mut span = tracer
             .span_builder(name)
             .with_kind(SpanKind::Client)
-            .with_attributes(attributes)
             .start_with_context(tracer, &parent);
+        if span.is_recording() {
+            span_attributes(&mut span, &request, method, resend);
+        }
         let context = parent.with_span(span);
         self.codec.inject(&context, request.headers_mut());
 

@@ -231,3 +231,59 @@ async fn connection_refused_and_timeout_reach_the_caller_and_mark_the_span() {
         assert_eq!(value(span, "http.response.status_code"), None);
     }
 }
+
+/// Retries once whatever happens, as a retry middleware outside ours would.
+struct RetryOnce;
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for RetryOnce {
+    async fn handle(
+        &self,
+        request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let again = request.try_clone().expect("a body-less request clones");
+        let _first = next.clone().run(request, extensions).await;
+        next.run(again, extensions).await
+    }
+}
+
+#[tokio::test]
+async fn each_attempt_inside_a_retry_middleware_is_its_own_span() {
+    let (base, seen) = server();
+    let exporter = exporter();
+    let octopus = octopus(&exporter);
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(RetryOnce)
+        .with(octopus.client_middleware())
+        .build();
+    let tracer = octopus.tracer_provider().unwrap().tracer("handler");
+    let parent = Context::new().with_span(tracer.start("handler"));
+    client
+        .get(format!("{base}/missing"))
+        .send()
+        .with_context(parent.clone())
+        .await
+        .unwrap();
+    let spans = finished(&octopus, &exporter);
+    let attempts: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.span_kind == SpanKind::Client)
+        .collect();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(value(attempts[0], "http.request.resend_count"), None);
+    assert_eq!(
+        value(attempts[1], "http.request.resend_count"),
+        Some(&Value::I64(1))
+    );
+    assert_ne!(
+        attempts[0].span_context.span_id(),
+        attempts[1].span_context.span_id()
+    );
+    // Each attempt carried its own span id on the wire.
+    let seen = seen.lock().unwrap();
+    for (headers, span) in seen.iter().zip(&attempts) {
+        assert!(headers["traceparent"].contains(&span.span_context.span_id().to_string()));
+    }
+}

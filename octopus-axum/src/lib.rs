@@ -1,0 +1,51 @@
+//! Octopus for axum 0.8 — and any tower service over `http::Request` (tonic, plain hyper).
+//!
+//! Two lines, as with the original plugins: build [`Octopus`] once, add the layer.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use octopus_axum::{OctopusLayer, metrics_router};
+//! use octopus_core::{Octopus, OctopusConfig};
+//!
+//! # fn main() -> Result<(), octopus_core::ConfigError> {
+//! let octopus = Octopus::new(OctopusConfig::prometheus(
+//!     "users",
+//!     ["latency", "request_count", "processing_requests"],
+//! )?)?;
+//! let app: Router = Router::new()
+//!     .route("/hello/{name}", get(|| async { "hello" }))
+//!     .merge(metrics_router(&octopus))          // GET /metrics
+//!     .layer(OctopusLayer::new(octopus.clone())); // every route, with its template
+//! // axum::serve(listener, app).await; then octopus.shutdown() to flush spans.
+//! # Ok(()) }
+//! ```
+//!
+//! What each request gets:
+//! - the route template from axum's [`MatchedPath`] (`/hello/{name}`) as the `http_route` label
+//!   and in the span name; requests that matched no route (404s) share one label value;
+//! - the handler runs with the request's trace context current, so child spans and the traced
+//!   client join the trace; handlers can also take it explicitly with the [`TraceContext`]
+//!   extractor;
+//! - a handler that panics is recorded as a 500 with an Error span — put
+//!   `tower_http::catch_panic::CatchPanicLayer` inside this layer so the client gets a 500
+//!   too; without it the panic still reaches hyper after being recorded;
+//! - a request dropped before it ends (client gone, timeout) is recorded as cancelled: the
+//!   in-flight gauge comes back down and its span ends.
+//!
+//! Latency and the span end when the handler returns the response head: a streaming body is
+//! not included (the same as `tower-http`'s trace layer on-response).
+//!
+//! Outside axum, [`OctopusLayer`] wraps any `Service<http::Request<B>>`; without axum's
+//! routing no template is known and requests share the unmatched label unless an inner
+//! layer inserts a [`MatchedPath`]-like template — see [`RouteTemplate`].
+
+mod layer;
+mod metrics;
+mod trace_context;
+
+pub use layer::{OctopusLayer, OctopusService, ResponseFuture, RouteTemplate};
+pub use metrics::{metrics_handler, metrics_router};
+pub use trace_context::TraceContext;
+
+pub use axum::extract::MatchedPath;
+pub use octopus_core::Octopus;

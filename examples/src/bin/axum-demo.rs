@@ -1,0 +1,123 @@
+//! The demo service on axum 0.8, per the demo contract (shared/DEMO_CONTRACT.md).
+//!
+//! ```text
+//! cargo run -p octopus-examples --bin axum-demo
+//! curl localhost:10999/hello/bob && curl localhost:10999/metrics
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use octopus_axum::{OctopusLayer, metrics_router};
+use octopus_core::client::{TracedClient, TracingMiddleware};
+use octopus_core::{HeaderCodec, Octopus};
+use octopus_examples::{DRAIN_TIMEOUT, DemoSettings, announce, shutdown_signal, slow_duration};
+use tower_http::catch_panic::CatchPanicLayer;
+
+async fn hello(Path(name): Path<String>) -> String {
+    format!("hello, {name}")
+}
+
+async fn slow(Path(ms): Path<String>) -> Result<String, (StatusCode, &'static str)> {
+    let wait = slow_duration(&ms).ok_or((StatusCode::BAD_REQUEST, "ms must be a number"))?;
+    tokio::time::sleep(wait).await;
+    Ok(format!("slept {} ms", wait.as_millis()))
+}
+
+async fn fail() -> (StatusCode, &'static str) {
+    (StatusCode::INTERNAL_SERVER_ERROR, "failed on purpose")
+}
+
+async fn panic() -> &'static str {
+    panic!("the /panic handler panics on purpose")
+}
+
+/// GETs `url` with the traced client; the request's context is current, so the call joins its
+/// trace.
+async fn call(
+    State(client): State<TracedClient>,
+    Query(query): Query<HashMap<String, String>>,
+) -> (StatusCode, String) {
+    let Some(url) = query.get("url") else {
+        return (StatusCode::BAD_REQUEST, "url parameter missing".into());
+    };
+    match client.get(url).send().await {
+        Ok(response) => (StatusCode::OK, response.status().as_u16().to_string()),
+        Err(error) => (StatusCode::BAD_GATEWAY, format!("{url}: {error}")),
+    }
+}
+
+fn routes(client: TracedClient) -> Router {
+    Router::new()
+        .route("/hello/{name}", get(hello))
+        .route("/slow/{ms}", get(slow))
+        .route("/fail", get(fail))
+        .route("/panic", get(panic))
+        .route("/call", get(call))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(client)
+}
+
+/// Outgoing calls give up after 10 s, so `/call` to a hung service still answers (502).
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a reqwest client without TLS configuration builds")
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let settings = DemoSettings::from_env_or_exit();
+    let listener = tokio::net::TcpListener::bind(settings.addr).await?;
+    let octopus = settings.instrument.then(|| {
+        Octopus::new(settings.config.clone()).unwrap_or_else(|error| {
+            eprintln!("error: {error}");
+            std::process::exit(2);
+        })
+    });
+    let app = match &octopus {
+        // The two lines of the quick start: metrics route merged, layer around everything.
+        Some(octopus) => routes(TracedClient::new(
+            http_client(),
+            octopus.client_middleware(),
+        ))
+        .merge(metrics_router(octopus))
+        .layer(CatchPanicLayer::new())
+        .layer(OctopusLayer::new(octopus.clone())),
+        None => routes(TracedClient::new(
+            http_client(),
+            TracingMiddleware::new(None, HeaderCodec::new(&[])),
+        ))
+        .layer(CatchPanicLayer::new()),
+    };
+
+    announce(listener.local_addr()?);
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let stop = {
+        let signalled = signalled.clone();
+        async move {
+            shutdown_signal().await;
+            signalled.notify_one();
+        }
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop);
+    tokio::select! {
+        served = server => served?,
+        // Graceful shutdown waits for every connection; the contract gives 5 s in all.
+        _ = async { signalled.notified().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
+            eprintln!("shutdown: connections still open after {DRAIN_TIMEOUT:?}; closing them");
+        }
+    }
+    if let Some(octopus) = octopus {
+        if let Err(error) = tokio::task::spawn_blocking(move || octopus.shutdown()).await? {
+            eprintln!("octopus: shutdown: {error}");
+        }
+    }
+    Ok(())
+}

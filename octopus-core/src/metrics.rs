@@ -195,13 +195,15 @@ impl MetricsObserver {
     pub fn render(&self) -> MetricsExposition {
         render(&self.inner.registry)
     }
+}
 
+impl MetricsInner {
     /// The series of a route template, or the shared unmatched series.
     fn route_series(&self, route: Option<&str>) -> Arc<RouteSeries> {
         let Some(template) = route else {
-            return self.inner.unmatched.clone();
+            return self.unmatched.clone();
         };
-        if let Some(series) = self.inner.routes.load().get(template) {
+        if let Some(series) = self.routes.load().get(template) {
             return series.clone();
         }
         self.insert_route(template)
@@ -212,18 +214,17 @@ impl MetricsObserver {
         // A poisoned lock only means another thread panicked while inserting; the map it
         // guards is replaced atomically, so it is still consistent.
         let _guard = self
-            .inner
             .insert_lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let current = self.inner.routes.load_full();
+        let current = self.routes.load_full();
         if let Some(series) = current.get(template) {
             return series.clone();
         }
-        let series = Arc::new(RouteSeries::new(template, self.inner.families.clone()));
+        let series = Arc::new(RouteSeries::new(template, self.families.clone()));
         let mut next = HashMap::clone(&current);
         next.insert(template.into(), series.clone());
-        self.inner.routes.store(Arc::new(next));
+        self.routes.store(Arc::new(next));
         series
     }
 }
@@ -238,13 +239,14 @@ impl RequestObserver for MetricsObserver {
         _context: &mut Context,
     ) -> MetricsObservation {
         let started = request.received_at().unwrap_or_else(Instant::now);
-        let route = self.route_series(request.route());
+        let route = self.inner.route_series(request.route());
         let method = request.method();
         let active = route.active(method).cloned();
         if let Some(gauge) = &active {
             gauge.inc();
         }
         MetricsObservation {
+            observer: self.inner.clone(),
             route,
             method,
             started,
@@ -256,6 +258,8 @@ impl RequestObserver for MetricsObserver {
 /// One request's metrics state. Dropping it — finished or not — takes the request off the
 /// in-flight gauge, exactly once.
 pub struct MetricsObservation {
+    /// To look up a route template that becomes known late ([`Observation::set_route`]).
+    observer: Arc<MetricsInner>,
     route: Arc<RouteSeries>,
     method: HttpMethod,
     started: Instant,
@@ -277,6 +281,22 @@ impl Observation for MetricsObservation {
             histogram.observe(seconds);
         }
         // Drop takes the request off the gauge.
+    }
+
+    /// Moves the request to the series of `route`, the in-flight gauge with it.
+    fn set_route(&mut self, route: &str) {
+        let series = self.observer.route_series(Some(route));
+        if Arc::ptr_eq(&series, &self.route) {
+            return;
+        }
+        let active = series.active(self.method).cloned();
+        if let Some(gauge) = &active {
+            gauge.inc();
+        }
+        if let Some(gauge) = std::mem::replace(&mut self.active, active) {
+            gauge.dec();
+        }
+        self.route = series;
     }
 
     // A cancelled request has no status to label it with, so it is neither counted nor timed;

@@ -119,6 +119,13 @@ pub trait Observation: Send + 'static {
         Self: Sized,
     {
     }
+
+    /// The request's route template became known after it started: frameworks that route
+    /// after their middleware ran (rocket, warp's named routes) report it here, before the end.
+    /// The default ignores it.
+    fn set_route(&mut self, route: &str) {
+        let _ = route;
+    }
 }
 
 /// One request being observed: the per-request state plus the request's trace context.
@@ -137,6 +144,15 @@ impl<S: Observation> ObservedRequest<S> {
     /// The request's trace context. Run the handler with it current.
     pub fn context(&self) -> &Context {
         &self.context
+    }
+
+    /// Sets the route template once it is known, for frameworks that match routes after the
+    /// request started (see [`Observation::set_route`]). The last call before
+    /// [`finish`](ObservedRequest::finish) wins.
+    pub fn set_route(&mut self, route: &str) {
+        if let Some(observation) = &mut self.observation {
+            observation.set_route(route);
+        }
     }
 
     /// Reports the end of the request.
@@ -197,6 +213,13 @@ impl<S: Observation> Observation for Option<S> {
             observation.cancel();
         }
     }
+
+    #[inline]
+    fn set_route(&mut self, route: &str) {
+        if let Some(observation) = self {
+            observation.set_route(route);
+        }
+    }
 }
 
 impl<O: RequestObserver> RequestObserver for Arc<O> {
@@ -238,6 +261,11 @@ macro_rules! stack {
             #[inline]
             fn cancel(self) {
                 $(self.$rev.cancel();)+
+            }
+
+            #[inline]
+            fn set_route(&mut self, route: &str) {
+                $(self.$index.set_route(route);)+
             }
         }
     };

@@ -236,6 +236,12 @@ impl Observation for OctopusObservation {
         self.metrics.cancel();
         self.tracing.cancel();
     }
+
+    #[inline]
+    fn set_route(&mut self, route: &str) {
+        self.metrics.set_route(route);
+        self.tracing.set_route(route);
+    }
 }
 
 /// Builds an [`Octopus`]: start from [`Octopus::builder`], set what differs from the defaults.

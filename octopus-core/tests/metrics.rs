@@ -537,3 +537,36 @@ fn metric_kinds_select_by_original_names() {
     let metrics: Vec<&str> = MetricKind::ALL.iter().map(|k| k.metric_name()).collect();
     assert_eq!(metrics, [DURATION, COUNT, ACTIVE]);
 }
+
+#[test]
+fn a_route_known_only_after_start_moves_the_request_and_its_gauge() {
+    let octopus = octopus();
+    let active = |route: &str| {
+        Samples::of(&octopus).get(
+            ACTIVE,
+            &[("http_request_method", "GET"), ("http_route", route)],
+        )
+    };
+    // Frameworks that route after the middleware ran start without a template.
+    let mut first = octopus.observe(&view("GET", "/hello/ann", None));
+    let mut second = octopus.observe(&view("GET", "/hello/bob", None));
+    assert_eq!(active(""), Some(2.0));
+    first.set_route("/hello/{name}");
+    assert_eq!(active(""), Some(1.0));
+    assert_eq!(active("/hello/{name}"), Some(1.0));
+    second.set_route("/hello/{name}");
+    second.set_route("/hello/{name}");
+    assert_eq!(active("/hello/{name}"), Some(2.0));
+    assert_eq!(active(""), Some(0.0));
+    first.finish(&ResponseView::new(200));
+    // Cancelled after the route was set: the gauge of the new route comes down.
+    drop(second);
+    assert_eq!(active("/hello/{name}"), Some(0.0));
+
+    let s = Samples::of(&octopus);
+    assert_eq!(
+        s.get(COUNT, &labels("GET", "/hello/{name}", "200")),
+        Some(1.0)
+    );
+    assert_eq!(s.series(COUNT), 1, "nothing counted on the unmatched label");
+}

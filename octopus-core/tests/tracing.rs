@@ -372,3 +372,20 @@ fn the_console_exporter_builds_exports_and_shuts_down() {
     let counts = octopus.shutdown().unwrap();
     assert_eq!((counts.ended, counts.exported, counts.failed), (1, 1, 0));
 }
+
+#[test]
+fn a_route_known_only_after_start_renames_the_span() {
+    let h = harness(SamplerKind::AlwaysOn, InboundTrace::Accept);
+    let headers: &[(&str, &str)] = &[];
+    let mut observed = h
+        .observer
+        .observe(&RequestView::new("GET", "/hello/ann", headers));
+    observed.set_route("/hello/<name>");
+    observed.finish(&ResponseView::new(200));
+    let spans = h.spans();
+    assert_eq!(spans[0].name, "GET /hello/<name>");
+    assert_eq!(
+        string(&spans[0], "http.route").as_deref(),
+        Some("/hello/<name>")
+    );
+}

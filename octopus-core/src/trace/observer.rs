@@ -92,6 +92,7 @@ impl RequestObserver for TracingObserver {
         *context = extracted.with_span(span);
         TracingObservation {
             context: Some(context.clone()),
+            method: request.method(),
         }
     }
 }
@@ -186,6 +187,7 @@ fn system_time(instant: Instant) -> SystemTime {
 #[derive(Debug)]
 pub struct TracingObservation {
     context: Option<Context>,
+    method: HttpMethod,
 }
 
 impl TracingObservation {
@@ -228,6 +230,17 @@ impl Observation for TracingObservation {
     fn cancel(mut self) {
         if let Some(context) = self.context.take() {
             TracingObservation::end_cancelled(&context);
+        }
+    }
+
+    fn set_route(&mut self, route: &str) {
+        let Some(context) = &self.context else {
+            return;
+        };
+        let span = context.span();
+        if span.is_recording() {
+            span.update_name(span_name(self.method, Some(route)));
+            span.set_attribute(KeyValue::new("http.route", route.to_owned()));
         }
     }
 }

@@ -31,10 +31,7 @@ use reqwest_middleware::{ClientWithMiddleware, Middleware, Next, RequestBuilder}
 use crate::HttpMethod;
 use crate::propagation::HeaderCodec;
 
-/// The parent of the client span, when the caller's context is not the current one: put it in
-/// the request's extensions (`.with_extension(ParentContext(cx))`).
-#[derive(Clone, Debug)]
-pub struct ParentContext(pub Context);
+pub use crate::trace::ParentContext;
 
 /// How many times this request was sent before, across retry middleware.
 #[derive(Clone, Copy, Debug)]

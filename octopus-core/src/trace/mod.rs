@@ -35,3 +35,10 @@ pub use observer::{
 pub use pipeline::SpanCounts;
 pub(crate) use pipeline::{CustomExporter, SpanCounters, custom_exporter, tracer_provider};
 pub use sampling::sampler;
+
+/// The parent of a traced-client span when the caller's context is not the current one (a
+/// rocket handler, a spawned task): put it in the request's extensions,
+/// `.with_extension(ParentContext(cx))`. Outside the `client` feature so adapters can hand it
+/// out without depending on reqwest.
+#[derive(Clone, Debug)]
+pub struct ParentContext(pub opentelemetry::Context);

@@ -1,0 +1,480 @@
+//! octopus-actix in-process (`actix_web::test`) and over real TCP.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpResponse, HttpServer, test, web};
+use octopus_actix::{OctopusMiddleware, TraceContext, metrics_resource};
+use octopus_core::client::TracedClient;
+use octopus_core::opentelemetry::trace::{Span as _, TraceContextExt, Tracer, TracerProvider as _};
+use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
+use octopus_core::{Octopus, OctopusConfig};
+
+fn octopus_to(agent: &JaegerAgentReceiver) -> Octopus {
+    Octopus::new(OctopusConfig::jaeger("127.0.0.1", agent.port(), "actix-test").unwrap()).unwrap()
+}
+
+async fn slow() -> &'static str {
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    "late"
+}
+
+async fn panics() -> &'static str {
+    panic!("handler panicked on purpose")
+}
+
+async fn unavailable() -> Result<&'static str, actix_web::Error> {
+    Err(actix_web::error::ErrorServiceUnavailable("down for now"))
+}
+
+async fn streamed() -> HttpResponse {
+    let chunks = (0..3).map(|i| Ok::<_, actix_web::Error>(web::Bytes::from(format!("chunk{i};"))));
+    HttpResponse::Ok().streaming(futures_util::stream::iter(chunks))
+}
+
+async fn call(
+    client: web::Data<TracedClient>,
+    query: web::Query<std::collections::HashMap<String, String>>,
+) -> Result<String, actix_web::Error> {
+    let response = client
+        .get(&query["url"])
+        .send()
+        .await
+        .map_err(actix_web::error::ErrorBadGateway)?;
+    Ok(response.status().as_u16().to_string())
+}
+
+fn configure(octopus: &Octopus) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
+    let tracer = octopus.tracer_provider().unwrap().tracer("handler");
+    let client = octopus.traced_client();
+    let octopus = octopus.clone();
+    move |config| {
+        config
+            .app_data(web::Data::new(client))
+            .route("/hello/{name}", web::get().to(|| async { "hello" }))
+            .route(
+                "/fail",
+                web::get().to(|| async { HttpResponse::InternalServerError().finish() }),
+            )
+            .route("/unavailable", web::get().to(unavailable))
+            .route("/slow", web::get().to(slow))
+            .route(
+                "/sleep/{ms}",
+                web::get().to(|ms: web::Path<u64>| async move {
+                    tokio::time::sleep(Duration::from_millis(*ms)).await;
+                    "slept"
+                }),
+            )
+            .route("/panic", web::get().to(panics))
+            .route("/stream", web::get().to(streamed))
+            .route("/call", web::get().to(call))
+            .route("/health", web::get().to(|| async { "ok" }))
+            .route(
+                "/child",
+                web::get().to(move |trace: TraceContext| {
+                    let tracer = tracer.clone();
+                    async move {
+                        let current = octopus_core::opentelemetry::Context::current();
+                        assert_eq!(current.span().span_context().trace_id(), trace.trace_id());
+                        let span = tracer.start("child work");
+                        let id = span.span_context().trace_id().to_string();
+                        drop(span);
+                        id
+                    }
+                }),
+            )
+            .service(
+                web::scope("/admin")
+                    // A middleware inside ours that refuses with an `Err`.
+                    .wrap_fn(|_, _| async {
+                        Err::<ServiceResponse, _>(actix_web::error::ErrorForbidden("no"))
+                    })
+                    .route("/users/{id}", web::get().to(|| async { "never" })),
+            )
+            .service(metrics_resource(&octopus));
+    }
+}
+
+/// Runs a request in-process; an `Err` becomes the response actix would render for it.
+async fn call_status<S>(app: &S, path: &str, headers: &[(&str, &str)]) -> (StatusCode, String)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let mut request = test::TestRequest::get().uri(path);
+    for (name, value) in headers {
+        request = request.insert_header((*name, *value));
+    }
+    match app.call(request.to_request()).await {
+        Ok(response) => {
+            let status = response.status();
+            let body = test::read_body(response).await;
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        }
+        Err(error) => (error.error_response().status(), error.to_string()),
+    }
+}
+
+fn value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn count(status: &str, route: &str) -> String {
+    format!(
+        r#"http_server_requests_total{{http_request_method="GET",http_response_status_code="{status}",http_route="{route}",service_name="actix-test"}}"#
+    )
+}
+
+fn gauge(route: &str) -> String {
+    format!(
+        r#"http_server_active_requests{{http_request_method="GET",http_route="{route}",service_name="actix-test"}}"#
+    )
+}
+
+#[actix_web::test]
+async fn exact_metrics_with_templates_unmatched_errors_panics_and_cancels() {
+    let agent = JaegerAgentReceiver::start();
+    let octopus = octopus_to(&agent);
+    let app = test::init_service(
+        App::new()
+            .configure(configure(&octopus))
+            .wrap(OctopusMiddleware::new(octopus.clone())),
+    )
+    .await;
+    for name in ["bob", "alice", "carol"] {
+        let (status, body) = call_status(&app, &format!("/hello/{name}"), &[]).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "hello"));
+    }
+    assert_eq!(
+        call_status(&app, "/nope", &[]).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call_status(&app, "/wp-login.php", &[]).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call_status(&app, "/fail", &[]).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(
+        call_status(&app, "/unavailable", &[]).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        call_status(&app, "/admin/users/7", &[]).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, body) = call_status(&app, "/panic", &[]).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(
+        call_status(&app, "/panic", &[]).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(
+        call_status(&app, "/stream", &[]).await,
+        (StatusCode::OK, "chunk0;chunk1;chunk2;".to_string())
+    );
+    assert_eq!(call_status(&app, "/health", &[]).await.0, StatusCode::OK);
+    // A request future dropped mid-handler, as when the client goes away.
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(100),
+        app.call(test::TestRequest::get().uri("/slow").to_request()),
+    )
+    .await;
+    assert!(cancelled.is_err());
+
+    let (status, text) = call_status(&app, "/metrics", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        value(&text, &count("200", "/hello/{name}")),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(value(&text, &count("404", "")), Some(2.0));
+    assert_eq!(value(&text, &count("500", "/fail")), Some(1.0));
+    assert_eq!(value(&text, &count("503", "/unavailable")), Some(1.0));
+    assert_eq!(value(&text, &count("403", "/admin/users/{id}")), Some(1.0));
+    assert_eq!(value(&text, &count("500", "/panic")), Some(2.0));
+    assert_eq!(value(&text, &count("200", "/stream")), Some(1.0));
+    assert_eq!(
+        value(&text, &count("200", "/slow")),
+        None,
+        "cancelled: not counted"
+    );
+    for route in [
+        "/hello/{name}",
+        "/slow",
+        "/panic",
+        "/unavailable",
+        "/admin/users/{id}",
+        "",
+    ] {
+        assert_eq!(value(&text, &gauge(route)), Some(0.0), "{route}\n{text}");
+    }
+    for absent in ["/hello/bob", "wp-login", "\"/health\"", "\"/metrics\""] {
+        assert!(!text.contains(absent), "{absent} in metrics");
+    }
+
+    octopus.shutdown().unwrap();
+    let spans = agent.wait_for_spans(12, Duration::from_secs(5));
+    let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
+    assert_eq!(spans.len(), 12, "{names:?}");
+    let span = |name: &str| spans.iter().find(|s| s.operation_name == name).unwrap();
+    assert_eq!(
+        span("GET /panic").tag("error.type"),
+        Some(&TagValue::String("panic".into()))
+    );
+    assert_eq!(span("GET /panic").tag("error"), Some(&TagValue::Bool(true)));
+    assert_eq!(
+        span("GET /unavailable").tag("error.type"),
+        Some(&TagValue::String("503".into()))
+    );
+    assert_eq!(
+        span("GET /admin/users/{id}").tag("http.response.status_code"),
+        Some(&TagValue::Long(403))
+    );
+    assert_eq!(span("GET /admin/users/{id}").tag("error"), None);
+    assert_eq!(
+        span("GET /slow").tag("octopus.cancelled"),
+        Some(&TagValue::Bool(true))
+    );
+    assert_eq!(
+        names.iter().filter(|n| **n == "GET").count(),
+        2,
+        "404s: {names:?}"
+    );
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("health") || n.contains("metrics"))
+    );
+}
+
+#[actix_web::test]
+async fn inbound_headers_become_parents_and_handler_work_joins_the_trace() {
+    let agent = JaegerAgentReceiver::start();
+    let octopus = octopus_to(&agent);
+    let app = test::init_service(
+        App::new()
+            .configure(configure(&octopus))
+            .wrap(OctopusMiddleware::new(octopus.clone())),
+    )
+    .await;
+    call_status(
+        &app,
+        "/hello/x",
+        &[(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )],
+    )
+    .await;
+    call_status(
+        &app,
+        "/hello/y",
+        &[("uber-trace-id", "a3ce929d0e0e4736:f067aa0ba902b7:0:1")],
+    )
+    .await;
+    // Malformed headers are ignored: a new root, never an error.
+    let (status, _) = call_status(
+        &app,
+        "/hello/z",
+        &[
+            ("traceparent", "00-zz-b7ad6b7169203331-01"),
+            ("uber-trace-id", ":::"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = call_status(
+        &app,
+        "/child",
+        &[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )],
+    )
+    .await;
+    assert_eq!(body, "4bf92f3577b34da6a3ce929d0e0e4736");
+
+    octopus.shutdown().unwrap();
+    let spans = agent.wait_for_spans(5, Duration::from_secs(5));
+    let find = |trace: &str, name: &str| {
+        spans
+            .iter()
+            .find(|s| s.trace_id_hex() == trace && s.operation_name == name)
+            .unwrap_or_else(|| panic!("{name} in {trace}"))
+    };
+    assert_eq!(
+        find("0af7651916cd43dd8448eb211c80319c", "GET /hello/{name}").parent_span_id_hex(),
+        "b7ad6b7169203331"
+    );
+    assert_eq!(
+        find("0000000000000000a3ce929d0e0e4736", "GET /hello/{name}").parent_span_id_hex(),
+        "00f067aa0ba902b7"
+    );
+    let server = find("4bf92f3577b34da6a3ce929d0e0e4736", "GET /child");
+    let child = find("4bf92f3577b34da6a3ce929d0e0e4736", "child work");
+    assert_eq!(child.parent_span_id, server.span_id);
+    let roots = spans
+        .iter()
+        .filter(|s| s.operation_name == "GET /hello/{name}" && s.parent_span_id == 0)
+        .count();
+    assert_eq!(roots, 1, "the malformed request is a root");
+}
+
+/// A real server: `HttpServer` with one worker on an ephemeral loopback port, which drops a
+/// request's future when its client goes away (`h1_allow_half_closed(false)`).
+fn serve(octopus: &Octopus) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
+    serve_with(octopus, false)
+}
+
+fn serve_with(
+    octopus: &Octopus,
+    allow_half_closed: bool,
+) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let octopus = octopus.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .configure(configure(&octopus))
+            .wrap(OctopusMiddleware::new(octopus.clone()))
+    })
+    .workers(1)
+    .h1_allow_half_closed(allow_half_closed)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (addr, handle)
+}
+
+#[actix_web::test]
+async fn over_tcp_panics_disconnects_and_a_traced_call_share_one_trace() {
+    let agent = JaegerAgentReceiver::start();
+    let octopus = octopus_to(&agent);
+    let (addr, handle) = serve(&octopus);
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+
+    // The worker survives panics.
+    for _ in 0..3 {
+        assert_eq!(get("/panic".into()).await.0, 500);
+    }
+    assert_eq!(
+        get("/hello/after-panics".into()).await,
+        (200, "hello".into())
+    );
+
+    // The service calls itself: /call → /hello/x, as two services would.
+    let response = client
+        .get(format!("http://{addr}/call?url=http://{addr}/hello/x"))
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "200");
+
+    // A client that goes away in the middle of a 30 s handler.
+    let mut abandoned = std::net::TcpStream::connect(addr).unwrap();
+    write!(abandoned, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while value(&get("/metrics".into()).await.1, &gauge("/slow")) != Some(1.0) {
+        assert!(Instant::now() < deadline, "the slow request never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(abandoned);
+    let text = loop {
+        let text = get("/metrics".into()).await.1;
+        if value(&text, &gauge("/slow")) == Some(0.0) || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(value(&text, &gauge("/slow")), Some(0.0), "{text}");
+    assert_eq!(value(&text, &count("500", "/panic")), Some(3.0));
+    assert_eq!(value(&text, &count("200", "/hello/{name}")), Some(2.0));
+    assert_eq!(value(&text, &gauge("/panic")), Some(0.0));
+    handle.stop(true).await;
+
+    octopus.shutdown().unwrap();
+    let spans = agent.wait_for_spans(8, Duration::from_secs(5));
+    let in_trace: Vec<_> = spans
+        .iter()
+        .filter(|s| s.trace_id_hex() == "0af7651916cd43dd8448eb211c80319c")
+        .collect();
+    assert_eq!(in_trace.len(), 3, "{in_trace:?}");
+    let call = in_trace
+        .iter()
+        .find(|s| s.operation_name == "GET /call")
+        .unwrap();
+    let client_span = in_trace.iter().find(|s| s.operation_name == "GET").unwrap();
+    let hello = in_trace
+        .iter()
+        .find(|s| s.operation_name == "GET /hello/{name}")
+        .unwrap();
+    assert_eq!(call.parent_span_id_hex(), "b7ad6b7169203331");
+    assert_eq!(client_span.parent_span_id, call.span_id);
+    assert_eq!(hello.parent_span_id, client_span.span_id);
+    let slow = spans
+        .iter()
+        .find(|s| s.operation_name == "GET /slow")
+        .unwrap();
+    assert_eq!(slow.tag("octopus.cancelled"), Some(&TagValue::Bool(true)));
+}
+
+#[actix_web::test]
+async fn with_half_closed_connections_allowed_the_handler_runs_to_its_end() {
+    let agent = JaegerAgentReceiver::start();
+    let octopus = octopus_to(&agent);
+    // actix-web's default: a client that closed its side may still read the response, so the
+    // handler is not cancelled; the request is in flight until it returns.
+    let (addr, handle) = serve_with(&octopus, true);
+    let metrics = || async {
+        reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let mut abandoned = std::net::TcpStream::connect(addr).unwrap();
+    write!(abandoned, "GET /sleep/1000 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while value(&metrics().await, &gauge("/sleep/{ms}")) != Some(1.0) {
+        assert!(Instant::now() < deadline, "the request never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(abandoned);
+    let text = loop {
+        let text = metrics().await;
+        if value(&text, &gauge("/sleep/{ms}")) == Some(0.0) || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(value(&text, &gauge("/sleep/{ms}")), Some(0.0), "{text}");
+    assert_eq!(value(&text, &count("200", "/sleep/{ms}")), Some(1.0));
+    handle.stop(true).await;
+    octopus.shutdown().unwrap();
+}

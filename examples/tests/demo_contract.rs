@@ -9,9 +9,23 @@ use std::time::{Duration, Instant};
 use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
 use octopus_core::testing::otlp::closed_port;
 
-const DEMOS: [&str; 2] = [
-    env!("CARGO_BIN_EXE_custom-framework-demo"),
-    env!("CARGO_BIN_EXE_axum-demo"),
+/// A demo binary and its framework's spelling of the contract's two templated routes.
+struct DemoBin {
+    path: &'static str,
+    hello: &'static str,
+    slow: &'static str,
+}
+
+const BRACES: (&str, &str) = ("/hello/{name}", "/slow/{ms}");
+
+const fn demo(path: &'static str, (hello, slow): (&'static str, &'static str)) -> DemoBin {
+    DemoBin { path, hello, slow }
+}
+
+const DEMOS: [DemoBin; 3] = [
+    demo(env!("CARGO_BIN_EXE_custom-framework-demo"), BRACES),
+    demo(env!("CARGO_BIN_EXE_axum-demo"), BRACES),
+    demo(env!("CARGO_BIN_EXE_actix-demo"), BRACES),
 ];
 
 struct Demo {
@@ -113,7 +127,7 @@ fn value_of(metrics: &str, series: &str) -> Option<f64> {
 #[test]
 fn serves_routes_and_exact_metrics_then_stops_on_sigterm() {
     for bin in DEMOS {
-        let mut demo = Demo::start(bin, &[("OTEL_SERVICE_NAME", "demo-test")]);
+        let mut demo = Demo::start(bin.path, &[("OTEL_SERVICE_NAME", "demo-test")]);
         assert_eq!(demo.get("/hello/bob"), (200, "hello, bob".into()));
         assert_eq!(demo.get("/hello/alice").0, 200);
         assert_eq!(demo.get("/hello/carol").0, 200);
@@ -134,7 +148,7 @@ fn serves_routes_and_exact_metrics_then_stops_on_sigterm() {
         let active = sample(
             "demo-test",
             "http_server_active_requests",
-            r#"http_request_method="GET",http_route="/slow/{ms}""#,
+            &format!(r#"http_request_method="GET",http_route="{}""#, bin.slow),
         );
         let deadline = Instant::now() + Duration::from_secs(5);
         let metrics = loop {
@@ -154,9 +168,10 @@ fn serves_routes_and_exact_metrics_then_stops_on_sigterm() {
             )
         };
         assert_eq!(
-            count(
-                r#"http_request_method="GET",http_response_status_code="200",http_route="/hello/{name}""#
-            ),
+            count(&format!(
+                r#"http_request_method="GET",http_response_status_code="200",http_route="{}""#,
+                bin.hello
+            )),
             Some(3.0)
         );
         assert_eq!(
@@ -176,15 +191,19 @@ fn serves_routes_and_exact_metrics_then_stops_on_sigterm() {
             Some(2.0)
         );
         assert_eq!(
-            count(
-                r#"http_request_method="GET",http_response_status_code="200",http_route="/slow/{ms}""#
-            ),
+            count(&format!(
+                r#"http_request_method="GET",http_response_status_code="200",http_route="{}""#,
+                bin.slow
+            )),
             Some(1.0)
         );
         let histogram = sample(
             "demo-test",
             "http_server_request_duration_seconds_count",
-            r#"http_request_method="GET",http_response_status_code="200",http_route="/slow/{ms}""#,
+            &format!(
+                r#"http_request_method="GET",http_response_status_code="200",http_route="{}""#,
+                bin.slow
+            ),
         );
         assert_eq!(value_of(&metrics, &histogram), Some(1.0));
         // Raw paths never become labels; /metrics and /health are not counted.
@@ -208,7 +227,7 @@ fn spans_reach_the_jaeger_agent_with_their_parents_and_sigterm_flushes_them() {
         let agent = JaegerAgentReceiver::start();
         let port = agent.port().to_string();
         let mut demo = Demo::start(
-            bin,
+            bin.path,
             &[
                 ("OTEL_SERVICE_NAME", "demo-traced"),
                 ("OTEL_EXPORTER_JAEGER_AGENT_HOST", "127.0.0.1"),
@@ -248,7 +267,7 @@ fn spans_reach_the_jaeger_agent_with_their_parents_and_sigterm_flushes_them() {
         assert_eq!(spans.len(), 2, "/health is not traced");
         let hello = spans
             .iter()
-            .find(|s| s.operation_name == "GET /hello/{name}")
+            .find(|s| s.operation_name == format!("GET {}", bin.hello))
             .unwrap();
         assert_eq!(hello.trace_id_hex(), "0000000000000000a3ce929d0e0e4736");
         assert_eq!(hello.parent_span_id_hex(), "00f067aa0ba902b7");
@@ -277,8 +296,8 @@ fn two_services_make_one_trace() {
                 ("OTEL_EXPORTER_JAEGER_AGENT_PORT", port.as_str()),
             ]
         };
-        let mut b = Demo::start(bin, &traced("svc-b"));
-        let mut a = Demo::start(bin, &traced("svc-a"));
+        let mut b = Demo::start(bin.path, &traced("svc-b"));
+        let mut a = Demo::start(bin.path, &traced("svc-a"));
 
         let target = format!("http://{}/hello/x", b.addr);
         let (status, body) = a.get(&format!("/call?url={}", target.replace(':', "%3A")));
@@ -301,7 +320,7 @@ fn two_services_make_one_trace() {
         let (a_spans, b_spans) = (spans_of("svc-a"), spans_of("svc-b"));
         assert_eq!((a_spans.len(), b_spans.len()), (4, 1));
         let b_server = &b_spans[0];
-        assert_eq!(b_server.operation_name, "GET /hello/{name}");
+        assert_eq!(b_server.operation_name, format!("GET {}", bin.hello));
         let a_client = a_spans
             .iter()
             .find(|s| s.span_id == b_server.parent_span_id)
@@ -331,7 +350,7 @@ fn two_services_make_one_trace() {
 #[test]
 fn uninstrumented_mode_has_no_metrics_endpoint() {
     for bin in DEMOS {
-        let demo = Demo::start(bin, &[("OCTOPUS_INSTRUMENT", "off")]);
+        let demo = Demo::start(bin.path, &[("OCTOPUS_INSTRUMENT", "off")]);
         assert_eq!(demo.get("/hello/x"), (200, "hello, x".into()));
         assert_eq!(demo.get("/metrics").0, 404);
     }
@@ -357,7 +376,7 @@ fn a_bad_variable_stops_start_up_with_exit_code_2() {
                 r#"error: OCTOPUS_INSTRUMENT: invalid value "maybe"; expected one of on, off"#,
             ),
         ] {
-            let output = Command::new(bin)
+            let output = Command::new(bin.path)
                 .env("OCTOPUS_ADDR", "127.0.0.1:0")
                 .env(var, value)
                 .output()

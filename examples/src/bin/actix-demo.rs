@@ -1,1 +1,159 @@
-fn main() { todo!("being written") }
+//! The demo service on actix-web 4, per the demo contract (shared/DEMO_CONTRACT.md).
+//!
+//! ```text
+//! cargo run -p octopus-examples --bin actix-demo
+//! curl localhost:10999/hello/bob && curl localhost:10999/metrics
+//! ```
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use actix_web::dev::Service as _;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use futures_util::FutureExt as _;
+use octopus_actix::{OctopusMiddleware, metrics_resource};
+use octopus_core::client::{TracedClient, TracingMiddleware};
+use octopus_core::{HeaderCodec, Octopus};
+use octopus_examples::{DRAIN_TIMEOUT, DemoSettings, announce, shutdown_signal, slow_duration};
+
+async fn hello(name: web::Path<String>) -> String {
+    format!("hello, {name}")
+}
+
+async fn slow(ms: web::Path<String>) -> HttpResponse {
+    let Some(wait) = slow_duration(&ms) else {
+        return HttpResponse::BadRequest().body("ms must be a number");
+    };
+    tokio::time::sleep(wait).await;
+    HttpResponse::Ok().body(format!("slept {} ms", wait.as_millis()))
+}
+
+async fn fail() -> HttpResponse {
+    HttpResponse::InternalServerError().body("failed on purpose")
+}
+
+async fn panic() -> &'static str {
+    panic!("the /panic handler panics on purpose")
+}
+
+/// GETs `url` with the traced client; the request's context is current, so the call joins its
+/// trace.
+async fn call(
+    client: web::Data<TracedClient>,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let Some(url) = query.get("url") else {
+        return HttpResponse::BadRequest().body("url parameter missing");
+    };
+    match client.get(url).send().await {
+        Ok(response) => HttpResponse::Ok().body(response.status().as_u16().to_string()),
+        Err(error) => HttpResponse::BadGateway().body(format!("{url}: {error}")),
+    }
+}
+
+fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/hello/{name}", web::get().to(hello))
+        .route("/slow/{ms}", web::get().to(slow))
+        .route("/fail", web::get().to(fail))
+        .route("/panic", web::get().to(panic))
+        .route("/call", web::get().to(call))
+        .route("/health", web::get().to(|| async { "ok" }));
+}
+
+/// Outgoing calls give up after 10 s, so `/call` to a hung service still answers (502).
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a reqwest client without TLS configuration builds")
+}
+
+/// The server settings both modes share; announces the address and starts serving.
+macro_rules! serve {
+    ($server:expr, $addr:expr) => {{
+        let server = $server
+            // A client that hangs up cancels its request (actix's default would let the handler
+            // run on for a half-closed connection).
+            .h1_allow_half_closed(false)
+            .disable_signals()
+            .shutdown_timeout(DRAIN_TIMEOUT.as_secs())
+            .bind($addr)?;
+        announce(server.addrs()[0]);
+        server.run()
+    }};
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let settings = DemoSettings::from_env_or_exit();
+    let octopus = settings.instrument.then(|| {
+        Octopus::new(settings.config.clone()).unwrap_or_else(|error| {
+            eprintln!("error: {error}");
+            std::process::exit(2);
+        })
+    });
+    // Octopus is built once, out here: the closure runs once per worker.
+    let server = match &octopus {
+        Some(octopus) => {
+            let client = web::Data::new(TracedClient::new(
+                http_client(),
+                octopus.client_middleware(),
+            ));
+            let octopus = octopus.clone();
+            // The two lines of the quick start: the metrics resource and the middleware.
+            serve!(
+                HttpServer::new(move || {
+                    App::new()
+                        .app_data(client.clone())
+                        .configure(routes)
+                        .service(metrics_resource(&octopus))
+                        .wrap(OctopusMiddleware::new(octopus.clone()))
+                }),
+                settings.addr
+            )
+        }
+        None => {
+            let client = web::Data::new(TracedClient::new(
+                http_client(),
+                TracingMiddleware::new(None, HeaderCodec::new(&[])),
+            ));
+            serve!(
+                HttpServer::new(move || {
+                    App::new()
+                        .app_data(client.clone())
+                        .configure(routes)
+                        // Without Octopus something else must keep a panicking handler from
+                        // taking the worker down: the contract wants a 500.
+                        .wrap_fn(|request, service| {
+                            AssertUnwindSafe(service.call(request))
+                                .catch_unwind()
+                                .map(|result| {
+                                    result.unwrap_or_else(|_| {
+                                        Err(actix_web::error::ErrorInternalServerError(
+                                            "the handler panicked",
+                                        ))
+                                    })
+                                })
+                        })
+                }),
+                settings.addr
+            )
+        }
+    };
+
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        shutdown_signal().await;
+        // Stops accepting, lets in-flight requests finish for up to the shutdown timeout.
+        handle.stop(true).await;
+    });
+    server.await?;
+    if let Some(octopus) = octopus {
+        if let Err(error) = octopus.shutdown() {
+            eprintln!("octopus: shutdown: {error}");
+        }
+    }
+    Ok(())
+}

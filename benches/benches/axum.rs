@@ -20,20 +20,8 @@ use axum::http::Request;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use octopus_axum::OctopusLayer;
-use octopus_core::{MetricKind, Octopus, SamplerKind};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use octopus_benches::{SETUPS, octopus};
 use tower::ServiceExt;
-
-#[derive(Debug)]
-struct DiscardExporter;
-
-impl SpanExporter for DiscardExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        black_box(batch);
-        Ok(())
-    }
-}
 
 async fn user(Path(id): Path<u64>) -> String {
     format!("user {id}")
@@ -41,26 +29,6 @@ async fn user(Path(id): Path<u64>) -> String {
 
 fn router() -> Router {
     Router::new().route("/users/{id}", get(user))
-}
-
-fn octopus(metrics: bool, tracing: Option<SamplerKind>) -> Octopus {
-    let builder = Octopus::builder().service_name("bench");
-    let builder = if metrics {
-        builder
-    } else {
-        builder.metrics(Vec::<MetricKind>::new())
-    };
-    match tracing {
-        Some(sampler) => builder
-            .sampler(sampler, None)
-            .span_exporter(DiscardExporter),
-        None => builder.config(octopus_core::OctopusConfig {
-            tracing_enabled: false,
-            ..octopus_core::OctopusConfig::default()
-        }),
-    }
-    .build()
-    .expect("octopus builds")
 }
 
 fn axum(c: &mut Criterion) {
@@ -85,16 +53,7 @@ fn axum(c: &mut Criterion) {
 
     let bare = router();
     group.bench_function("bare", |b| b.iter(|| run(&bare)));
-    for (id, metrics, tracing) in [
-        ("octopus_metrics", true, None),
-        ("octopus_tracing", false, Some(SamplerKind::AlwaysOn)),
-        (
-            "octopus_tracing_unsampled",
-            false,
-            Some(SamplerKind::AlwaysOff),
-        ),
-        ("octopus_full", true, Some(SamplerKind::AlwaysOn)),
-    ] {
+    for (id, metrics, tracing) in SETUPS {
         let octopus = octopus(metrics, tracing);
         let app = router().layer(OctopusLayer::new(octopus.clone()));
         group.bench_function(id, |b| b.iter(|| run(&app)));

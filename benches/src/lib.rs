@@ -1,3 +1,60 @@
 //! Criterion benchmarks of Octopus: run `cargo bench -p octopus-benches`.
 //!
-//! The package holds only benchmark targets (`benches/`); this library target is empty.
+//! The benchmark targets live in `benches/`; this library holds what they share: the Octopus
+//! set-ups every framework group measures, and an exporter that discards spans.
+//!
+//! ```
+//! let octopus = octopus_benches::octopus(true, None);
+//! assert!(octopus.tracer_provider().is_none());
+//! ```
+
+use std::hint::black_box;
+
+use octopus_core::{MetricKind, Octopus, OctopusConfig, SamplerKind};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+
+/// An exporter that drops every batch: the export pipeline runs, nothing leaves the process.
+#[derive(Debug)]
+pub struct DiscardExporter;
+
+impl SpanExporter for DiscardExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+/// The Octopus set-ups of every framework group: (benchmark id, metrics on, tracing sampler).
+pub const SETUPS: [(&str, bool, Option<SamplerKind>); 4] = [
+    ("octopus_metrics", true, None),
+    ("octopus_tracing", false, Some(SamplerKind::AlwaysOn)),
+    (
+        "octopus_tracing_unsampled",
+        false,
+        Some(SamplerKind::AlwaysOff),
+    ),
+    ("octopus_full", true, Some(SamplerKind::AlwaysOn)),
+];
+
+/// Octopus with all three metrics (or none) and tracing with `sampler` through the batch
+/// processor into [`DiscardExporter`] (or no tracing).
+pub fn octopus(metrics: bool, tracing: Option<SamplerKind>) -> Octopus {
+    let builder = Octopus::builder().service_name("bench");
+    let builder = if metrics {
+        builder
+    } else {
+        builder.metrics(Vec::<MetricKind>::new())
+    };
+    match tracing {
+        Some(sampler) => builder
+            .sampler(sampler, None)
+            .span_exporter(DiscardExporter),
+        None => builder.config(OctopusConfig {
+            tracing_enabled: false,
+            ..OctopusConfig::default()
+        }),
+    }
+    .build()
+    .expect("octopus builds")
+}

@@ -86,8 +86,11 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let observed = {
-            // App-level middleware runs before routing; the app's resource map knows the
-            // template already (`match_pattern` matches the path against it).
+            // App-level middleware runs before routing, so `match_pattern` matches the path
+            // against the app's resource map here (≈1.2 µs for a dynamic route: actix-router
+            // runs a regex with captures). Reading it after routing would cost a few ns, but a
+            // panic, an `Err` or a cancelled request never hands the request back, and the
+            // in-flight gauge needs the route at the start.
             let route = request.match_pattern();
             let headers = ActixHeaders(request.headers());
             let host = request

@@ -22,10 +22,13 @@ const fn demo(path: &'static str, (hello, slow): (&'static str, &'static str)) -
     DemoBin { path, hello, slow }
 }
 
-const DEMOS: [DemoBin; 3] = [
+const ANGLES: (&str, &str) = ("/hello/<name>", "/slow/<ms>");
+
+const DEMOS: [DemoBin; 4] = [
     demo(env!("CARGO_BIN_EXE_custom-framework-demo"), BRACES),
     demo(env!("CARGO_BIN_EXE_axum-demo"), BRACES),
     demo(env!("CARGO_BIN_EXE_actix-demo"), BRACES),
+    demo(env!("CARGO_BIN_EXE_rocket-demo"), ANGLES),
 ];
 
 struct Demo {

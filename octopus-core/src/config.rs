@@ -639,14 +639,14 @@ impl OctopusConfig {
                 ));
             }
         }
-        if let Some(prefix) = &self.metrics_prefix {
-            if !is_metric_name(prefix) {
-                return Err(ConfigError::invalid(
-                    "metrics_prefix",
-                    prefix,
-                    "a Prometheus metric name: a letter, '_' or ':' followed by letters, digits, '_' or ':'",
-                ));
-            }
+        if let Some(prefix) = &self.metrics_prefix
+            && !is_metric_name(prefix)
+        {
+            return Err(ConfigError::invalid(
+                "metrics_prefix",
+                prefix,
+                "a Prometheus metric name: a letter, '_' or ':' followed by letters, digits, '_' or ':'",
+            ));
         }
         check_buckets(&self.latency_buckets)?;
         check_path("metrics_path", &self.metrics_path)?;
@@ -664,14 +664,14 @@ impl OctopusConfig {
             return Err(ConfigError::invalid("jaeger_port", 0, PORT_EXPECTED));
         }
         check_packet_size("jaeger_max_packet_size", self.jaeger_max_packet_size)?;
-        if let Some(endpoint) = &self.otlp_endpoint {
-            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                return Err(ConfigError::invalid(
-                    "otlp_endpoint",
-                    endpoint,
-                    "an http:// or https:// URL",
-                ));
-            }
+        if let Some(endpoint) = &self.otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid(
+                "otlp_endpoint",
+                endpoint,
+                "an http:// or https:// URL",
+            ));
         }
         if let Some(ratio) = self.sampler_arg {
             check_ratio("sampler_arg", ratio)?;

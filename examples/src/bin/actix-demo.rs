@@ -150,10 +150,10 @@ async fn main() -> std::io::Result<()> {
         handle.stop(true).await;
     });
     server.await?;
-    if let Some(octopus) = octopus {
-        if let Err(error) = octopus.shutdown() {
-            eprintln!("octopus: shutdown: {error}");
-        }
+    if let Some(octopus) = octopus
+        && let Err(error) = octopus.shutdown()
+    {
+        eprintln!("octopus: shutdown: {error}");
     }
     Ok(())
 }

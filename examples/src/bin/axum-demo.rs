@@ -114,10 +114,10 @@ async fn main() -> std::io::Result<()> {
             eprintln!("shutdown: connections still open after {DRAIN_TIMEOUT:?}; closing them");
         }
     }
-    if let Some(octopus) = octopus {
-        if let Err(error) = tokio::task::spawn_blocking(move || octopus.shutdown()).await? {
-            eprintln!("octopus: shutdown: {error}");
-        }
+    if let Some(octopus) = octopus
+        && let Err(error) = tokio::task::spawn_blocking(move || octopus.shutdown()).await?
+    {
+        eprintln!("octopus: shutdown: {error}");
     }
     Ok(())
 }

@@ -126,12 +126,11 @@ async fn main() {
             std::process::exit(1);
         }
     }
-    if let Some(octopus) = octopus {
-        if let Err(error) = tokio::task::spawn_blocking(move || octopus.shutdown())
+    if let Some(octopus) = octopus
+        && let Err(error) = tokio::task::spawn_blocking(move || octopus.shutdown())
             .await
             .expect("the shutdown task does not panic")
-        {
-            eprintln!("octopus: shutdown: {error}");
-        }
+    {
+        eprintln!("octopus: shutdown: {error}");
     }
 }

@@ -1,1 +1,3 @@
-fn main() { todo!("being written") }
+fn main() {
+    todo!("being written")
+}

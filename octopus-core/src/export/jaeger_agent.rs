@@ -224,12 +224,12 @@ impl JaegerAgentExporter {
     fn send(&self, packet: &[u8]) -> std::io::Result<()> {
         let mut target = self.target.lock().unwrap_or_else(|e| e.into_inner());
         if target.resolved.is_none() {
-            if let Some(failed_at) = target.failed_at {
-                if failed_at.elapsed() < RESOLVE_RETRY {
-                    return Err(std::io::Error::other(
-                        "the agent address did not resolve; retrying later",
-                    ));
-                }
+            if let Some(failed_at) = target.failed_at
+                && failed_at.elapsed() < RESOLVE_RETRY
+            {
+                return Err(std::io::Error::other(
+                    "the agent address did not resolve; retrying later",
+                ));
             }
             match self.connect() {
                 Ok(resolved) => {

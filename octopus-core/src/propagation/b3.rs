@@ -94,10 +94,10 @@ pub(crate) fn parse_single(value: &str) -> Option<SpanContext> {
     let mut parts = value.split('-');
     let (trace, span) = (parts.next()?, parts.next()?);
     let sampled = sampling_state(parts.next())?;
-    if let Some(parent) = parts.next() {
-        if !is_lower_hex(parent, 16) {
-            return None;
-        }
+    if let Some(parent) = parts.next()
+        && !is_lower_hex(parent, 16)
+    {
+        return None;
     }
     if parts.next().is_some() {
         return None;
@@ -109,10 +109,10 @@ pub(crate) fn parse_single(value: &str) -> Option<SpanContext> {
 fn parse_multi(extractor: &dyn Extractor) -> Option<SpanContext> {
     let get = |name| extractor.get(name).filter(|v| v.len() <= MAX_ID_HEADER_LEN);
     let (trace, span) = (get(TRACE_ID)?, get(SPAN_ID)?);
-    if let Some(parent) = get(PARENT_SPAN_ID) {
-        if !is_lower_hex(parent, 16) {
-            return None;
-        }
+    if let Some(parent) = get(PARENT_SPAN_ID)
+        && !is_lower_hex(parent, 16)
+    {
+        return None;
     }
     let debug = match get(FLAGS) {
         None => false,

@@ -1,0 +1,68 @@
+//! Octopus for warp 0.4.
+//!
+//! Two lines, as with the original plugins: build [`Octopus`] once, then observe your filter
+//! and serve it. Routes name themselves with [`route`]; `/metrics` is a ready filter.
+//!
+//! ```no_run
+//! use octopus_core::{Octopus, OctopusConfig};
+//! use warp::Filter;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let octopus = Octopus::new(OctopusConfig::prometheus(
+//!     "users",
+//!     ["latency", "request_count", "processing_requests"],
+//! )?)?;
+//! let hello = warp::path!("hello" / String)
+//!     .and(octopus_warp::route("/hello/{name}")) // the label and span name
+//!     .map(|name: String| format!("hello, {name}"));
+//! let routes = hello.or(octopus_warp::metrics_filter(&octopus)); // GET /metrics
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let service = octopus_warp::observe(&octopus, warp::service(routes)); // metrics + spans
+//! octopus_warp::serve(listener, service, std::future::pending()).await?;
+//! octopus.shutdown()?; // flush queued spans
+//! # Ok(()) }
+//! ```
+//!
+//! Why a service around `warp::service(filter)` and not a `Filter::with` wrapper like
+//! `warp::log`: warp 0.4 seals both `Filter` and its wrapper trait, so a wrapper from outside
+//! warp can only combine filters, and combinators never let it poll the inner filter's future.
+//! Running the filter with the request's trace context current, and answering a panicking
+//! handler with a 500, both need exactly that; a service can do both.
+//!
+//! What each request gets:
+//! - the name of the [`route`] that matched as the `http_route` label and in the span name;
+//!   unnamed routes and unmatched requests (404s) share the unmatched label, never the raw path;
+//! - the filter runs with the request's trace context current, so child spans and the traced
+//!   client join the trace; [`trace_context`] extracts it for handlers that pass it on;
+//! - rejections are recorded with the status of the reply they end as: warp's own (404, 405,
+//!   …), or what your `recover` answers;
+//! - a handler that panics is answered with a 500 and recorded with an Error span
+//!   (`error.type=panic`); the server keeps serving;
+//! - a request dropped before it ends (the client went away) is recorded as cancelled: the
+//!   in-flight gauge comes back down and its span ends.
+//!
+//! The route is known only once the filter matched it, so the in-flight gauge counts a request
+//! under the unmatched label while it runs. Latency and the span end when the filter's reply is
+//! ready: a streaming body is not included.
+
+mod metrics;
+mod route;
+mod server;
+mod service;
+mod trace_context;
+
+pub use metrics::metrics_filter;
+pub use route::route;
+pub use server::serve;
+pub use service::{OctopusService, ResponseFuture};
+pub use trace_context::{TraceContext, trace_context};
+
+pub use octopus_core::Octopus;
+
+/// `service` — `warp::service(filter)` — observed by `octopus`: the second of the quick start's
+/// two lines.
+pub fn observe<S>(octopus: &Octopus, service: S) -> OctopusService<S> {
+    OctopusService::new(octopus.clone(), service)
+}

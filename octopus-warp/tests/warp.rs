@@ -1,0 +1,447 @@
+//! octopus-warp in-process (the service called directly, `warp::test` for the filters) and over
+//! real TCP.
+
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt as _;
+use octopus_core::client::TracedClient;
+use octopus_core::opentelemetry::trace::{
+    Span as _, TraceContextExt as _, Tracer, TracerProvider as _,
+};
+use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
+use octopus_core::{Octopus, OctopusConfig};
+use octopus_warp::{TraceContext, metrics_filter, route, trace_context};
+use tower_service::Service as _;
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+fn octopus_to(agent: &JaegerAgentReceiver) -> Octopus {
+    Octopus::new(OctopusConfig::jaeger("127.0.0.1", agent.port(), "warp-test").unwrap()).unwrap()
+}
+
+#[derive(Debug)]
+struct Teapot;
+impl warp::reject::Reject for Teapot {}
+
+async fn recover(rejection: warp::Rejection) -> Result<Response, warp::Rejection> {
+    if rejection.find::<Teapot>().is_some() {
+        return Ok(
+            warp::reply::with_status("short and stout", StatusCode::IM_A_TEAPOT).into_response(),
+        );
+    }
+    Err(rejection)
+}
+
+use warp::Reply as _;
+
+fn routes(
+    octopus: &Octopus,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
+    let tracer = octopus.tracer_provider().unwrap().tracer("handler");
+    let client = octopus.traced_client();
+    let hello = warp::path!("hello" / String)
+        .and(route("/hello/{name}"))
+        .and(warp::get())
+        .map(|name: String| format!("hello, {name}").into_response());
+    let unnamed = warp::path!("unnamed").map(|| "no name".into_response());
+    let fail = warp::path!("fail").and(route("/fail")).map(|| {
+        warp::reply::with_status("failed", StatusCode::INTERNAL_SERVER_ERROR).into_response()
+    });
+    let teapot = warp::path!("teapot")
+        .and(route("/teapot"))
+        .and_then(|| async { Err::<Response, _>(warp::reject::custom(Teapot)) });
+    let panics = warp::path!("panic")
+        .and(route("/panic"))
+        .map(|| -> Response { panic!("handler panicked on purpose") });
+    let slow = warp::path!("slow").and(route("/slow")).then(|| async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        "late".into_response()
+    });
+    let child = warp::path!("child")
+        .and(route("/child"))
+        .and(trace_context())
+        .map(move |trace: TraceContext| {
+            let current = octopus_core::opentelemetry::Context::current();
+            assert_eq!(current.span().span_context().trace_id(), trace.trace_id());
+            let span = tracer.start("child work");
+            let id = span.span_context().trace_id().to_string();
+            drop(span);
+            id.into_response()
+        });
+    let call = warp::path!("call")
+        .and(route("/call"))
+        .and(warp::query::<std::collections::HashMap<String, String>>())
+        .then(move |query: std::collections::HashMap<String, String>| {
+            let client: TracedClient = client.clone();
+            async move {
+                match client.get(&query["url"]).send().await {
+                    Ok(response) => response.status().as_u16().to_string().into_response(),
+                    Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+                }
+            }
+        });
+    let health = warp::path!("health").map(|| "ok".into_response());
+    hello
+        .or(unnamed)
+        .unify()
+        .or(fail)
+        .unify()
+        .or(teapot)
+        .unify()
+        .or(panics)
+        .unify()
+        .or(slow)
+        .unify()
+        .or(child)
+        .unify()
+        .or(call)
+        .unify()
+        .or(health)
+        .unify()
+        .or(metrics_filter(octopus))
+        .unify()
+        .recover(recover)
+        .unify()
+}
+
+async fn call(
+    service: &mut octopus_warp::OctopusService<
+        impl tower_service::Service<http::Request<String>, Response = Response, Error = Infallible>,
+    >,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut request = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = service
+        .call(request.body(String::new()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn count(method: &str, status: &str, route: &str) -> String {
+    format!(
+        r#"http_server_requests_total{{http_request_method="{method}",http_response_status_code="{status}",http_route="{route}",service_name="warp-test"}}"#
+    )
+}
+
+fn gauge(route: &str) -> String {
+    format!(
+        r#"http_server_active_requests{{http_request_method="GET",http_route="{route}",service_name="warp-test"}}"#
+    )
+}
+
+#[tokio::test]
+async fn exact_metrics_with_named_routes_rejections_panics_and_cancels() {
+    let agent = JaegerAgentReceiver::start();
+    let octopus = octopus_to(&agent);
+    let mut service = octopus_warp::observe(&octopus, warp::service(routes(&octopus)));
+    for name in ["bob", "alice", "carol"] {
+        let (status, body) = call(&mut service, "GET", &format!("/hello/{name}"), &[]).await;
+        assert_eq!((status, body), (200, format!("hello, {name}")));
+    }
+    assert_eq!(call(&mut service, "GET", "/nope", &[]).await.0, 404);
+    assert_eq!(call(&mut service, "GET", "/wp-login.php", &[]).await.0, 404);
+    assert_eq!(call(&mut service, "GET", "/unnamed", &[]).await.0, 200);
+    assert_eq!(call(&mut service, "POST", "/hello/x", &[]).await.0, 405);
+    assert_eq!(call(&mut service, "GET", "/fail", &[]).await.0, 500);
+    assert_eq!(
+        call(&mut service, "GET", "/teapot", &[]).await,
+        (418, "short and stout".into())
+    );
+    assert_eq!(call(&mut service, "GET", "/panic", &[]).await.0, 500);
+    assert_eq!(call(&mut service, "GET", "/panic", &[]).await.0, 500);
+    assert_eq!(call(&mut service, "GET", "/health", &[]).await.0, 200);
+    // A request future dropped mid-handler, as when the client goes away.
+    let request = http::Request::get("/slow").body(String::new()).unwrap();
+    let cancelled = tokio::time::timeout(Duration::from_millis(100), service.call(request)).await;
+    assert!(cancelled.is_err());
+
+    let (status, text) = call(&mut service, "GET", "/metrics", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        value(&text, &count("GET", "200", "/hello/{name}")),
+        Some(3.0),
+        "{text}"
+    );
+    // Unmatched and unnamed requests share the one unmatched label.
+    assert_eq!(value(&text, &count("GET", "404", "")), Some(2.0));
+    assert_eq!(value(&text, &count("GET", "200", "")), Some(1.0));
+    // The path matched, the method did not: the route had named itself.
+    assert_eq!(
+        value(&text, &count("POST", "405", "/hello/{name}")),
+        Some(1.0)
+    );
+    assert_eq!(value(&text, &count("GET", "500", "/fail")), Some(1.0));
+    assert_eq!(value(&text, &count("GET", "418", "/teapot")), Some(1.0));
+    assert_eq!(value(&text, &count("GET", "500", "/panic")), Some(2.0));
+    assert_eq!(
+        value(&text, &count("GET", "200", "/slow")),
+        None,
+        "cancelled: not counted"
+    );
+    for route in ["/hello/{name}", "/panic", "/teapot", ""] {
+        assert_eq!(value(&text, &gauge(route)), Some(0.0), "{route}\n{text}");
+    }
+    for absent in [
+        "/hello/bob",
+        "wp-login",
+        "\"/unnamed\"",
+        "\"/health\"",
+        "\"/metrics\"",
+    ] {
+        assert!(!text.contains(absent), "{absent} in metrics");
+    }
+
+    octopus.shutdown().unwrap();
+    let spans = agent.wait_for_spans(12, Duration::from_secs(5));
+    let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
+    assert_eq!(spans.len(), 12, "{names:?}");
+    let span = |name: &str| spans.iter().find(|s| s.operation_name == name).unwrap();
+    assert_eq!(
+        span("GET /panic").tag("error.type"),
+        Some(&TagValue::String("panic".into()))
+    );
+    assert_eq!(span("GET /panic").tag("error"), Some(&TagValue::Bool(true)));
+    assert_eq!(span("GET /teapot").tag("error"), None);
+    assert_eq!(
+        span("GET /hello/{name}").tag("http.route"),
+        Some(&TagValue::String("/hello/{name}".into()))
+    );
+    let slow = spans
+        .iter()
+        .find(|s| s.tag("url.path") == Some(&TagValue::String("/slow".into())))
+        .unwrap();
+    assert_eq!(slow.tag("octopus.cancelled"), Some(&TagValue::Bool(true)));
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("health") || n.contains("metrics"))
+    );
+}
+
+#[tokio::test]
+async fn the_filters_alone_with_warp_test() {
+    let octopus =
+        Octopus::new(OctopusConfig::prometheus("warp-test", ["request_count"]).unwrap()).unwrap();
+    // Outside the service a route filter names nothing and changes nothing.
+    let hello = warp::path!("hello" / String).and(route("/hello/{name}"));
+    assert_eq!(
+        warp::test::request()
+            .path("/hello/ann")
+            .filter(&hello)
+            .await
+            .unwrap(),
+        "ann"
+    );
+    assert!(!warp::test::request().path("/bye/ann").matches(&hello).await);
+    let metrics = metrics_filter(&octopus);
+    let response = warp::test::request().path("/metrics").reply(&metrics).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(
+        !warp::test::request()
+            .path("/metricsx")
+            .matches(&metrics)
+            .await
+    );
+    assert!(
+        !warp::test::request()
+            .method("POST")
+            .path("/metrics")
+            .matches(&metrics)
+            .await
+    );
+    // Without the service no context is current: the trace id is all zeros.
+    let trace = warp::test::request()
+        .filter(&trace_context())
+        .await
+        .unwrap();
+    assert_eq!(
+        trace.trace_id(),
+        octopus_core::opentelemetry::trace::TraceId::INVALID
+    );
+}
+
+#[tokio::test]
+async fn inbound_headers_become_parents_and_handler_work_joins_the_trace() {
+    let agent = JaegerAgentReceiver::start();
+    let octopus = octopus_to(&agent);
+    let mut service = octopus_warp::observe(&octopus, warp::service(routes(&octopus)));
+    call(
+        &mut service,
+        "GET",
+        "/hello/x",
+        &[(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )],
+    )
+    .await;
+    call(
+        &mut service,
+        "GET",
+        "/hello/y",
+        &[("uber-trace-id", "a3ce929d0e0e4736:f067aa0ba902b7:0:1")],
+    )
+    .await;
+    let (status, _) = call(
+        &mut service,
+        "GET",
+        "/hello/z",
+        &[
+            ("traceparent", "00-zz-b7ad6b7169203331-01"),
+            ("uber-trace-id", ":::"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, body) = call(
+        &mut service,
+        "GET",
+        "/child",
+        &[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )],
+    )
+    .await;
+    assert_eq!(body, "4bf92f3577b34da6a3ce929d0e0e4736");
+
+    octopus.shutdown().unwrap();
+    let spans = agent.wait_for_spans(5, Duration::from_secs(5));
+    let find = |trace: &str, name: &str| {
+        spans
+            .iter()
+            .find(|s| s.trace_id_hex() == trace && s.operation_name == name)
+            .unwrap_or_else(|| panic!("{name} in {trace}"))
+    };
+    assert_eq!(
+        find("0af7651916cd43dd8448eb211c80319c", "GET /hello/{name}").parent_span_id_hex(),
+        "b7ad6b7169203331"
+    );
+    assert_eq!(
+        find("0000000000000000a3ce929d0e0e4736", "GET /hello/{name}").parent_span_id_hex(),
+        "00f067aa0ba902b7"
+    );
+    let server = find("4bf92f3577b34da6a3ce929d0e0e4736", "GET /child");
+    let child = find("4bf92f3577b34da6a3ce929d0e0e4736", "child work");
+    assert_eq!(child.parent_span_id, server.span_id);
+    let roots = spans
+        .iter()
+        .filter(|s| s.operation_name == "GET /hello/{name}" && s.parent_span_id == 0)
+        .count();
+    assert_eq!(roots, 1, "the malformed request is a root");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tcp_panics_disconnects_and_a_traced_call_share_one_trace() {
+    let agent = JaegerAgentReceiver::start();
+    let octopus = octopus_to(&agent);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let service = octopus_warp::observe(&octopus, warp::service(routes(&octopus)));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(octopus_warp::serve(listener, service, async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(get("/panic".into()).await.0, 500);
+    }
+    assert_eq!(
+        get("/hello/after".into()).await,
+        (200, "hello, after".into())
+    );
+
+    let response = client
+        .get(format!("http://{addr}/call?url=http://{addr}/hello/x"))
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "200");
+
+    // A client that goes away in the middle of a 30 s handler.
+    let mut abandoned = std::net::TcpStream::connect(addr).unwrap();
+    write!(abandoned, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while value(&get("/metrics".into()).await.1, &gauge("")) != Some(1.0) {
+        assert!(Instant::now() < deadline, "the slow request never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(abandoned);
+    let text = loop {
+        let text = get("/metrics".into()).await.1;
+        if value(&text, &gauge("")) == Some(0.0) || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(value(&text, &gauge("")), Some(0.0), "{text}");
+    assert_eq!(value(&text, &count("GET", "500", "/panic")), Some(3.0));
+    assert_eq!(
+        value(&text, &count("GET", "200", "/hello/{name}")),
+        Some(2.0)
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+
+    octopus.shutdown().unwrap();
+    let spans = agent.wait_for_spans(8, Duration::from_secs(5));
+    let in_trace: Vec<_> = spans
+        .iter()
+        .filter(|s| s.trace_id_hex() == "0af7651916cd43dd8448eb211c80319c")
+        .collect();
+    assert_eq!(in_trace.len(), 3, "{in_trace:?}");
+    let call = in_trace
+        .iter()
+        .find(|s| s.operation_name == "GET /call")
+        .unwrap();
+    let client_span = in_trace.iter().find(|s| s.operation_name == "GET").unwrap();
+    let hello = in_trace
+        .iter()
+        .find(|s| s.operation_name == "GET /hello/{name}")
+        .unwrap();
+    assert_eq!(call.parent_span_id_hex(), "b7ad6b7169203331");
+    assert_eq!(client_span.parent_span_id, call.span_id);
+    assert_eq!(hello.parent_span_id, client_span.span_id);
+    let slow = spans
+        .iter()
+        .find(|s| s.tag("url.path") == Some(&TagValue::String("/slow".into())))
+        .unwrap();
+    assert_eq!(slow.tag("octopus.cancelled"), Some(&TagValue::Bool(true)));
+}

@@ -24,10 +24,11 @@ const fn demo(path: &'static str, (hello, slow): (&'static str, &'static str)) -
 
 const ANGLES: (&str, &str) = ("/hello/<name>", "/slow/<ms>");
 
-const DEMOS: [DemoBin; 4] = [
+const DEMOS: [DemoBin; 5] = [
     demo(env!("CARGO_BIN_EXE_custom-framework-demo"), BRACES),
     demo(env!("CARGO_BIN_EXE_axum-demo"), BRACES),
     demo(env!("CARGO_BIN_EXE_actix-demo"), BRACES),
+    demo(env!("CARGO_BIN_EXE_warp-demo"), BRACES),
     demo(env!("CARGO_BIN_EXE_rocket-demo"), ANGLES),
 ];
 

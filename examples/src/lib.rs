@@ -22,7 +22,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use octopus_core::OctopusConfig;
+use octopus_core::client::{TracedClient, TracingMiddleware};
+use octopus_core::{HeaderCodec, Octopus, OctopusConfig};
 
 /// Where demos listen unless `OCTOPUS_ADDR` says otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:10999";
@@ -93,6 +94,21 @@ impl DemoSettings {
             std::process::exit(2);
         })
     }
+}
+
+/// The client behind `/call`: traced by `octopus`, or — uninstrumented — the same client
+/// without spans or injected trace headers. Calls give up after 10 s, so `/call` to a hung
+/// service still answers (502).
+pub fn call_client(octopus: Option<&Octopus>) -> TracedClient {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a reqwest client without TLS configuration builds");
+    let middleware = match octopus {
+        Some(octopus) => octopus.client_middleware(),
+        None => TracingMiddleware::new(None, HeaderCodec::new(&[])),
+    };
+    TracedClient::new(client, middleware)
 }
 
 /// Prints the line that tells scripts the demo accepts connections.

@@ -1,15 +1,14 @@
 //! The [`TraceContext`] extractor.
 
 use std::future::{Ready, ready};
+use std::ops::Deref;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
-use octopus_core::ParentContext;
-use octopus_core::opentelemetry::Context;
-use octopus_core::opentelemetry::trace::{TraceContextExt, TraceId};
 
 /// The request's trace context, for handlers that want it explicitly (to pass to a spawned
-/// task, to a [`ParentContext`], or to log the trace id).
+/// task, to the traced client with [`parent`](octopus_core::TraceContext::parent), or to log
+/// the trace id). Dereferences to [`octopus_core::TraceContext`].
 ///
 /// ```
 /// use octopus_actix::TraceContext;
@@ -20,23 +19,13 @@ use octopus_core::opentelemetry::trace::{TraceContextExt, TraceId};
 /// # let _ = actix_web::web::get().to(handler);
 /// ```
 #[derive(Clone, Debug)]
-pub struct TraceContext(Context);
+pub struct TraceContext(octopus_core::TraceContext);
 
-impl TraceContext {
-    /// The OpenTelemetry context: the server span and the inbound baggage.
-    pub fn context(&self) -> &Context {
+impl Deref for TraceContext {
+    type Target = octopus_core::TraceContext;
+
+    fn deref(&self) -> &octopus_core::TraceContext {
         &self.0
-    }
-
-    /// The trace id (all zeros when the request is not traced).
-    pub fn trace_id(&self) -> TraceId {
-        self.0.span().span_context().trace_id()
-    }
-
-    /// The context as the traced client's explicit parent:
-    /// `client.get(url).with_extension(trace.parent())`.
-    pub fn parent(&self) -> ParentContext {
-        ParentContext(self.0.clone())
     }
 }
 
@@ -50,6 +39,6 @@ impl FromRequest for TraceContext {
     ///
     /// [`OctopusMiddleware`]: crate::OctopusMiddleware
     fn from_request(_: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(TraceContext(Context::current())))
+        ready(Ok(TraceContext(octopus_core::TraceContext::current())))
     }
 }

@@ -13,8 +13,6 @@ use octopus_core::{ObservedRequest, Octopus, RequestObserver, RequestView, Respo
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::TraceContext;
-
 /// A route template for services that are not axum routers (tonic, hand-routed hyper): insert
 /// it into the request's extensions before [`OctopusService`] sees the request.
 #[derive(Clone, Debug)]
@@ -78,7 +76,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let observed = {
             let extensions = request.extensions();
             let route = extensions
@@ -89,9 +87,6 @@ where
                 .observe(&RequestView::from_http(&request).with_route(route))
         };
         let context = observed.context().clone();
-        request
-            .extensions_mut()
-            .insert(TraceContext::new(context.clone()));
         ResponseFuture {
             inner: self.inner.call(request).with_context(context),
             observed: Some(observed),

@@ -1,14 +1,14 @@
 //! The [`TraceContext`] extractor.
 
 use std::convert::Infallible;
+use std::ops::Deref;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use octopus_core::opentelemetry::Context;
-use octopus_core::opentelemetry::trace::{TraceContextExt, TraceId};
 
 /// The request's trace context, for handlers that want it explicitly (to pass to a spawned
-/// task, to a `ParentContext`, or to log the trace id).
+/// task, to the traced client with [`parent`](octopus_core::TraceContext::parent), or to log
+/// the trace id). Dereferences to [`octopus_core::TraceContext`].
 ///
 /// ```
 /// use octopus_axum::TraceContext;
@@ -18,34 +18,23 @@ use octopus_core::opentelemetry::trace::{TraceContextExt, TraceId};
 /// }
 /// ```
 #[derive(Clone, Debug)]
-pub struct TraceContext(Context);
+pub struct TraceContext(octopus_core::TraceContext);
 
-impl TraceContext {
-    pub(crate) fn new(context: Context) -> Self {
-        TraceContext(context)
-    }
+impl Deref for TraceContext {
+    type Target = octopus_core::TraceContext;
 
-    /// The OpenTelemetry context: the server span and the inbound baggage.
-    pub fn context(&self) -> &Context {
+    fn deref(&self) -> &octopus_core::TraceContext {
         &self.0
-    }
-
-    /// The trace id (all zeros when the request is not traced).
-    pub fn trace_id(&self) -> TraceId {
-        self.0.span().span_context().trace_id()
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for TraceContext {
     type Rejection = Infallible;
 
-    /// The context [`OctopusLayer`](crate::OctopusLayer) stored, or the current one when the
-    /// layer is not installed.
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(parts
-            .extensions
-            .get::<TraceContext>()
-            .cloned()
-            .unwrap_or_else(|| TraceContext(Context::current())))
+    /// Extractors run inside the handler's future, which [`OctopusLayer`](crate::OctopusLayer)
+    /// polls with the request's context current: reading the current context costs nothing
+    /// per request, where storing it in the request's extensions would allocate.
+    async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(TraceContext(octopus_core::TraceContext::current()))
     }
 }

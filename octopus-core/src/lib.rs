@@ -92,7 +92,7 @@ pub use octopus::{Octopus, OctopusBuilder, OctopusObservation, ShutdownGuard};
 pub use propagation::{HeaderCodec, HeaderSink, PropagatorKind};
 pub use request::{HeaderSource, HttpMethod, NoHeaders, RequestView};
 pub use response::ResponseView;
-pub use trace::{ParentContext, SpanCounts, TracingObserver};
+pub use trace::{ParentContext, SpanCounts, TraceContext, TracingObserver};
 
 /// Re-exported so adapters and users name the same versions Octopus uses.
 pub use opentelemetry;

@@ -1,12 +1,8 @@
 //! The [`TraceContext`] request guard.
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::ops::Deref;
 
-use octopus_core::ParentContext;
-use octopus_core::opentelemetry::Context;
-use octopus_core::opentelemetry::context::{FutureExt as _, WithContext};
-use octopus_core::opentelemetry::trace::{TraceContextExt, TraceId};
 use rocket::Request;
 use rocket::request::{FromRequest, Outcome};
 
@@ -15,7 +11,8 @@ use crate::fairing::RequestState;
 /// The request's trace context: the server span and the inbound baggage.
 ///
 /// Rocket handlers do not run with it current (see the crate docs); take this guard to pass
-/// it on.
+/// it on. Dereferences to [`octopus_core::TraceContext`] (`trace_id()`, `parent()` for the
+/// traced client, `in_scope(future)`).
 ///
 /// ```
 /// use octopus_rocket::TraceContext;
@@ -26,29 +23,13 @@ use crate::fairing::RequestState;
 /// }
 /// ```
 #[derive(Clone, Debug)]
-pub struct TraceContext(Context);
+pub struct TraceContext(octopus_core::TraceContext);
 
-impl TraceContext {
-    /// The OpenTelemetry context.
-    pub fn context(&self) -> &Context {
+impl Deref for TraceContext {
+    type Target = octopus_core::TraceContext;
+
+    fn deref(&self) -> &octopus_core::TraceContext {
         &self.0
-    }
-
-    /// The trace id (all zeros when the request is not traced).
-    pub fn trace_id(&self) -> TraceId {
-        self.0.span().span_context().trace_id()
-    }
-
-    /// The context as the traced client's explicit parent:
-    /// `client.get(url).with_extension(trace.parent())`.
-    pub fn parent(&self) -> ParentContext {
-        ParentContext(self.0.clone())
-    }
-
-    /// Runs `future` with this context current, so child spans and traced-client calls inside
-    /// it join the request's trace without being handed the context.
-    pub fn in_scope<F: Future>(&self, future: F) -> WithContext<F> {
-        future.with_context(self.0.clone())
     }
 }
 
@@ -64,6 +45,8 @@ impl<'r> FromRequest<'r> for TraceContext {
         if let Some(route) = request.route() {
             state.set_route(route);
         }
-        Outcome::Success(TraceContext(state.context().clone()))
+        Outcome::Success(TraceContext(octopus_core::TraceContext::new(
+            state.context().clone(),
+        )))
     }
 }

@@ -1,31 +1,19 @@
 //! The [`TraceContext`] filter.
 
 use std::convert::Infallible;
+use std::ops::Deref;
 
-use octopus_core::ParentContext;
-use octopus_core::opentelemetry::Context;
-use octopus_core::opentelemetry::trace::{TraceContextExt, TraceId};
 use warp::Filter;
 
-/// The request's trace context: the server span and the inbound baggage.
+/// The request's trace context; dereferences to [`octopus_core::TraceContext`].
 #[derive(Clone, Debug)]
-pub struct TraceContext(Context);
+pub struct TraceContext(octopus_core::TraceContext);
 
-impl TraceContext {
-    /// The OpenTelemetry context.
-    pub fn context(&self) -> &Context {
+impl Deref for TraceContext {
+    type Target = octopus_core::TraceContext;
+
+    fn deref(&self) -> &octopus_core::TraceContext {
         &self.0
-    }
-
-    /// The trace id (all zeros when the request is not traced).
-    pub fn trace_id(&self) -> TraceId {
-        self.0.span().span_context().trace_id()
-    }
-
-    /// The context as the traced client's explicit parent:
-    /// `client.get(url).with_extension(trace.parent())`.
-    pub fn parent(&self) -> ParentContext {
-        ParentContext(self.0.clone())
     }
 }
 
@@ -44,5 +32,5 @@ impl TraceContext {
 /// [`OctopusService`](crate::OctopusService) polls the whole filter with the request's context
 /// current, so this reads the current context: nothing is stored per request for it.
 pub fn trace_context() -> impl Filter<Extract = (TraceContext,), Error = Infallible> + Copy {
-    warp::any().map(|| TraceContext(Context::current()))
+    warp::any().map(|| TraceContext(octopus_core::TraceContext::current()))
 }

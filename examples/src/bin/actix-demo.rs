@@ -7,15 +7,16 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::time::Duration;
 
 use actix_web::dev::Service as _;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use futures_util::FutureExt as _;
 use octopus_actix::{OctopusMiddleware, metrics_resource};
-use octopus_core::client::{TracedClient, TracingMiddleware};
-use octopus_core::{HeaderCodec, Octopus};
-use octopus_examples::{DRAIN_TIMEOUT, DemoSettings, announce, shutdown_signal, slow_duration};
+use octopus_core::Octopus;
+use octopus_core::client::TracedClient;
+use octopus_examples::{
+    DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_signal, slow_duration,
+};
 
 async fn hello(name: web::Path<String>) -> String {
     format!("hello, {name}")
@@ -62,14 +63,6 @@ fn routes(config: &mut web::ServiceConfig) {
         .route("/health", web::get().to(|| async { "ok" }));
 }
 
-/// Outgoing calls give up after 10 s, so `/call` to a hung service still answers (502).
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("a reqwest client without TLS configuration builds")
-}
-
 /// The server settings both modes share; announces the address and starts serving.
 macro_rules! serve {
     ($server:expr, $addr:expr) => {{
@@ -97,10 +90,7 @@ async fn main() -> std::io::Result<()> {
     // Octopus is built once, out here: the closure runs once per worker.
     let server = match &octopus {
         Some(octopus) => {
-            let client = web::Data::new(TracedClient::new(
-                http_client(),
-                octopus.client_middleware(),
-            ));
+            let client = web::Data::new(call_client(Some(octopus)));
             let octopus = octopus.clone();
             // The two lines of the quick start: the metrics resource and the middleware.
             serve!(
@@ -115,10 +105,7 @@ async fn main() -> std::io::Result<()> {
             )
         }
         None => {
-            let client = web::Data::new(TracedClient::new(
-                http_client(),
-                TracingMiddleware::new(None, HeaderCodec::new(&[])),
-            ));
+            let client = web::Data::new(call_client(None));
             serve!(
                 HttpServer::new(move || {
                     App::new()

@@ -7,16 +7,17 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use octopus_axum::{OctopusLayer, metrics_router};
-use octopus_core::client::{TracedClient, TracingMiddleware};
-use octopus_core::{HeaderCodec, Octopus};
-use octopus_examples::{DRAIN_TIMEOUT, DemoSettings, announce, shutdown_signal, slow_duration};
+use octopus_core::Octopus;
+use octopus_core::client::TracedClient;
+use octopus_examples::{
+    DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_signal, slow_duration,
+};
 use tower_http::catch_panic::CatchPanicLayer;
 
 async fn hello(Path(name): Path<String>) -> String {
@@ -63,14 +64,6 @@ fn routes(client: TracedClient) -> Router {
         .with_state(client)
 }
 
-/// Outgoing calls give up after 10 s, so `/call` to a hung service still answers (502).
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("a reqwest client without TLS configuration builds")
-}
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let settings = DemoSettings::from_env_or_exit();
@@ -83,18 +76,11 @@ async fn main() -> std::io::Result<()> {
     });
     let app = match &octopus {
         // The two lines of the quick start: metrics route merged, layer around everything.
-        Some(octopus) => routes(TracedClient::new(
-            http_client(),
-            octopus.client_middleware(),
-        ))
-        .merge(metrics_router(octopus))
-        .layer(CatchPanicLayer::new())
-        .layer(OctopusLayer::new(octopus.clone())),
-        None => routes(TracedClient::new(
-            http_client(),
-            TracingMiddleware::new(None, HeaderCodec::new(&[])),
-        ))
-        .layer(CatchPanicLayer::new()),
+        Some(octopus) => routes(call_client(Some(octopus)))
+            .merge(metrics_router(octopus))
+            .layer(CatchPanicLayer::new())
+            .layer(OctopusLayer::new(octopus.clone())),
+        None => routes(call_client(None)).layer(CatchPanicLayer::new()),
     };
 
     announce(listener.local_addr()?);

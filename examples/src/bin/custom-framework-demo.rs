@@ -28,13 +28,15 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use octopus_core::client::{TracedClient, TracingMiddleware};
+use octopus_core::client::TracedClient;
 use octopus_core::opentelemetry::Context;
 use octopus_core::opentelemetry::context::FutureExt as _;
 use octopus_core::{
-    HeaderCodec, HeaderSource, Observation, Octopus, RequestObserver, RequestView, ResponseView,
+    HeaderSource, Observation, Octopus, RequestObserver, RequestView, ResponseView,
 };
-use octopus_examples::{DRAIN_TIMEOUT, DemoSettings, announce, shutdown_signal, slow_duration};
+use octopus_examples::{
+    DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_signal, slow_duration,
+};
 use tokio::net::TcpListener;
 
 /// A user's own observer: one line per request on stderr.
@@ -265,14 +267,6 @@ async fn run<O: RequestObserver>(
     Ok(())
 }
 
-/// Outgoing calls give up after 10 s, so `/call` to a hung service still answers (502).
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("a reqwest client without TLS configuration builds")
-}
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let settings = DemoSettings::from_env_or_exit();
@@ -282,7 +276,7 @@ async fn main() -> std::io::Result<()> {
             eprintln!("error: {error}");
             std::process::exit(2);
         });
-        let client = TracedClient::new(http_client(), octopus.client_middleware());
+        let client = call_client(Some(&octopus));
         announce(listener.local_addr()?);
         run(
             listener,
@@ -298,10 +292,7 @@ async fn main() -> std::io::Result<()> {
         Ok(())
     } else {
         // Uninstrumented: the same client without spans or injected trace headers.
-        let plain = TracedClient::new(
-            http_client(),
-            TracingMiddleware::new(None, HeaderCodec::new(&[])),
-        );
+        let plain = call_client(None);
         announce(listener.local_addr()?);
         run(listener, (), None, plain).await
     }

@@ -7,11 +7,10 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use octopus_core::client::{TracedClient, TracingMiddleware};
-use octopus_core::{HeaderCodec, Octopus};
-use octopus_examples::{DRAIN_TIMEOUT, DemoSettings, announce, slow_duration};
+use octopus_core::Octopus;
+use octopus_core::client::TracedClient;
+use octopus_examples::{DRAIN_TIMEOUT, DemoSettings, announce, call_client, slow_duration};
 use octopus_rocket::{OctopusFairing, TraceContext};
 use rocket::config::{LogLevel, Shutdown};
 use rocket::fairing::AdHoc;
@@ -65,14 +64,6 @@ fn health() -> &'static str {
     "ok"
 }
 
-/// Outgoing calls give up after 10 s, so `/call` to a hung service still answers (502).
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("a reqwest client without TLS configuration builds")
-}
-
 #[rocket::main]
 async fn main() {
     let settings = DemoSettings::from_env_or_exit();
@@ -98,11 +89,8 @@ async fn main() {
         ..rocket::Config::release_default()
     };
     let client = match &octopus {
-        Some(octopus) => TracedClient::new(http_client(), octopus.client_middleware()),
-        None => TracedClient::new(
-            http_client(),
-            TracingMiddleware::new(None, HeaderCodec::new(&[])),
-        ),
+        Some(octopus) => call_client(Some(octopus)),
+        None => call_client(None),
     };
     let mut rocket = rocket::custom(config)
         .manage(client)

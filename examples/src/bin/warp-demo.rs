@@ -7,11 +7,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use octopus_core::client::{TracedClient, TracingMiddleware};
-use octopus_core::{HeaderCodec, Octopus};
-use octopus_examples::{DRAIN_TIMEOUT, DemoSettings, announce, shutdown_signal, slow_duration};
+use octopus_core::Octopus;
+use octopus_core::client::TracedClient;
+use octopus_examples::{
+    DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_signal, slow_duration,
+};
 use octopus_warp::route;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_layer::Layer as _;
@@ -86,14 +87,6 @@ fn routes(
         .unify()
 }
 
-/// Outgoing calls give up after 10 s, so `/call` to a hung service still answers (502).
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("a reqwest client without TLS configuration builds")
-}
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let settings = DemoSettings::from_env_or_exit();
@@ -116,7 +109,7 @@ async fn main() -> std::io::Result<()> {
     let server = async {
         match &octopus {
             Some(octopus) => {
-                let client = TracedClient::new(http_client(), octopus.client_middleware());
+                let client = call_client(Some(octopus));
                 // The two lines of the quick start: /metrics among the routes, the service
                 // around the filter.
                 let routes = routes(client)
@@ -126,10 +119,7 @@ async fn main() -> std::io::Result<()> {
                 octopus_warp::serve(listener, service, stop).await
             }
             None => {
-                let client = TracedClient::new(
-                    http_client(),
-                    TracingMiddleware::new(None, HeaderCodec::new(&[])),
-                );
+                let client = call_client(None);
                 // Without Octopus, warp leaves a panicking handler to take its connection
                 // down; the contract wants a 500.
                 let service = CatchPanicLayer::new().layer(warp::service(routes(client)));

@@ -42,3 +42,58 @@ pub use sampling::sampler;
 /// out without depending on reqwest.
 #[derive(Clone, Debug)]
 pub struct ParentContext(pub opentelemetry::Context);
+
+/// A request's trace context as handlers receive it: the server span and the inbound baggage.
+///
+/// Each adapter wraps it in its framework's extractor (`octopus_axum::TraceContext`,
+/// `octopus_actix::TraceContext`, …), which dereferences to this.
+///
+/// ```
+/// use octopus_core::TraceContext;
+/// use opentelemetry::trace::TraceId;
+///
+/// let trace = TraceContext::new(opentelemetry::Context::new());
+/// assert_eq!(trace.trace_id(), TraceId::INVALID);
+/// ```
+#[derive(Clone, Debug)]
+pub struct TraceContext(opentelemetry::Context);
+
+impl TraceContext {
+    /// Wraps a context.
+    pub fn new(context: opentelemetry::Context) -> Self {
+        TraceContext(context)
+    }
+
+    /// The current context: in a handler an adapter runs with the request's context current,
+    /// the request's.
+    pub fn current() -> Self {
+        TraceContext(opentelemetry::Context::current())
+    }
+
+    /// The OpenTelemetry context.
+    pub fn context(&self) -> &opentelemetry::Context {
+        &self.0
+    }
+
+    /// The trace id (all zeros when the request is not traced).
+    pub fn trace_id(&self) -> opentelemetry::trace::TraceId {
+        use opentelemetry::trace::TraceContextExt as _;
+        self.0.span().span_context().trace_id()
+    }
+
+    /// The context as the traced client's explicit parent:
+    /// `client.get(url).with_extension(trace.parent())`.
+    pub fn parent(&self) -> ParentContext {
+        ParentContext(self.0.clone())
+    }
+
+    /// Runs `future` with this context current, so child spans and traced-client calls inside
+    /// it join the request's trace without being handed the context.
+    pub fn in_scope<F: std::future::Future>(
+        &self,
+        future: F,
+    ) -> opentelemetry::context::WithContext<F> {
+        use opentelemetry::context::FutureExt as _;
+        future.with_context(self.0.clone())
+    }
+}

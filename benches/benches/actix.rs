@@ -10,12 +10,18 @@
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
+//! | `peer_actix_web_opentelemetry_tracing` | `actix-web-opentelemetry`'s `RequestTracing` (global provider, batch processor, discarding exporter) |
+//! | `peer_actix_web_opentelemetry_metrics` | its `RequestMetrics` into a Prometheus registry |
+//! | `peer_actix_web_opentelemetry_full` | both |
+//! | `peer_actix_web_prom` | `actix-web-prom`'s middleware, as its README shows |
 
 use std::hint::black_box;
 
 use actix_web::{App, test, web};
+use actix_web_opentelemetry::{PrometheusMetricsHandler, RequestMetrics, RequestTracing};
 use criterion::{Criterion, criterion_group, criterion_main};
 use octopus_actix::OctopusMiddleware;
+use octopus_benches::peers::DiscardExporter029;
 use octopus_benches::{SETUPS, octopus};
 
 async fn user(id: web::Path<u64>) -> String {
@@ -32,6 +38,24 @@ fn app() -> App<
     >,
 > {
     App::new().route("/users/{id}", web::get().to(user))
+}
+
+fn install_opentelemetry_peer() -> prometheus_013::Registry {
+    let provider = opentelemetry_sdk_029::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(DiscardExporter029)
+        .build();
+    opentelemetry_029::global::set_tracer_provider(provider);
+    let registry = prometheus_013::Registry::new();
+    let exporter = opentelemetry_prometheus_029::exporter()
+        .with_registry(registry.clone())
+        .build()
+        .expect("the Prometheus exporter builds");
+    opentelemetry_029::global::set_meter_provider(
+        opentelemetry_sdk_029::metrics::SdkMeterProvider::builder()
+            .with_reader(exporter)
+            .build(),
+    );
+    registry
 }
 
 fn actix(c: &mut Criterion) {
@@ -58,6 +82,41 @@ fn actix(c: &mut Criterion) {
         bench!(id, app().wrap(OctopusMiddleware::new(octopus.clone())));
         octopus.shutdown().expect("flushes");
     }
+
+    // actix-web-prom as its README sets it up.
+    let prometheus = actix_web_prom::PrometheusMetricsBuilder::new("api")
+        .endpoint("/metrics")
+        .build()
+        .expect("actix-web-prom builds");
+    bench!("peer_actix_web_prom", app().wrap(prometheus));
+
+    // actix-web-opentelemetry as its README sets it up: global providers of its OpenTelemetry
+    // generation — traces through a batch processor into nothing, metrics into a Prometheus
+    // registry served on /metrics.
+    let registry = install_opentelemetry_peer();
+    bench!(
+        "peer_actix_web_opentelemetry_tracing",
+        app().wrap(RequestTracing::new())
+    );
+    bench!(
+        "peer_actix_web_opentelemetry_metrics",
+        app()
+            .route(
+                "/metrics",
+                web::get().to(PrometheusMetricsHandler::new(registry.clone()))
+            )
+            .wrap(RequestMetrics::default())
+    );
+    bench!(
+        "peer_actix_web_opentelemetry_full",
+        app()
+            .route(
+                "/metrics",
+                web::get().to(PrometheusMetricsHandler::new(registry.clone()))
+            )
+            .wrap(RequestTracing::new())
+            .wrap(RequestMetrics::default())
+    );
     group.finish();
 }
 

@@ -10,6 +10,8 @@
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
+//! | `peer_axum_tracing_opentelemetry` | `axum-tracing-opentelemetry`'s layers over `tracing-opentelemetry`, as its README shows |
+//! | `peer_axum_prometheus` | `axum-prometheus`'s `PrometheusMetricLayer::pair()`, as its README shows |
 
 use std::hint::black_box;
 
@@ -20,6 +22,7 @@ use axum::http::Request;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use octopus_axum::OctopusLayer;
+use octopus_benches::peers::DiscardExporter031;
 use octopus_benches::{SETUPS, octopus};
 use tower::ServiceExt;
 
@@ -29,6 +32,23 @@ async fn user(Path(id): Path<u64>) -> String {
 
 fn router() -> Router {
     Router::new().route("/users/{id}", get(user))
+}
+
+fn install_tracing_peer() {
+    use opentelemetry_031::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let provider = opentelemetry_sdk_031::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(DiscardExporter031)
+        .build();
+    let tracer = provider.tracer("bench");
+    opentelemetry_031::global::set_tracer_provider(provider);
+    opentelemetry_031::global::set_text_map_propagator(
+        opentelemetry_sdk_031::propagation::TraceContextPropagator::new(),
+    );
+    let subscriber =
+        tracing_subscriber::registry().with(tracing_opentelemetry_032::layer().with_tracer(tracer));
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
 }
 
 fn axum(c: &mut Criterion) {
@@ -59,6 +79,26 @@ fn axum(c: &mut Criterion) {
         group.bench_function(id, |b| b.iter(|| run(&app)));
         octopus.shutdown().expect("flushes");
     }
+
+    // axum-prometheus as its README sets it up: a global `metrics` recorder, `/metrics` rendered
+    // from its handle.
+    let (prometheus_layer, metric_handle) = axum_prometheus::PrometheusMetricLayer::pair();
+    let peer = router()
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metric_handle.render())),
+        )
+        .layer(prometheus_layer);
+    group.bench_function("peer_axum_prometheus", |b| b.iter(|| run(&peer)));
+
+    // axum-tracing-opentelemetry as its README sets it up: a `tracing` subscriber with the
+    // `tracing-opentelemetry` layer over an SDK tracer provider (always on, batch processor,
+    // discarding exporter) and the W3C propagator, then its two layers.
+    install_tracing_peer();
+    let peer = router()
+        .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
+        .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default());
+    group.bench_function("peer_axum_tracing_opentelemetry", |b| b.iter(|| run(&peer)));
     group.finish();
 }
 

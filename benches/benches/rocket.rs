@@ -10,6 +10,7 @@
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
+//! | `peer_rocket_prometheus` | `rocket_prometheus`'s fairing and route, as its README shows |
 
 use std::hint::black_box;
 
@@ -61,6 +62,15 @@ fn rocket(c: &mut Criterion) {
         bench(id, app().attach(OctopusFairing::new(octopus.clone())));
         octopus.shutdown().expect("flushes");
     }
+
+    // rocket_prometheus as its README sets it up: the fairing attached, its route mounted.
+    let prometheus = rocket_prometheus::PrometheusMetrics::new();
+    bench(
+        "peer_rocket_prometheus",
+        app()
+            .attach(prometheus.clone())
+            .mount("/metrics", prometheus),
+    );
     group.finish();
 }
 

@@ -58,3 +58,30 @@ pub fn octopus(metrics: bool, tracing: Option<SamplerKind>) -> Octopus {
     .build()
     .expect("octopus builds")
 }
+
+/// Discarding exporters for the OpenTelemetry generations the peer crates are built on, so
+/// peers are measured with the same batch-processor-into-nothing pipeline as Octopus.
+pub mod peers {
+    use std::hint::black_box;
+
+    macro_rules! discard_exporter {
+        ($name:ident, $sdk:ident) => {
+            #[doc = concat!("Drops every batch (`", stringify!($sdk), "`).")]
+            #[derive(Debug)]
+            pub struct $name;
+
+            impl $sdk::trace::SpanExporter for $name {
+                async fn export(
+                    &self,
+                    batch: Vec<$sdk::trace::SpanData>,
+                ) -> $sdk::error::OTelSdkResult {
+                    black_box(batch);
+                    Ok(())
+                }
+            }
+        };
+    }
+
+    discard_exporter!(DiscardExporter029, opentelemetry_sdk_029);
+    discard_exporter!(DiscardExporter031, opentelemetry_sdk_031);
+}

@@ -52,7 +52,9 @@ fn install_tracing_peer() {
 }
 
 fn axum(c: &mut Criterion) {
+    // Timers on: axum-prometheus's recorder runs an upkeep task.
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("a runtime");
     let mut group = c.benchmark_group("axum");
@@ -82,7 +84,8 @@ fn axum(c: &mut Criterion) {
 
     // axum-prometheus as its README sets it up: a global `metrics` recorder, `/metrics` rendered
     // from its handle.
-    let (prometheus_layer, metric_handle) = axum_prometheus::PrometheusMetricLayer::pair();
+    let (prometheus_layer, metric_handle) =
+        runtime.block_on(async { axum_prometheus::PrometheusMetricLayer::pair() });
     let peer = router()
         .route(
             "/metrics",

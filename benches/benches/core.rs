@@ -17,12 +17,14 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use octopus_core::export::jaeger_agent::JaegerAgentExporter;
 use octopus_core::{
-    NoHeaders, Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView, SamplerKind,
+    HeaderCodec, NoHeaders, Octopus, OctopusConfig, PropagatorKind, RequestObserver, RequestView,
+    ResponseView, SamplerKind,
 };
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData, SpanExporter};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Metrics only: the three collectors, tracing off.
@@ -180,7 +182,108 @@ fn core(c: &mut Criterion) {
         octopus.shutdown().expect("flushes");
     }
 
+    // Each propagator alone: extracting its headers, and injecting a context into a header list.
+    let propagator_headers: [(&str, PropagatorKind, &[(&str, &str)]); 5] = [
+        (
+            "tracecontext",
+            PropagatorKind::TraceContext,
+            &[
+                (
+                    "traceparent",
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                ),
+                ("tracestate", "vendor=value"),
+            ],
+        ),
+        (
+            "baggage",
+            PropagatorKind::Baggage,
+            &[("baggage", "user=alice,tenant=acme")],
+        ),
+        (
+            "jaeger",
+            PropagatorKind::Jaeger,
+            &[(
+                "uber-trace-id",
+                "0af7651916cd43dd8448eb211c80319c:b7ad6b7169203331:0:1",
+            )],
+        ),
+        (
+            "b3",
+            PropagatorKind::B3,
+            &[("b3", "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1")],
+        ),
+        (
+            "b3multi",
+            PropagatorKind::B3Multi,
+            &[
+                ("x-b3-traceid", "0af7651916cd43dd8448eb211c80319c"),
+                ("x-b3-spanid", "b7ad6b7169203331"),
+                ("x-b3-sampled", "1"),
+            ],
+        ),
+    ];
+    for (name, kind, headers) in propagator_headers {
+        let codec = HeaderCodec::new(&[kind]);
+        group.bench_function(format!("extract_{name}"), |b| {
+            b.iter(|| black_box(codec.extract(black_box(headers))))
+        });
+        // Baggage has no span to inject; the others inject the span they extracted.
+        let context = codec.extract(headers);
+        group.bench_function(format!("inject_{name}"), |b| {
+            b.iter(|| {
+                let mut sink: Vec<(String, String)> = Vec::with_capacity(3);
+                codec.inject(black_box(&context), &mut sink);
+                black_box(sink)
+            })
+        });
+    }
+
+    // The Jaeger agent exporter turning a 100-span batch into UDP datagrams (thrift compact).
+    let spans = hundred_spans();
+    let exporter = JaegerAgentExporter::new("127.0.0.1", 6831);
+    group.bench_function("jaeger_thrift_encode_100_spans", |b| {
+        b.iter_batched(
+            || spans.clone(),
+            |spans| black_box(exporter.encode(spans)),
+            BatchSize::SmallInput,
+        )
+    });
+
     group.finish();
+}
+
+/// The spans of 100 traced requests, with every server attribute, as the exporter receives them.
+fn hundred_spans() -> Vec<SpanData> {
+    let exporter = InMemorySpanExporter::default();
+    let octopus = Octopus::builder()
+        .service_name("bench")
+        .span_exporter(exporter.clone())
+        .build()
+        .expect("octopus builds");
+    let headers: &[(&str, &str)] = &[
+        (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        ("user-agent", "criterion"),
+    ];
+    for _ in 0..100 {
+        let view = RequestView::new("GET", "/users/42", headers)
+            .with_route(Some("/users/{id}"))
+            .with_scheme(Some("http"))
+            .with_host(Some("127.0.0.1:10999"))
+            .with_protocol_version(Some("1.1"));
+        octopus.observe(&view).finish(&ResponseView::new(200));
+    }
+    octopus
+        .tracer_provider()
+        .expect("tracing is on")
+        .force_flush()
+        .expect("flushes");
+    let spans = exporter.get_finished_spans().expect("spans were kept");
+    assert_eq!(spans.len(), 100);
+    spans
 }
 
 criterion_group!(benches, core);

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Throughput under load: drives a demo with wrk on loopback, uninstrumented
+# (OCTOPUS_INSTRUMENT=off) and instrumented (metrics + tracing, always-on sampling, spans
+# exported to a local Jaeger agent sink) in alternation, and prints the throughput and p99
+# latency ratios.
+#
+#   benches/scripts/load.sh [demo] [seconds per run] [rounds] [connections]
+#   benches/scripts/load.sh axum-demo 10 3 64
+#
+# Needs wrk (apt-get install wrk). Bounded: rounds x 2 runs of the given seconds.
+set -euo pipefail
+
+demo=${1:-axum-demo}
+seconds=${2:-10}
+rounds=${3:-3}
+connections=${4:-64}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+
+cargo build --release -q -p octopus-examples --bin "$demo" --manifest-path "$root/Cargo.toml"
+binary="$root/target/release/$demo"
+
+# A Jaeger agent stand-in that reads and drops datagrams, so exports cost what they cost.
+sink_port=16831
+python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.bind(('127.0.0.1', $sink_port))
+while True:
+    s.recv(65536)
+" &
+sink=$!
+trap 'kill $sink 2>/dev/null || true' EXIT
+
+run() { # mode → "requests/s p99_ms"
+    local mode=$1 port=$((20000 + RANDOM % 20000)) out pid
+    OCTOPUS_ADDR=127.0.0.1:$port OCTOPUS_INSTRUMENT=$mode OTEL_TRACES_SAMPLER=always_on \
+        OTEL_EXPORTER_JAEGER_AGENT_HOST=127.0.0.1 OTEL_EXPORTER_JAEGER_AGENT_PORT=$sink_port \
+        "$binary" >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+    out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:$port/hello/bob")
+    kill -TERM $pid; wait $pid || true
+    local rps p99
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/, "", v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/, "", v)} else if (v ~ /s$/) {sub(/s$/, "", v); v*=1000}; print v}' <<<"$out")
+    echo "$rps $p99"
+}
+
+echo "demo=$demo seconds=$seconds rounds=$rounds connections=$connections"
+total_off=0; total_on=0; p99_off=0; p99_on=0
+for round in $(seq "$rounds"); do
+    read -r off_rps off_p99 < <(run off)
+    read -r on_rps on_p99 < <(run on)
+    printf "round %d: off %10.0f req/s p99 %7.2f ms | on %10.0f req/s p99 %7.2f ms\n" \
+        "$round" "$off_rps" "$off_p99" "$on_rps" "$on_p99"
+    total_off=$(echo "$total_off + $off_rps" | bc -l); total_on=$(echo "$total_on + $on_rps" | bc -l)
+    p99_off=$(echo "$p99_off + $off_p99" | bc -l); p99_on=$(echo "$p99_on + $on_p99" | bc -l)
+done
+printf "throughput on/off: %.3f   p99 on/off: %.3f\n" \
+    "$(echo "$total_on / $total_off" | bc -l)" "$(echo "$p99_on / $p99_off" | bc -l)"

@@ -152,9 +152,10 @@ impl JaegerAgentExporter {
         }
     }
 
-    /// Packs spans greedily into datagrams. Each span's encoded size is exact (a compact
-    /// struct encodes the same wherever it sits), the envelope's is measured with no spans,
-    /// and 5 bytes cover the list header's growing size varint.
+    /// Packs spans greedily into datagrams. Each span is encoded once: its bytes are its exact
+    /// size (a compact struct encodes the same wherever it sits) and go into the datagram as
+    /// they are. The envelope's size is measured with no spans, and 5 bytes cover the list
+    /// header's growing size varint.
     fn pack(&self, spans: Vec<Span>) -> Vec<(Vec<u8>, usize)> {
         let envelope = self
             .next_batch(Vec::new())
@@ -163,18 +164,18 @@ impl JaegerAgentExporter {
             + 5;
         let budget = self.max_packet_size.saturating_sub(envelope);
         let mut packets = Vec::new();
-        let mut chunk: Vec<Span> = Vec::new();
+        let mut chunk: Vec<Vec<u8>> = Vec::new();
         let mut used = 0;
         for span in spans {
-            let Some((span, size)) = self.fit(span, budget) else {
+            let Some(encoded) = self.fit(span, budget) else {
                 continue;
             };
-            if used + size > budget && !chunk.is_empty() {
+            if used + encoded.len() > budget && !chunk.is_empty() {
                 packets.push(self.emit(std::mem::take(&mut chunk)));
                 used = 0;
             }
-            used += size;
-            chunk.push(span);
+            used += encoded.len();
+            chunk.push(encoded);
         }
         if !chunk.is_empty() {
             packets.push(self.emit(chunk));
@@ -182,22 +183,24 @@ impl JaegerAgentExporter {
         packets
     }
 
-    fn emit(&self, spans: Vec<Span>) -> (Vec<u8>, usize) {
-        let count = spans.len();
-        let batch = self.next_batch(spans);
+    fn emit(&self, encoded_spans: Vec<Vec<u8>>) -> (Vec<u8>, usize) {
+        let batch = self.next_batch(Vec::new());
         let seq = batch.seq_no.unwrap_or_default() as i32;
-        (batch.encode_emit_batch(seq), count)
+        (
+            batch.encode_emit_batch_with(seq, &encoded_spans),
+            encoded_spans.len(),
+        )
     }
 
-    /// The span and its encoded size if it fits in `budget`, truncated if it must be.
-    fn fit(&self, mut span: Span, budget: usize) -> Option<(Span, usize)> {
-        let size = encoded_size(&span);
-        if size <= budget {
-            return Some((span, size));
+    /// The span's bytes if it fits in `budget`, truncated if it must be.
+    fn fit(&self, mut span: Span, budget: usize) -> Option<Vec<u8>> {
+        let encoded = span.encode();
+        if encoded.len() <= budget {
+            return Some(encoded);
         }
         let logs = std::mem::take(&mut span.logs).len();
         let mut tags = 0;
-        if encoded_size(&span) > budget {
+        if span.encode().len() > budget {
             tags = std::mem::take(&mut span.tags).len();
         }
         for (key, dropped) in [
@@ -209,12 +212,12 @@ impl JaegerAgentExporter {
                     .push(Tag::new(key, TagValue::Long(dropped as i64)));
             }
         }
-        let size = encoded_size(&span);
-        if size <= budget {
+        let encoded = span.encode();
+        if encoded.len() <= budget {
             self.counters
                 .spans_truncated
                 .fetch_add(1, Ordering::Relaxed);
-            Some((span, size))
+            Some(encoded)
         } else {
             self.counters.spans_dropped.fetch_add(1, Ordering::Relaxed);
             None
@@ -287,15 +290,6 @@ impl JaegerAgentStatsHandle {
             spans_failed: c.spans_failed.load(Ordering::Relaxed),
         }
     }
-}
-
-fn encoded_size(span: &Span) -> usize {
-    let mut bytes = Vec::with_capacity(256);
-    let mut o = thrift::protocol::TCompactOutputProtocol::new(&mut bytes);
-    // Writing into a Vec cannot fail.
-    let _ = span.write(&mut o);
-    drop(o);
-    bytes.len()
 }
 
 impl SpanExporter for JaegerAgentExporter {

@@ -5,6 +5,9 @@
 //! the structs are written by hand because no thrift compiler is part of the build.
 //! Decoding (for test receivers) lives beside encoding so the two cannot drift apart.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use thrift::protocol::{
     TFieldIdentifier, TInputProtocol, TListIdentifier, TMessageIdentifier, TMessageType,
     TOutputProtocol, TStructIdentifier, TType,
@@ -156,6 +159,52 @@ fn struct_begin(o: &mut Out<'_>, _name: &str) -> ThriftResult {
     })
 }
 
+/// A transport the encoder can append to while a protocol writes through it: the compact
+/// protocol writes straight to its transport, so bytes appended between two protocol calls land
+/// exactly there.
+#[derive(Clone, Default)]
+struct SharedBuffer(Rc<RefCell<Vec<u8>>>);
+
+impl std::io::Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `Agent.emitBatch` around the batch `write_batch` writes.
+fn encode_emit_batch(
+    seq_id: i32,
+    capacity: usize,
+    write_batch: impl FnOnce(&mut Out<'_>, &SharedBuffer) -> ThriftResult,
+) -> Vec<u8> {
+    let buffer = SharedBuffer(Rc::new(RefCell::new(Vec::with_capacity(capacity))));
+    let mut o = thrift::protocol::TCompactOutputProtocol::new(buffer.clone());
+    let written: ThriftResult = (|| {
+        o.write_message_begin(&TMessageIdentifier::new(
+            "emitBatch",
+            TMessageType::OneWay,
+            seq_id,
+        ))?;
+        struct_begin(&mut o, "Agent_emitBatch_args")?;
+        field(&mut o, "batch", TType::Struct, 1)?;
+        write_batch(&mut o, &buffer)?;
+        o.write_field_end()?;
+        o.write_field_stop()?;
+        o.write_struct_end()?;
+        o.write_message_end()?;
+        o.flush()
+    })();
+    // Writing into memory cannot fail: the only errors are the transport's I/O errors.
+    debug_assert!(written.is_ok());
+    drop(o);
+    std::mem::take(&mut *buffer.0.borrow_mut())
+}
+
 fn i64_field(o: &mut Out<'_>, name: &str, id: i16, value: i64) -> ThriftResult {
     field(o, name, TType::I64, id)?;
     o.write_i64(value)?;
@@ -253,6 +302,16 @@ impl SpanRef {
 }
 
 impl Span {
+    /// The span as a compact struct, exactly the bytes [`write`](Span::write) puts in a batch.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(256);
+        let mut o = thrift::protocol::TCompactOutputProtocol::new(&mut bytes);
+        // Writing into a Vec cannot fail.
+        let _ = self.write(&mut o);
+        drop(o);
+        bytes
+    }
+
     /// Writes the struct.
     pub fn write(&self, o: &mut Out<'_>) -> ThriftResult {
         struct_begin(o, "Span")?;
@@ -312,11 +371,20 @@ impl ClientStats {
 impl Batch {
     /// Writes the struct.
     pub fn write(&self, o: &mut Out<'_>) -> ThriftResult {
+        self.write_with(o, |o| list(o, "spans", 2, &self.spans, Span::write))
+    }
+
+    /// The batch with its spans written by `spans` (field 2).
+    fn write_with(
+        &self,
+        o: &mut Out<'_>,
+        spans: impl FnOnce(&mut Out<'_>) -> ThriftResult,
+    ) -> ThriftResult {
         struct_begin(o, "Batch")?;
         field(o, "process", TType::Struct, 1)?;
         self.process.write(o)?;
         o.write_field_end()?;
-        list(o, "spans", 2, &self.spans, Span::write)?;
+        spans(o)?;
         if let Some(seq_no) = self.seq_no {
             i64_field(o, "seqNo", 3, seq_no)?;
         }
@@ -331,27 +399,31 @@ impl Batch {
 
     /// The datagram the agent expects: the `Agent.emitBatch` oneway call, compact protocol.
     pub fn encode_emit_batch(&self, seq_id: i32) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(1024);
-        let mut o = thrift::protocol::TCompactOutputProtocol::new(&mut bytes);
-        let written: ThriftResult = (|| {
-            o.write_message_begin(&TMessageIdentifier::new(
-                "emitBatch",
-                TMessageType::OneWay,
-                seq_id,
-            ))?;
-            struct_begin(&mut o, "Agent_emitBatch_args")?;
-            field(&mut o, "batch", TType::Struct, 1)?;
-            self.write(&mut o)?;
-            o.write_field_end()?;
-            o.write_field_stop()?;
-            o.write_struct_end()?;
-            o.write_message_end()?;
-            o.flush()
-        })();
-        // Writing into a Vec cannot fail: the only errors are the transport's I/O errors.
-        debug_assert!(written.is_ok());
-        drop(o);
-        bytes
+        encode_emit_batch(seq_id, 1024, |o, _| self.write(o))
+    }
+
+    /// The same datagram with this batch's spans replaced by `encoded_spans`, each as
+    /// [`Span::encode`] wrote it. A compact struct encodes the same wherever it sits, so an
+    /// exporter that encoded each span to measure it need not encode it again.
+    pub fn encode_emit_batch_with(&self, seq_id: i32, encoded_spans: &[Vec<u8>]) -> Vec<u8> {
+        debug_assert!(self.spans.is_empty(), "spans would be written twice");
+        let capacity = 512 + encoded_spans.iter().map(Vec::len).sum::<usize>();
+        encode_emit_batch(seq_id, capacity, |o, buffer| {
+            self.write_with(o, |o| {
+                field(o, "spans", TType::List, 2)?;
+                o.write_list_begin(&TListIdentifier::new(
+                    TType::Struct,
+                    encoded_spans.len() as i32,
+                ))?;
+                let mut bytes = buffer.0.borrow_mut();
+                for span in encoded_spans {
+                    bytes.extend_from_slice(span);
+                }
+                drop(bytes);
+                o.write_list_end()?;
+                o.write_field_end()
+            })
+        })
     }
 
     /// Decodes an `emitBatch` datagram.
@@ -630,6 +702,22 @@ mod tests {
         let batch = sample();
         let bytes = batch.encode_emit_batch(5);
         assert_eq!(Batch::decode_emit_batch(&bytes).unwrap(), batch);
+    }
+
+    #[test]
+    fn spans_encoded_once_make_the_same_datagram() {
+        let mut batch = sample();
+        batch.spans.push(batch.spans[0].clone());
+        batch.spans[1].operation_name = "GET /other".into();
+        let whole = batch.encode_emit_batch(7);
+        let encoded: Vec<Vec<u8>> = batch.spans.iter().map(Span::encode).collect();
+        let spliced = Batch {
+            spans: Vec::new(),
+            ..batch.clone()
+        }
+        .encode_emit_batch_with(7, &encoded);
+        assert_eq!(spliced, whole);
+        assert_eq!(Batch::decode_emit_batch(&spliced).unwrap(), batch);
     }
 
     #[test]

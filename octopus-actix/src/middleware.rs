@@ -11,9 +11,9 @@ use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Version;
-use octopus_core::opentelemetry::context::{FutureExt as _, WithContext};
 use octopus_core::{
-    HeaderSource as _, ObservedRequest, Octopus, RequestObserver, RequestView, ResponseView,
+    HeaderSource as _, InContext, ObservedRequest, Octopus, RequestObserver, RequestView,
+    ResponseView,
 };
 
 use crate::ActixHeaders;
@@ -111,9 +111,8 @@ where
                     .with_protocol_version(protocol_version(request.version())),
             )
         };
-        let context = observed.context().clone();
         ResponseFuture {
-            inner: self.service.call(request).with_context(context),
+            inner: observed.in_context(self.service.call(request)),
             observed: Some(observed),
             octopus: self.observer.clone(),
         }
@@ -138,7 +137,7 @@ pin_project_lite::pin_project! {
     /// first, that it was cancelled.
     pub struct ResponseFuture<F, O: RequestObserver> {
         #[pin]
-        inner: WithContext<F>,
+        inner: InContext<F>,
         observed: Option<ObservedRequest<Observation<O>>>,
         octopus: Arc<(Octopus, O)>,
     }

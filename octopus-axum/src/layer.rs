@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, ready};
 
 use axum::extract::MatchedPath;
-use octopus_core::opentelemetry::context::{FutureExt as _, WithContext};
-use octopus_core::{ObservedRequest, Octopus, RequestObserver, RequestView, ResponseView};
+use octopus_core::{
+    InContext, ObservedRequest, Octopus, RequestObserver, RequestView, ResponseView,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -86,9 +87,8 @@ where
             self.observer
                 .observe(&RequestView::from_http(&request).with_route(route))
         };
-        let context = observed.context().clone();
         ResponseFuture {
-            inner: self.inner.call(request).with_context(context),
+            inner: observed.in_context(self.inner.call(request)),
             observed: Some(observed),
             octopus: self.observer.clone(),
         }
@@ -101,7 +101,7 @@ pin_project_lite::pin_project! {
     /// was cancelled.
     pub struct ResponseFuture<F, O: RequestObserver> {
         #[pin]
-        inner: WithContext<F>,
+        inner: InContext<F>,
         observed: Option<ObservedRequest<Observation<O>>>,
         octopus: Arc<(Octopus, O)>,
     }

@@ -87,7 +87,7 @@ pub use config::{
     ConfigError, InboundTrace, MetricKind, OctopusConfig, OtlpProtocol, SamplerKind, TracesExporter,
 };
 pub use metrics::{MetricsExposition, MetricsObservation, MetricsObserver};
-pub use observer::{Observation, ObservedRequest, RequestObserver};
+pub use observer::{InContext, Observation, ObservedRequest, RequestObserver};
 pub use octopus::{Octopus, OctopusBuilder, OctopusObservation, ShutdownGuard};
 pub use propagation::{HeaderCodec, HeaderSink, PropagatorKind};
 pub use request::{HeaderSource, HttpMethod, NoHeaders, RequestView};

@@ -12,9 +12,14 @@
 //! Observers compose without boxing: a tuple of observers is an observer, and so is an
 //! `Option` of one (a disabled observer costs a branch).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use opentelemetry::Context;
+use opentelemetry::context::{FutureExt as _, WithContext};
+use opentelemetry::trace::TraceContextExt as _;
 
 use crate::{HeaderSource, RequestView, ResponseView};
 
@@ -155,6 +160,20 @@ impl<S: Observation> ObservedRequest<S> {
         }
     }
 
+    /// `future` to be polled with the request's context current — the handler, in an adapter.
+    /// When the context carries no span (tracing off, or an excluded path) there is nothing to
+    /// make current, and the future runs as it is: attaching an empty context on every poll
+    /// would cost every request for nothing.
+    pub fn in_context<F: Future>(&self, future: F) -> InContext<F> {
+        if self.context.has_active_span() {
+            InContext::Current {
+                future: future.with_context(self.context.clone()),
+            }
+        } else {
+            InContext::Bare { future }
+        }
+    }
+
     /// Reports the end of the request.
     pub fn finish(mut self, response: &ResponseView<'_>) {
         if let Some(observation) = self.observation.take() {
@@ -167,6 +186,39 @@ impl<S: Observation> Drop for ObservedRequest<S> {
     fn drop(&mut self) {
         if let Some(observation) = self.observation.take() {
             observation.cancel();
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future polled with a request's context current, made by
+    /// [`ObservedRequest::in_context`].
+    ///
+    /// Each variant's one field is the future (pin-project-lite takes no field docs here).
+    #[allow(missing_docs)]
+    #[project = InContextProjection]
+    pub enum InContext<F> {
+        /// Polled inside the request's context.
+        Current {
+            #[pin]
+            future: WithContext<F>,
+        },
+        /// Polled as it is: the context has no span.
+        Bare {
+            #[pin]
+            future: F,
+        },
+    }
+}
+
+impl<F: Future> Future for InContext<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        match self.project() {
+            InContextProjection::Current { future } => future.poll(cx),
+            InContextProjection::Bare { future } => future.poll(cx),
         }
     }
 }
@@ -280,6 +332,47 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+
+    /// Polls a future that is ready at once.
+    fn ready<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        match future
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("the future was not ready"),
+        }
+    }
+
+    #[test]
+    fn in_context_makes_the_request_context_current_only_when_it_has_a_span() {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+        let trace_id = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+        let with_span = ObservedRequest {
+            observation: Some(()),
+            context: Context::new().with_remote_span_context(SpanContext::new(
+                trace_id,
+                SpanId::from_hex("b7ad6b7169203331").unwrap(),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::default(),
+            )),
+        };
+        let seen = |observed: &ObservedRequest<()>| {
+            let future =
+                observed.in_context(async { Context::current().span().span_context().trace_id() });
+            let bare = matches!(future, InContext::Bare { .. });
+            (bare, ready(future))
+        };
+        assert_eq!(seen(&with_span), (false, trace_id));
+        let without = ObservedRequest {
+            observation: Some(()),
+            context: Context::new(),
+        };
+        assert_eq!(seen(&without), (true, TraceId::INVALID));
+    }
 
     /// Records every call, in order, tagged with its name.
     struct Recorder {

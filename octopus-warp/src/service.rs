@@ -7,8 +7,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, ready};
 
-use octopus_core::opentelemetry::context::{FutureExt as _, WithContext};
-use octopus_core::{ObservedRequest, Octopus, RequestObserver, RequestView, ResponseView};
+use octopus_core::{
+    InContext, ObservedRequest, Octopus, RequestObserver, RequestView, ResponseView,
+};
 use tower_service::Service;
 use warp::Reply as _;
 use warp::http::StatusCode;
@@ -68,9 +69,8 @@ where
         let observed = self.observer.observe(&RequestView::from_http(&request));
         let slot = RouteSlot::default();
         request.extensions_mut().insert(slot.clone());
-        let context = observed.context().clone();
         ResponseFuture {
-            inner: self.inner.call(request).with_context(context),
+            inner: observed.in_context(self.inner.call(request)),
             observed: Some(observed),
             slot,
             octopus: self.observer.clone(),
@@ -84,7 +84,7 @@ pin_project_lite::pin_project! {
     /// dropped first, that it was cancelled.
     pub struct ResponseFuture<F, O: RequestObserver> {
         #[pin]
-        inner: WithContext<F>,
+        inner: InContext<F>,
         observed: Option<ObservedRequest<Observation<O>>>,
         slot: RouteSlot,
         octopus: Arc<(Octopus, O)>,

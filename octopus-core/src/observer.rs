@@ -1,12 +1,16 @@
 //! The seam between a web framework and Octopus: [`RequestObserver`] and [`ObservedRequest`].
 //!
-//! An adapter does three things per request:
+//! An adapter does these things per request:
 //!
 //! 1. builds a [`RequestView`] and calls [`RequestObserver::observe`], getting an
 //!    [`ObservedRequest`];
-//! 2. runs the handler with [`ObservedRequest::context`] as the current OpenTelemetry context
-//!    (`opentelemetry::context::FutureExt::with_context`);
-//! 3. reports the end with [`ObservedRequest::finish`] — or, if the request future is dropped
+//! 2. runs the handler with [`ObservedRequest::context`] as the current OpenTelemetry context:
+//!    [`ObservedRequest::in_context`] wraps the handler's future (and skips the wrapping when
+//!    the context has no span); a framework whose middleware cannot wrap the handler hands the
+//!    context to handlers explicitly (rocket's request guard);
+//! 3. if the framework matches the route after the request started (rocket, warp's named
+//!    routes), reports it with [`ObservedRequest::set_route`] once known;
+//! 4. reports the end with [`ObservedRequest::finish`] — or, if the request future is dropped
 //!    first, does nothing: dropping the `ObservedRequest` reports the request as cancelled.
 //!
 //! Observers compose without boxing: a tuple of observers is an observer, and so is an

@@ -7,6 +7,10 @@
 #   benches/scripts/load.sh [demo] [seconds per run] [rounds] [connections]
 #   benches/scripts/load.sh axum-demo 10 3 64
 #
+# The instrumented runs take Octopus's variables from the environment: for example
+# OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0.1 (default always_on), or
+# OTEL_SDK_DISABLED=true for metrics only.
+#
 # Needs wrk (apt-get install wrk). Bounded: rounds x 2 runs of the given seconds.
 set -euo pipefail
 
@@ -35,7 +39,8 @@ trap 'kill $sink 2>/dev/null || true' EXIT
 
 run() { # mode → "requests/s p99_ms"
     local mode=$1 port=$((20000 + RANDOM % 20000)) out pid
-    OCTOPUS_ADDR=127.0.0.1:$port OCTOPUS_INSTRUMENT=$mode OTEL_TRACES_SAMPLER=always_on \
+    OCTOPUS_ADDR=127.0.0.1:$port OCTOPUS_INSTRUMENT=$mode \
+        OTEL_TRACES_SAMPLER=${OTEL_TRACES_SAMPLER:-always_on} \
         OTEL_EXPORTER_JAEGER_AGENT_HOST=127.0.0.1 OTEL_EXPORTER_JAEGER_AGENT_PORT=$sink_port \
         "$binary" >/dev/null 2>&1 &
     pid=$!

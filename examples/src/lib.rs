@@ -69,16 +69,16 @@ impl DemoSettings {
                 ));
             }
         };
-        let mut config = OctopusConfig {
+        let config = OctopusConfig {
             service_name: DEFAULT_SERVICE_NAME.into(),
             // The contract gives a demo 5 s to exit: at most 2.5 s for in-flight requests
             // (`DRAIN_TIMEOUT`), then at most 2 s to flush spans.
             shutdown_timeout_ms: 2_000,
             ..OctopusConfig::default()
         };
-        config
-            .apply_env(&lookup)
-            .map_err(|error| error.to_string())?;
+        // `OCTOPUS_CONFIG` names a file that replaces these defaults; variables override both.
+        let config =
+            OctopusConfig::load_over(config, &lookup).map_err(|error| error.to_string())?;
         Ok(DemoSettings {
             addr,
             instrument,
@@ -109,6 +109,32 @@ pub fn call_client(octopus: Option<&Octopus>) -> TracedClient {
         None => TracingMiddleware::new(None, HeaderCodec::new(&[])),
     };
     TracedClient::new(client, middleware)
+}
+
+/// Serves `/metrics` on the separate `metrics_address` when one is configured
+/// (`OCTOPUS_METRICS_ADDR`), in the background on the current tokio runtime. An address that
+/// cannot be bound stops the demo (exit 1): a scrape target that silently is not there helps
+/// nobody.
+pub async fn spawn_metrics_listener(octopus: &Octopus) {
+    let Some(address) = octopus.config().metrics_address.clone() else {
+        return;
+    };
+    let listener = match tokio::net::TcpListener::bind(address.trim()).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("error: OCTOPUS_METRICS_ADDR {address}: {error}");
+            std::process::exit(1);
+        }
+    };
+    let octopus = octopus.clone();
+    tokio::spawn(async move {
+        if let Err(error) = octopus
+            .serve_metrics_on(listener, std::future::pending())
+            .await
+        {
+            eprintln!("octopus: metrics listener: {error}");
+        }
+    });
 }
 
 /// Prints the line that tells scripts the demo accepts connections.

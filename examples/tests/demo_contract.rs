@@ -423,3 +423,171 @@ fn promtool_check(text: &str) -> Option<String> {
         + &String::from_utf8_lossy(&output.stderr);
     (!output.status.success() || !said.trim().is_empty()).then_some(said)
 }
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` with extra headers on `addr`: (status, head in lower case, body).
+fn get_at(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let started = Instant::now();
+    // The metrics listener starts next to the app's: give it a moment to accept.
+    let mut stream = loop {
+        match TcpStream::connect(addr) {
+            Ok(stream) => break stream,
+            Err(error) if started.elapsed() < Duration::from_secs(5) => {
+                let _ = error;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(error) => panic!("{addr}: {error}"),
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or((response.as_str(), ""));
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+#[test]
+fn metrics_require_the_configured_bearer_token() {
+    for bin in &DEMOS[1..] {
+        let demo = Demo::start(
+            bin.path,
+            &[
+                ("OTEL_TRACES_EXPORTER", "none"),
+                ("OCTOPUS_METRICS_TOKEN", "s3cret-token"),
+            ],
+        );
+        assert_eq!(demo.get("/hello/bob").0, 200);
+        let (status, head, _) = demo.get_with("/metrics", &[]);
+        assert_eq!(status, 401, "{}: no token", bin.path);
+        assert!(
+            head.contains("www-authenticate: bearer realm=\"metrics\""),
+            "{}: {head}",
+            bin.path
+        );
+        let (status, _, body) = demo.get_with("/metrics", &[("Authorization", "Bearer wrong")]);
+        assert_eq!(status, 401, "{}: wrong token", bin.path);
+        assert!(!body.contains("http_server"), "{}: {body}", bin.path);
+        let (status, _, body) =
+            demo.get_with("/metrics", &[("Authorization", "Bearer s3cret-token")]);
+        assert_eq!(status, 200, "{}: right token", bin.path);
+        let series = sample(
+            "demo-service",
+            "http_server_requests_total",
+            &format!(
+                "http_request_method=\"GET\",http_response_status_code=\"200\",http_route=\"{}\"",
+                bin.hello
+            ),
+        );
+        assert_eq!(value_of(&body, &series), Some(1.0), "{}: {body}", bin.path);
+    }
+}
+
+#[test]
+fn metrics_move_to_a_separate_listener() {
+    for bin in &DEMOS[1..] {
+        let port = free_port();
+        let metrics_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let demo = Demo::start(
+            bin.path,
+            &[
+                ("OTEL_TRACES_EXPORTER", "none"),
+                ("OCTOPUS_METRICS_ADDR", &metrics_addr.to_string()),
+            ],
+        );
+        assert_eq!(demo.get("/hello/bob").0, 200);
+        assert_eq!(demo.get("/metrics").0, 404, "{}: app port", bin.path);
+        let (status, head, body) = get_at(metrics_addr, "/metrics", &[]);
+        assert_eq!(status, 200, "{}: metrics port", bin.path);
+        assert!(
+            head.contains("content-type: text/plain; version=0.0.4"),
+            "{head}"
+        );
+        let hello = sample(
+            "demo-service",
+            "http_server_requests_total",
+            &format!(
+                "http_request_method=\"GET\",http_response_status_code=\"200\",http_route=\"{}\"",
+                bin.hello
+            ),
+        );
+        assert_eq!(value_of(&body, &hello), Some(1.0), "{}: {body}", bin.path);
+        // The app's 404 for /metrics is an ordinary unmatched request.
+        let unmatched = sample(
+            "demo-service",
+            "http_server_requests_total",
+            "http_request_method=\"GET\",http_response_status_code=\"404\",http_route=\"\"",
+        );
+        assert_eq!(
+            value_of(&body, &unmatched),
+            Some(1.0),
+            "{}: {body}",
+            bin.path
+        );
+        assert_eq!(get_at(metrics_addr, "/other", &[]).0, 404);
+    }
+}
+
+#[test]
+fn a_config_file_configures_the_demo_and_the_environment_overrides_it() {
+    let dir = std::env::temp_dir().join(format!("octopus-demo-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("octopus.yaml");
+    std::fs::write(
+        &file,
+        "service_name: from-file\nmetrics: [request_count]\ntraces_exporter: none\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    for bin in &DEMOS[1..] {
+        let demo = Demo::start(bin.path, &[("OCTOPUS_CONFIG", &file)]);
+        assert_eq!(demo.get("/hello/bob").0, 200);
+        let (_, metrics) = demo.get("/metrics");
+        assert!(
+            metrics.contains("service_name=\"from-file\""),
+            "{}: {metrics}",
+            bin.path
+        );
+        assert!(!metrics.contains("http_server_request_duration_seconds"));
+        drop(demo);
+
+        let demo = Demo::start(
+            bin.path,
+            &[("OCTOPUS_CONFIG", &file), ("OTEL_SERVICE_NAME", "from-env")],
+        );
+        assert_eq!(demo.get("/hello/bob").0, 200);
+        let (_, metrics) = demo.get("/metrics");
+        assert!(metrics.contains("service_name=\"from-env\""), "{metrics}");
+    }
+    // An unknown key stops the demo with exit code 2 and names the key.
+    std::fs::write(dir.join("bad.toml"), "service_nam = \"x\"\n").unwrap();
+    let output = Command::new(DEMOS[1].path)
+        .env("OCTOPUS_ADDR", "127.0.0.1:0")
+        .env("OCTOPUS_CONFIG", dir.join("bad.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown field `service_nam`"), "{stderr}");
+}

@@ -15,6 +15,10 @@ impl HeaderSource for ActixHeaders<&HeaderMap> {
     fn header_names(&self) -> Vec<&str> {
         self.0.keys().map(HeaderName::as_str).collect()
     }
+
+    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
+        self.0.keys().any(|name| predicate(name.as_str()))
+    }
 }
 
 impl HeaderSink for ActixHeaders<&mut HeaderMap> {

@@ -1,27 +1,36 @@
 //! `/metrics` in one line.
 
-use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, Resource, web};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use actix_web::{HttpRequest, HttpResponse, Resource, guard, web};
 use octopus_core::Octopus;
 
 /// A resource serving `GET {metrics_path}` (default `/metrics`): `App::service` it. The path is
-/// among Octopus's exclusions, so scrapes are neither counted nor traced.
+/// among Octopus's exclusions, so scrapes are neither counted nor traced. A configured bearer
+/// token is required; with a separate `metrics_address` the resource never matches
+/// ([`Octopus::serve_metrics`] serves the metrics there).
 pub fn metrics_resource(octopus: &Octopus) -> Resource {
+    let on_app = octopus.metrics_on_app();
     web::resource(octopus.metrics_path())
+        .guard(guard::fn_guard(move |_| on_app))
         .app_data(web::Data::new(octopus.clone()))
         .route(web::get().to(metrics_handler))
 }
 
 /// The handler behind [`metrics_resource`], for mounting yourself with `web::Data<Octopus>`
 /// as app data.
-pub async fn metrics_handler(octopus: web::Data<Octopus>) -> HttpResponse {
-    let metrics = octopus.render_metrics();
-    HttpResponse::Ok()
-        .insert_header(ContentType(
-            metrics
-                .content_type
-                .parse()
-                .expect("the exposition content type is a valid MIME type"),
-        ))
-        .body(metrics.body)
+pub async fn metrics_handler(octopus: web::Data<Octopus>, request: HttpRequest) -> HttpResponse {
+    let scrape = octopus.scrape_metrics(
+        request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok()),
+    );
+    let mut response =
+        HttpResponse::build(StatusCode::from_u16(scrape.status).unwrap_or(StatusCode::OK));
+    response.insert_header((CONTENT_TYPE, scrape.content_type));
+    if let Some(challenge) = scrape.www_authenticate {
+        response.insert_header((WWW_AUTHENTICATE, challenge));
+    }
+    response.body(scrape.body)
 }

@@ -12,8 +12,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Version;
 use octopus_core::{
-    HeaderSource as _, InContext, ObservedRequest, Octopus, RequestObserver, RequestView,
-    ResponseView,
+    InContext, ObservedRequest, Octopus, RequestObserver, RequestView, ResponseView,
 };
 
 use crate::ActixHeaders;
@@ -96,8 +95,7 @@ where
             let host = request
                 .uri()
                 .authority()
-                .map(|authority| authority.as_str())
-                .or_else(|| headers.header("host"));
+                .map(|authority| authority.as_str());
             let scheme = if request.app_config().secure() {
                 "https"
             } else {

@@ -2,21 +2,38 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use octopus_core::Octopus;
 
 /// A router serving `GET {metrics_path}` (default `/metrics`): merge it into your app. The path
-/// is among Octopus's exclusions, so scrapes are neither counted nor traced.
+/// is among Octopus's exclusions, so scrapes are neither counted nor traced. A configured
+/// bearer token is required; with a separate `metrics_address` the router is empty
+/// ([`Octopus::serve_metrics`] serves the metrics there).
 pub fn metrics_router<S: Clone + Send + Sync + 'static>(octopus: &Octopus) -> Router<S> {
+    if !octopus.metrics_on_app() {
+        return Router::new();
+    }
     Router::new()
         .route(octopus.metrics_path(), get(metrics_handler))
         .with_state(octopus.clone())
 }
 
 /// The handler behind [`metrics_router`], for mounting yourself with `Octopus` as state.
-pub async fn metrics_handler(State(octopus): State<Octopus>) -> Response {
-    let metrics = octopus.render_metrics();
-    ([(CONTENT_TYPE, metrics.content_type)], metrics.body).into_response()
+pub async fn metrics_handler(State(octopus): State<Octopus>, headers: HeaderMap) -> Response {
+    let scrape = octopus.scrape_metrics(
+        headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok()),
+    );
+    let status = StatusCode::from_u16(scrape.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, [(CONTENT_TYPE, scrape.content_type)], scrape.body).into_response();
+    if let Some(challenge) = scrape.www_authenticate {
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    }
+    response
 }

@@ -2,6 +2,7 @@
 //! constructors shaped like the original plugin configs.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -272,6 +273,15 @@ pub enum ConfigError {
         /// What is accepted.
         expected: String,
     },
+    /// A configuration file that cannot be read or parsed (unknown keys included: the reason
+    /// names them).
+    #[error("{path}: {reason}")]
+    File {
+        /// The file, as given.
+        path: String,
+        /// What went wrong, with the line where the parser knows it.
+        reason: String,
+    },
     /// The metrics could not be registered (a name already taken in a registry passed in).
     #[error("metrics registry: cannot register {metric}: {reason}")]
     Registration {
@@ -347,6 +357,15 @@ pub struct OctopusConfig {
     /// Request paths that are neither counted nor traced (exact match). The metrics path is
     /// always excluded.
     pub excluded_paths: Vec<String>,
+    /// Serve `/metrics` on this separate address (`IP:PORT`) instead of on the application's
+    /// own listener: for scrapes from a private network only. Adapters then do not mount the
+    /// metrics route; [`Octopus::serve_metrics`](crate::Octopus::serve_metrics) serves it.
+    /// Environment: `OCTOPUS_METRICS_ADDR`.
+    pub metrics_address: Option<String>,
+    /// A bearer token `/metrics` requires (`Authorization: Bearer <token>`), wherever it is
+    /// served: for a metrics endpoint reachable from the internet. Environment:
+    /// `OCTOPUS_METRICS_TOKEN`.
+    pub metrics_bearer_token: Option<String>,
 
     /// Whether requests are traced at all. Environment: `OTEL_SDK_DISABLED=true` turns it off.
     pub tracing_enabled: bool,
@@ -406,6 +425,8 @@ impl Default for OctopusConfig {
             metrics_path: "/metrics".into(),
             unmatched_route_label: String::new(),
             excluded_paths: vec!["/metrics".into(), "/health".into()],
+            metrics_address: None,
+            metrics_bearer_token: None,
             tracing_enabled: true,
             traces_exporter: TracesExporter::Jaeger,
             jaeger_host: "localhost".into(),
@@ -428,9 +449,11 @@ impl Default for OctopusConfig {
 }
 
 /// The environment variables [`OctopusConfig::apply_env`] reads.
-pub const ENV_VARS: [&str; 22] = [
+pub const ENV_VARS: [&str; 24] = [
     "OTEL_SERVICE_NAME",
     "OCTOPUS_METRICS",
+    "OCTOPUS_METRICS_ADDR",
+    "OCTOPUS_METRICS_TOKEN",
     "OTEL_SDK_DISABLED",
     "OTEL_TRACES_EXPORTER",
     "OTEL_EXPORTER_JAEGER_AGENT_HOST",
@@ -506,11 +529,92 @@ impl OctopusConfig {
         Ok(config)
     }
 
-    /// The defaults, overridden by the process environment (see [`apply_env`](Self::apply_env)).
+    /// The configuration from the process environment: the file named by `OCTOPUS_CONFIG` if
+    /// set (else the defaults), then the environment variables on top (see
+    /// [`load`](Self::load)).
     pub fn from_env() -> Result<Self, ConfigError> {
-        let mut config = OctopusConfig::default();
-        config.apply_env(|name| std::env::var(name).ok())?;
+        OctopusConfig::load(|name| std::env::var(name).ok())
+    }
+
+    /// `base`, or the file named by `OCTOPUS_CONFIG` when that variable is set, then every
+    /// other variable of [`apply_env`](Self::apply_env) on top: the environment overrides the
+    /// file, as operators expect when one value differs per deployment.
+    ///
+    /// ```
+    /// use octopus_core::OctopusConfig;
+    ///
+    /// let config = OctopusConfig::load_over(OctopusConfig::default(), |name| match name {
+    ///     "OTEL_SERVICE_NAME" => Some("checkout".into()),
+    ///     _ => None,
+    /// })?;
+    /// assert_eq!(config.service_name, "checkout");
+    /// # Ok::<(), octopus_core::ConfigError>(())
+    /// ```
+    pub fn load_over(
+        base: OctopusConfig,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match lookup(CONFIG_FILE_VAR) {
+            Some(path) if !path.trim().is_empty() => OctopusConfig::from_file(path.trim())?,
+            Some(path) => {
+                return Err(ConfigError::invalid(
+                    CONFIG_FILE_VAR,
+                    path,
+                    "the path of a .toml, .yaml or .yml file",
+                ));
+            }
+            None => base,
+        };
+        config.apply_env(lookup)?;
+        config.validate()?;
         Ok(config)
+    }
+
+    /// [`load_over`](Self::load_over) the defaults.
+    pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        OctopusConfig::load_over(OctopusConfig::default(), lookup)
+    }
+
+    /// Reads a TOML (`.toml`) or YAML (`.yaml`, `.yml`) file. Keys left out keep their
+    /// defaults; an unknown key, a value of the wrong type or an invalid value is an error
+    /// naming the file, the key and what is accepted. `deploy/octopus.toml` in the repository
+    /// lists every key with its default.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let format = match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => ConfigFormat::Toml,
+            Some("yaml" | "yml") => ConfigFormat::Yaml,
+            _ => {
+                return Err(ConfigError::invalid(
+                    CONFIG_FILE_VAR,
+                    shown,
+                    "the path of a .toml, .yaml or .yml file",
+                ));
+            }
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::File {
+            path: shown.clone(),
+            reason: error.to_string(),
+        })?;
+        let config = format.parse(&text).map_err(|reason| ConfigError::File {
+            path: shown.clone(),
+            reason,
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text (see [`from_file`](Self::from_file)); the error is the parser's,
+    /// with the line.
+    pub fn from_toml_str(text: &str) -> Result<Self, String> {
+        ConfigFormat::Toml.parse(text)
+    }
+
+    /// Parses YAML text (see [`from_file`](Self::from_file)); the error is the parser's,
+    /// with the line.
+    pub fn from_yaml_str(text: &str) -> Result<Self, String> {
+        ConfigFormat::Yaml.parse(text)
     }
 
     /// Overrides fields from environment variables, read through `lookup` (so tests and
@@ -543,6 +647,14 @@ impl OctopusConfig {
             self.metrics = parse_metric_list(&list).map_err(|e| e.in_field("OCTOPUS_METRICS"))?;
         }
         let env = |var: &str| lookup(var).map(|value| (var.to_string(), value));
+        if let Some((var, value)) = env("OCTOPUS_METRICS_ADDR") {
+            check_socket_address(&var, &value)?;
+            self.metrics_address = Some(value);
+        }
+        if let Some((var, value)) = env("OCTOPUS_METRICS_TOKEN") {
+            check_bearer_token(&var, &value)?;
+            self.metrics_bearer_token = Some(value);
+        }
         if let Some((var, value)) = env("OTEL_SDK_DISABLED") {
             self.tracing_enabled = !parse_bool(&var, &value, "true", "false")?;
         }
@@ -653,6 +765,12 @@ impl OctopusConfig {
         for path in &self.excluded_paths {
             check_path("excluded_paths", path)?;
         }
+        if let Some(address) = &self.metrics_address {
+            check_socket_address("metrics_address", address)?;
+        }
+        if let Some(token) = &self.metrics_bearer_token {
+            check_bearer_token("metrics_bearer_token", token)?;
+        }
         if self.jaeger_host.trim().is_empty() {
             return Err(ConfigError::invalid(
                 "jaeger_host",
@@ -702,6 +820,28 @@ impl OctopusConfig {
     }
 }
 
+/// The environment variable naming a configuration file (see [`OctopusConfig::load`]).
+pub const CONFIG_FILE_VAR: &str = "OCTOPUS_CONFIG";
+
+#[derive(Clone, Copy)]
+enum ConfigFormat {
+    Toml,
+    Yaml,
+}
+
+impl ConfigFormat {
+    fn parse(self, text: &str) -> Result<OctopusConfig, String> {
+        match self {
+            // Both parsers' messages carry the key (`unknown field `x`, expected one of ...`)
+            // and the position; they are kept as they are, one line.
+            ConfigFormat::Toml => {
+                toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))
+            }
+            ConfigFormat::Yaml => serde_norway::from_str(text).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 const PORT_EXPECTED: &str = "a port number, 1 to 65535";
 const PACKET_SIZE_EXPECTED: &str = "a number of bytes from 512 to 65000";
 const RATIO_EXPECTED: &str = "a number from 0.0 to 1.0";
@@ -737,6 +877,34 @@ fn check_ratio(field: &str, ratio: f64) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid(field, ratio, RATIO_EXPECTED));
     }
     Ok(())
+}
+
+fn check_socket_address(field: &str, address: &str) -> Result<(), ConfigError> {
+    match address.trim().parse::<std::net::SocketAddr>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(ConfigError::invalid(
+            field,
+            address,
+            "IP:PORT, e.g. 0.0.0.0:9464",
+        )),
+    }
+}
+
+/// RFC 6750's `b64token` characters, so the token fits an `Authorization` header as it is.
+fn check_bearer_token(field: &str, token: &str) -> Result<(), ConfigError> {
+    let valid = !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            field,
+            "(hidden)",
+            "a non-empty token of letters, digits and -._~+/=",
+        ))
+    }
 }
 
 fn check_service_name(name: &str) -> Result<(), ConfigError> {

@@ -61,7 +61,9 @@
 //! - [`export`]: the Jaeger agent exporter (thrift compact over UDP);
 //! - [`config`]: [`OctopusConfig`], environment variables and errors;
 //! - `client` (cargo feature): the traced HTTP client on `reqwest-middleware`;
-//! - `testing` (cargo feature): receivers that decode the Jaeger and OTLP wire formats.
+//! - `testing` (cargo feature): receivers that decode the Jaeger and OTLP wire formats;
+//! - `tracing_layer` (cargo feature `tracing`): `Octopus::tracing_layer`, which makes spans of
+//!   the `tracing` crate children of the request's server span.
 //!
 //! Tracing is on by default, exporting to a Jaeger agent on `localhost:6831`; see
 //! [`OctopusConfig`] for OTLP, console and the `OTEL_*` variables. Call
@@ -74,6 +76,7 @@ pub mod client;
 pub mod config;
 pub mod export;
 pub mod metrics;
+pub mod metrics_endpoint;
 pub mod observer;
 mod octopus;
 pub mod propagation;
@@ -82,19 +85,28 @@ pub mod response;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 
 pub use config::{
     ConfigError, InboundTrace, MetricKind, OctopusConfig, OtlpProtocol, SamplerKind, TracesExporter,
 };
 pub use metrics::{MetricsExposition, MetricsObservation, MetricsObserver};
+pub use metrics_endpoint::MetricsResponse;
 pub use observer::{InContext, Observation, ObservedRequest, RequestObserver};
 pub use octopus::{Octopus, OctopusBuilder, OctopusObservation, ShutdownGuard};
 pub use propagation::{HeaderCodec, HeaderSink, PropagatorKind};
 pub use request::{HeaderSource, HttpMethod, NoHeaders, RequestView};
 pub use response::ResponseView;
 pub use trace::{ParentContext, SpanCounts, TraceContext, TracingObserver};
+#[cfg(feature = "tracing")]
+pub use tracing_layer::TracingLayer;
 
 /// Re-exported so adapters and users name the same versions Octopus uses.
 pub use opentelemetry;
 /// Re-exported so users register their own metrics in the same `prometheus` version.
 pub use prometheus;
+/// Re-exported so users name the layer's types and use its span extension
+/// (`OpenTelemetrySpanExt`) in the version that speaks Octopus's OpenTelemetry.
+#[cfg(feature = "tracing")]
+pub use tracing_opentelemetry;

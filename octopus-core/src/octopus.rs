@@ -338,6 +338,19 @@ impl OctopusBuilder {
         self
     }
 
+    /// Serves `/metrics` on this separate address (`IP:PORT`) with
+    /// [`Octopus::serve_metrics`] instead of on the application's routes.
+    pub fn metrics_address(mut self, address: impl Into<String>) -> Self {
+        self.config.metrics_address = Some(address.into());
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on `/metrics`.
+    pub fn metrics_bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.config.metrics_bearer_token = Some(token.into());
+        self
+    }
+
     /// Registers the metrics in this registry instead of a new one, so the user's own metrics
     /// appear on the same `/metrics`.
     pub fn registry(mut self, registry: Registry) -> Self {

@@ -33,6 +33,15 @@ pub trait HeaderSource {
     /// Every header name present. Only codecs that look for a prefix (such as Jaeger's
     /// `uberctx-*` baggage) call this, so it may allocate.
     fn header_names(&self) -> Vec<&str>;
+
+    /// Whether any header name satisfies `predicate` (given names as the map spells them;
+    /// compare case-insensitively). The header codec asks this once per request to skip every
+    /// per-format lookup when a request carries no trace header at all — the common case at
+    /// an edge. The default goes through [`header_names`](HeaderSource::header_names); maps
+    /// that can iterate their names without allocating should override it.
+    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
+        self.header_names().into_iter().any(predicate)
+    }
 }
 
 impl<T: HeaderSource + ?Sized> HeaderSource for &T {
@@ -43,6 +52,10 @@ impl<T: HeaderSource + ?Sized> HeaderSource for &T {
     fn header_names(&self) -> Vec<&str> {
         (**self).header_names()
     }
+
+    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
+        (**self).any_header_name(predicate)
+    }
 }
 
 impl HeaderSource for http::HeaderMap {
@@ -52,6 +65,10 @@ impl HeaderSource for http::HeaderMap {
 
     fn header_names(&self) -> Vec<&str> {
         self.keys().map(http::HeaderName::as_str).collect()
+    }
+
+    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
+        self.keys().any(|name| predicate(name.as_str()))
     }
 }
 
@@ -64,6 +81,10 @@ impl<N: AsRef<str>, V: AsRef<str>> HeaderSource for [(N, V)] {
 
     fn header_names(&self) -> Vec<&str> {
         self.iter().map(|(n, _)| n.as_ref()).collect()
+    }
+
+    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
+        self.iter().any(|(n, _)| predicate(n.as_ref()))
     }
 }
 
@@ -274,9 +295,11 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
         self.scheme
     }
 
-    /// The host (and optional port), if known.
+    /// The host (and optional port): the one set with [`with_host`](Self::with_host), else the
+    /// `Host` header. Looked up only when asked (by the tracing observer when the span is
+    /// sampled), so metrics-only requests never pay for the header lookup.
     pub fn host(&self) -> Option<&'a str> {
-        self.host
+        self.host.or_else(|| self.headers.header("host"))
     }
 
     /// The protocol version, if known.
@@ -306,13 +329,9 @@ impl<'a> RequestView<'a, http::HeaderMap> {
     /// The route is left unset; the adapter adds it with [`with_route`](Self::with_route).
     pub fn from_http<B>(request: &'a http::Request<B>) -> Self {
         let uri = request.uri();
-        let host = uri
-            .authority()
-            .map(http::uri::Authority::as_str)
-            .or_else(|| request.headers().header("host"));
         RequestView::new(request.method().as_str(), uri.path(), request.headers())
             .with_scheme(uri.scheme_str())
-            .with_host(host)
+            .with_host(uri.authority().map(http::uri::Authority::as_str))
             .with_protocol_version(protocol_version(request.version()))
     }
 }

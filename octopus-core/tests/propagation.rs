@@ -338,6 +338,48 @@ fn malformed_values_are_ignored() {
 }
 
 #[test]
+fn oversized_trace_headers_read_as_absent() {
+    let codec = codec("tracecontext,baggage,jaeger,b3");
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let expected = Some((
+        "4bf92f3577b34da6a3ce929d0e0e4736".to_string(),
+        "00f067aa0ba902b7".to_string(),
+        true,
+    ));
+    // tracestate: at most 512 bytes and 32 members, or it is dropped (the parent stays).
+    let members = |n: usize| {
+        (0..n)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let state_of = |tracestate: &str| {
+        let context =
+            codec.extract(&[("traceparent", traceparent), ("tracestate", tracestate)][..]);
+        let sc = context.span().span_context().clone();
+        assert_eq!(ids(&sc), expected);
+        sc.trace_state().header()
+    };
+    assert_eq!(state_of(&members(32)), members(32));
+    assert_eq!(state_of(&members(33)), "");
+    let long = format!("k={}", "v".repeat(600));
+    assert_eq!(state_of(&long), "");
+
+    // An id header of over 256 bytes is not parsed at all, whichever the format.
+    let padded = format!("{traceparent}-{}", "0".repeat(300));
+    assert_eq!(ids(&remote(&codec, &[("traceparent", &padded)])), None);
+    let jaeger = format!("{}:00f067aa0ba902b7:0:1", "0".repeat(300));
+    assert_eq!(ids(&remote(&codec, &[("uber-trace-id", &jaeger)])), None);
+
+    // A baggage header over 8 192 bytes is ignored whole.
+    let big = format!("k={}", "v".repeat(9_000));
+    let context = codec.extract(&[("baggage", big.as_str())][..]);
+    assert_eq!(context.baggage().len(), 0);
+    let context = codec.extract(&[("baggage", "k=v")][..]);
+    assert_eq!(context.baggage().len(), 1);
+}
+
+#[test]
 fn baggage_is_capped_at_the_w3c_limits() {
     let c = codec("baggage,jaeger");
     let many: String = (0..500)
@@ -497,4 +539,75 @@ proptest! {
             ("x-b3-flags", &flags),
         ])?;
     }
+}
+
+/// Found by the `propagation_all` fuzz target: a hop that wrote `traceparent`, `tracestate`
+/// and `uber-trace-id` lost the `tracestate` at the next hop, because the Jaeger context
+/// replaced the W3C one.
+#[test]
+fn tracestate_survives_a_second_format_with_the_same_parent() {
+    let codec = HeaderCodec::new(&PropagatorKind::DEFAULT);
+    let first = codec.extract(
+        &[
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("tracestate", "congo=t61rcWkgMzE"),
+        ][..],
+    );
+    let hop = injected(&codec, &first);
+    assert!(hop.iter().any(|(name, _)| name == "uber-trace-id"));
+    let second = codec.extract(hop.as_slice());
+    let sc = second.span().span_context().clone();
+    assert_eq!(ids(&sc), ids(first.span().span_context()));
+    assert_eq!(sc.trace_state().header(), "congo=t61rcWkgMzE");
+}
+
+/// Found by the fuzz targets: baggage in two formats was replaced, not merged.
+#[test]
+fn baggage_from_two_formats_is_merged() {
+    for list in ["tracecontext,baggage,jaeger", "jaeger,baggage"] {
+        let context = codec(list).extract(
+            &[
+                ("baggage", "tenant=acme,region=us"),
+                ("uberctx-region", "eu"),
+            ][..],
+        );
+        let baggage = context.baggage();
+        assert_eq!(
+            baggage.get("tenant").map(|v| v.as_str().to_string()),
+            Some("acme".into()),
+            "{list}"
+        );
+        // The later format wins a key both carry.
+        let expected = if list.starts_with("jaeger") {
+            "us"
+        } else {
+            "eu"
+        };
+        assert_eq!(
+            baggage.get("region").map(|v| v.as_str().to_string()),
+            Some(expected.into()),
+            "{list}"
+        );
+    }
+}
+
+#[test]
+fn requests_without_trace_headers_skip_extraction_but_keep_the_parent_context() {
+    let codec = HeaderCodec::new(&PropagatorKind::DEFAULT);
+    let parent = Context::new().with_baggage(vec![opentelemetry::KeyValue::new("k", "v")]);
+    let context = codec.extract_with_context(&parent, &[("user-agent", "curl")][..]);
+    assert_eq!(context.baggage().len(), 1);
+    assert!(!context.span().span_context().is_valid());
+    // Header names are matched case-insensitively, the Jaeger baggage prefix included.
+    let context = codec.extract(&[("UBERCTX-Team", "core")][..]);
+    assert_eq!(
+        context
+            .baggage()
+            .get("team")
+            .map(|v| v.as_str().to_string()),
+        Some("core".into())
+    );
 }

@@ -389,3 +389,36 @@ fn a_route_known_only_after_start_renames_the_span() {
         Some("/hello/<name>")
     );
 }
+
+#[test]
+fn client_supplied_attribute_values_are_capped() {
+    let h = harness(SamplerKind::AlwaysOn, InboundTrace::Accept);
+    let agent = "A".repeat(10_000);
+    let path = format!("/{}", "p".repeat(100_000));
+    let host = format!("{}.example.com", "h".repeat(1_000));
+    let method = "X".repeat(500);
+    let headers: &[(&str, &str)] = &[("user-agent", &agent)];
+    let view = RequestView::new(&method, &path, headers).with_host(Some(&host));
+    h.observer.observe(&view).finish(&ResponseView::new(200));
+    let spans = h.spans();
+    let span = &spans[0];
+    let len = |key| string(span, key).map(|value| value.len());
+    assert_eq!(
+        len("user_agent.original"),
+        Some(octopus_core::trace::MAX_USER_AGENT_LEN)
+    );
+    assert_eq!(len("url.path"), Some(octopus_core::trace::MAX_PATH_LEN));
+    assert_eq!(
+        len("server.address"),
+        Some(octopus_core::trace::MAX_HOST_LEN)
+    );
+    assert_eq!(
+        len("http.request.method_original"),
+        Some(octopus_core::trace::MAX_METHOD_LEN)
+    );
+    assert_eq!(
+        string(span, "http.request.method").as_deref(),
+        Some("_OTHER")
+    );
+    assert!(string(span, "url.path").unwrap().starts_with("/ppp"));
+}

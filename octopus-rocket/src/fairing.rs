@@ -84,7 +84,8 @@ impl Fairing for OctopusFairing {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        Ok(if self.metrics_route {
+        // With a separate `metrics_address`, `Octopus::serve_metrics` serves the metrics there.
+        Ok(if self.metrics_route && self.octopus.metrics_on_app() {
             rocket.mount("/", vec![metrics_route(&self.octopus)])
         } else {
             rocket

@@ -26,6 +26,10 @@ impl HeaderSource for RocketHeaders<&HeaderMap<'_>> {
             })
             .collect()
     }
+
+    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
+        self.0.iter().any(|header| predicate(header.name.as_str()))
+    }
 }
 
 impl HeaderSink for RocketHeaders<&mut rocket::Response<'_>> {

@@ -1,13 +1,15 @@
 //! `/metrics` as a rocket route.
 
 use octopus_core::Octopus;
-use rocket::http::{ContentType, Method};
+use rocket::http::{ContentType, Header, Method, Status};
+use rocket::response::Responder;
 use rocket::route::{Handler, Outcome, Route};
 use rocket::{Data, Request};
 
 /// `GET {metrics_path}` (default `/metrics`), for mounting yourself when the fairing's own
 /// route is turned off ([`OctopusFairing::without_metrics_route`]). The path is among
-/// Octopus's exclusions, so scrapes are neither counted nor traced.
+/// Octopus's exclusions, so scrapes are neither counted nor traced. A configured bearer token
+/// is required.
 ///
 /// [`OctopusFairing::without_metrics_route`]: crate::OctopusFairing::without_metrics_route
 pub fn metrics_route(octopus: &Octopus) -> Route {
@@ -25,9 +27,19 @@ pub struct MetricsHandler(pub Octopus);
 #[rocket::async_trait]
 impl Handler for MetricsHandler {
     async fn handle<'r>(&self, request: &'r Request<'_>, _: Data<'r>) -> Outcome<'r> {
-        let metrics = self.0.render_metrics();
+        let scrape = self
+            .0
+            .scrape_metrics(request.headers().get_one("authorization"));
         let content_type =
-            ContentType::parse_flexible(metrics.content_type).unwrap_or(ContentType::Plain);
-        Outcome::from(request, (content_type, metrics.body))
+            ContentType::parse_flexible(scrape.content_type).unwrap_or(ContentType::Plain);
+        let status = Status::from_code(scrape.status).unwrap_or(Status::Ok);
+        let mut response = match (status, (content_type, scrape.body)).respond_to(request) {
+            Ok(response) => response,
+            Err(status) => return Outcome::Error(status),
+        };
+        if let Some(challenge) = scrape.www_authenticate {
+            response.set_header(Header::new("WWW-Authenticate", challenge));
+        }
+        Outcome::Success(response)
     }
 }

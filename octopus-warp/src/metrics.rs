@@ -2,12 +2,15 @@
 
 use octopus_core::Octopus;
 use warp::Filter;
-use warp::http::header::CONTENT_TYPE;
+use warp::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use warp::http::{HeaderValue, StatusCode};
 use warp::path::FullPath;
 use warp::reply::Response;
 
 /// `GET {metrics_path}` (default `/metrics`), ready to `or` into your routes. The path is among
-/// Octopus's exclusions, so scrapes are neither counted nor traced.
+/// Octopus's exclusions, so scrapes are neither counted nor traced. A configured bearer token
+/// is required; with a separate `metrics_address` the filter rejects every request
+/// ([`Octopus::serve_metrics`] serves the metrics there).
 ///
 /// ```
 /// # async fn demo() {
@@ -28,18 +31,22 @@ pub fn metrics_filter(
     let octopus = octopus.clone();
     warp::get()
         .and(warp::path::full())
-        .and_then(move |path: FullPath| {
+        .and(warp::header::optional::<String>("authorization"))
+        .and_then(move |path: FullPath, authorization: Option<String>| {
             let octopus = octopus.clone();
             async move {
-                if path.as_str() != octopus.metrics_path() {
+                if !octopus.metrics_on_app() || path.as_str() != octopus.metrics_path() {
                     return Err(warp::reject::not_found());
                 }
-                let metrics = octopus.render_metrics();
-                let mut response = Response::new(metrics.body.into());
-                response.headers_mut().insert(
-                    CONTENT_TYPE,
-                    warp::http::HeaderValue::from_static(metrics.content_type),
-                );
+                let scrape = octopus.scrape_metrics(authorization.as_deref());
+                let mut response = Response::new(scrape.body.into());
+                *response.status_mut() =
+                    StatusCode::from_u16(scrape.status).unwrap_or(StatusCode::OK);
+                let headers = response.headers_mut();
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(scrape.content_type));
+                if let Some(challenge) = scrape.www_authenticate {
+                    headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+                }
                 Ok(response)
             }
         })

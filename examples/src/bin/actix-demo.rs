@@ -16,6 +16,7 @@ use octopus_core::Octopus;
 use octopus_core::client::TracedClient;
 use octopus_examples::{
     DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_signal, slow_duration,
+    spawn_metrics_listener,
 };
 
 async fn hello(name: web::Path<String>) -> String {
@@ -87,6 +88,9 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         })
     });
+    if let Some(octopus) = &octopus {
+        spawn_metrics_listener(octopus).await;
+    }
     // Octopus is built once, out here: the closure runs once per worker.
     let server = match &octopus {
         Some(octopus) => {

@@ -17,6 +17,7 @@ use octopus_core::Octopus;
 use octopus_core::client::TracedClient;
 use octopus_examples::{
     DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_signal, slow_duration,
+    spawn_metrics_listener,
 };
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -74,6 +75,9 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         })
     });
+    if let Some(octopus) = &octopus {
+        spawn_metrics_listener(octopus).await;
+    }
     let app = match &octopus {
         // The two lines of the quick start: metrics route merged, layer around everything.
         Some(octopus) => routes(call_client(Some(octopus)))

@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 
 use octopus_core::Octopus;
 use octopus_core::client::TracedClient;
-use octopus_examples::{DRAIN_TIMEOUT, DemoSettings, announce, call_client, slow_duration};
+use octopus_examples::{
+    DRAIN_TIMEOUT, DemoSettings, announce, call_client, slow_duration, spawn_metrics_listener,
+};
 use octopus_rocket::{OctopusFairing, TraceContext};
 use rocket::config::{LogLevel, Shutdown};
 use rocket::fairing::AdHoc;
@@ -73,6 +75,9 @@ async fn main() {
             std::process::exit(2);
         })
     });
+    if let Some(octopus) = &octopus {
+        spawn_metrics_listener(octopus).await;
+    }
     let config = rocket::Config {
         address: settings.addr.ip(),
         port: settings.addr.port(),

@@ -12,6 +12,7 @@ use octopus_core::Octopus;
 use octopus_core::client::TracedClient;
 use octopus_examples::{
     DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_signal, slow_duration,
+    spawn_metrics_listener,
 };
 use octopus_warp::route;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -97,6 +98,9 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         })
     });
+    if let Some(octopus) = &octopus {
+        spawn_metrics_listener(octopus).await;
+    }
     announce(listener.local_addr()?);
     let signalled = Arc::new(tokio::sync::Notify::new());
     let stop = {

@@ -20,7 +20,7 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use super::{MAX_ID_HEADER_LEN, is_hex, remote_context};
 
 const TRACE_HEADER: &str = "uber-trace-id";
-const BAGGAGE_PREFIX: &str = "uberctx-";
+pub(crate) const BAGGAGE_PREFIX: &str = "uberctx-";
 const FLAG_SAMPLED: u8 = 0x01;
 const FLAG_DEBUG: u8 = 0x02;
 
@@ -134,8 +134,14 @@ impl TextMapPropagator for JaegerPropagator {
             })
             .collect();
         if !baggage.is_empty() {
-            // `with_baggage` keeps the entries already there and enforces the W3C limits.
-            context = context.with_baggage(baggage);
+            // `with_baggage` replaces the context's baggage: keep what an earlier format (W3C
+            // `baggage`) read, then add these; the SDK enforces the W3C limits on the whole.
+            let earlier = context
+                .baggage()
+                .iter()
+                .map(|(key, (value, _))| KeyValue::new(key.clone(), value.clone()))
+                .collect::<Vec<_>>();
+            context = context.with_baggage(earlier.into_iter().chain(baggage));
         }
         context
     }

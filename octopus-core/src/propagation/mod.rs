@@ -20,6 +20,10 @@
 //! valid the last configured format wins. Baggage is capped by the SDK at the W3C limits
 //! (64 entries, 8 192 bytes), whichever format it arrives in.
 //!
+//! Inbound size limits, before any parsing: id headers (`traceparent`, `uber-trace-id`, `b3`,
+//! `x-b3-*`) at most 256 bytes, `tracestate` at most 512 bytes and 32 members, `baggage` and
+//! each `uberctx-*` value at most 8 192 bytes. A value over its limit is treated as absent.
+//!
 //! ```
 //! use octopus_core::{HeaderCodec, PropagatorKind};
 //! use octopus_core::opentelemetry::trace::TraceContextExt;
@@ -46,10 +50,13 @@ mod jaeger;
 use std::fmt;
 use std::sync::Arc;
 
-use opentelemetry::Context;
+use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
 pub use self::b3::{B3Encoding, B3Propagator};
@@ -149,12 +156,35 @@ impl HeaderSink for Vec<(String, String)> {
     }
 }
 
+/// The longest `tracestate` value read: W3C asks propagators to carry at least 512 bytes, and
+/// 32 list members of any length would let one request allocate a parser's worth of strings.
+pub(crate) const MAX_TRACESTATE_LEN: usize = 512;
+/// The most `tracestate` list members: W3C says a longer list is discarded whole.
+pub(crate) const MAX_TRACESTATE_MEMBERS: usize = 32;
+/// The longest `baggage` (and each `uberctx-*`) value read: the W3C baggage limit for the whole
+/// header. The SDK caps what it keeps at the same size, but would parse any length first.
+pub(crate) const MAX_BAGGAGE_LEN: usize = 8_192;
+
 /// Presents a [`HeaderSource`] as an OpenTelemetry `Extractor`.
+///
+/// It is also where inbound size limits are enforced, once for every propagator (ours and the
+/// SDK's): an oversized trace header reads as absent, so parsing costs at most a few hundred
+/// bytes of work whatever a client sends.
 struct SourceExtractor<'a, H: ?Sized>(&'a H);
 
 impl<H: HeaderSource + ?Sized> Extractor for SourceExtractor<'_, H> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.header(key)
+        let value = self.0.header(key)?;
+        let within_limits = match key {
+            "tracestate" => {
+                value.len() <= MAX_TRACESTATE_LEN
+                    && value.bytes().filter(|&b| b == b',').count() < MAX_TRACESTATE_MEMBERS
+            }
+            "baggage" => value.len() <= MAX_BAGGAGE_LEN,
+            key if key.starts_with("uberctx-") => value.len() <= MAX_BAGGAGE_LEN,
+            _ => value.len() <= MAX_ID_HEADER_LEN,
+        };
+        within_limits.then_some(value)
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -181,6 +211,26 @@ struct CodecInner {
     kinds: Vec<PropagatorKind>,
     propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>>,
     fields: Vec<String>,
+    /// Headers without which no configured format extracts anything (see
+    /// [`PropagatorKind::trigger_headers`]).
+    triggers: Vec<&'static str>,
+    /// `uberctx-` when Jaeger baggage is read.
+    trigger_prefix: Option<&'static str>,
+}
+
+impl PropagatorKind {
+    /// The headers whose absence means this format extracts nothing: the id header (a
+    /// `tracestate` or `x-b3-sampled` alone carries no parent) and W3C `baggage`.
+    fn trigger_headers(self) -> &'static [&'static str] {
+        match self {
+            PropagatorKind::TraceContext => &["traceparent"],
+            PropagatorKind::Baggage => &["baggage"],
+            PropagatorKind::Jaeger => &["uber-trace-id"],
+            PropagatorKind::B3 => &["b3"],
+            PropagatorKind::B3Multi => &["x-b3-traceid"],
+            PropagatorKind::None => &[],
+        }
+    }
 }
 
 impl fmt::Debug for HeaderCodec {
@@ -199,11 +249,21 @@ impl HeaderCodec {
             .iter()
             .flat_map(|p| p.fields().map(str::to_owned))
             .collect();
+        let triggers = kinds
+            .iter()
+            .flat_map(|k| k.trigger_headers())
+            .copied()
+            .collect();
+        let trigger_prefix = kinds
+            .contains(&PropagatorKind::Jaeger)
+            .then_some(jaeger::BAGGAGE_PREFIX);
         HeaderCodec {
             inner: Arc::new(CodecInner {
                 kinds: kinds.to_vec(),
                 propagators,
                 fields,
+                triggers,
+                trigger_prefix,
             }),
         }
     }
@@ -224,6 +284,19 @@ impl HeaderCodec {
         parent: &Context,
         headers: &H,
     ) -> Context {
+        // One pass over the names instead of a lookup per format: requests without any trace
+        // header (an edge's usual traffic) skip extraction entirely.
+        let inner = &self.inner;
+        let carries_trace_headers = headers.any_header_name(&|name| {
+            inner.triggers.iter().any(|t| t.eq_ignore_ascii_case(name))
+                || inner.trigger_prefix.is_some_and(|prefix| {
+                    name.get(..prefix.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+                })
+        });
+        if !carries_trace_headers {
+            return parent.clone();
+        }
         TextMapPropagator::extract_with_context(self, parent, &SourceExtractor(headers))
     }
 
@@ -250,13 +323,58 @@ impl TextMapPropagator for HeaderCodec {
             .propagators
             .iter()
             .fold(context.clone(), |cx, propagator| {
-                propagator.extract_with_context(&cx, extractor)
+                let next = propagator.extract_with_context(&cx, extractor);
+                keep_baggage(&cx, keep_trace_state(&cx, next))
             })
     }
 
     fn fields(&self) -> FieldIter<'_> {
         FieldIter::new(&self.inner.fields)
     }
+}
+
+/// When a later format carries the same parent as an earlier one (a hop that wrote both
+/// `traceparent` and `uber-trace-id`), it must not drop the W3C `tracestate` the earlier one
+/// read: only W3C carries it, and vendors' entries would vanish after one hop.
+fn keep_trace_state(previous: &Context, next: Context) -> Context {
+    let before = previous.span().span_context().clone();
+    let after = next.span().span_context().clone();
+    let same_parent = after.is_valid()
+        && after.trace_id() == before.trace_id()
+        && after.span_id() == before.span_id();
+    if same_parent
+        && after.trace_state().header().is_empty()
+        && !before.trace_state().header().is_empty()
+    {
+        return next.with_remote_span_context(SpanContext::new(
+            after.trace_id(),
+            after.span_id(),
+            after.trace_flags(),
+            true,
+            before.trace_state().clone(),
+        ));
+    }
+    next
+}
+
+/// Baggage read by an earlier format survives a later one: the SDK's W3C propagator replaces
+/// the context's baggage wholesale. Later formats win for a key both carry.
+fn keep_baggage(previous: &Context, next: Context) -> Context {
+    let (earlier, later) = (previous.baggage(), next.baggage());
+    let missing: Vec<KeyValue> = earlier
+        .iter()
+        .filter(|(key, _)| later.get(key.as_str()).is_none())
+        .map(|(key, (value, _))| KeyValue::new(key.clone(), value.clone()))
+        .collect();
+    if missing.is_empty() {
+        return next;
+    }
+    let merged: Vec<KeyValue> = later
+        .iter()
+        .map(|(key, (value, _))| KeyValue::new(key.clone(), value.clone()))
+        .chain(missing)
+        .collect();
+    next.with_baggage(merged)
 }
 
 /// Whether `value` is 1 to `max` ASCII hex digits (`from_str_radix` alone would accept a sign).

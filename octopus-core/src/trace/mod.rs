@@ -28,9 +28,11 @@
 mod observer;
 mod pipeline;
 mod sampling;
+mod span_names;
 
 pub use observer::{
-    CANCELLED_ATTRIBUTE, TracingObservation, TracingObserver, inject_trace_response,
+    CANCELLED_ATTRIBUTE, MAX_HOST_LEN, MAX_METHOD_LEN, MAX_PATH_LEN, MAX_USER_AGENT_LEN,
+    TracingObservation, TracingObserver, inject_trace_response,
 };
 pub use pipeline::SpanCounts;
 pub(crate) use pipeline::{CustomExporter, SpanCounters, custom_exporter, tracer_provider};

@@ -6,9 +6,10 @@ use std::time::{Instant, SystemTime};
 use opentelemetry::trace::{
     Link, Span as _, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer,
 };
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_sdk::trace::SdkTracer;
 
+use super::span_names::{route_names, span_method};
 use crate::config::InboundTrace;
 use crate::propagation::{HeaderCodec, HeaderSink};
 use crate::{HeaderSource, HttpMethod, Observation, RequestObserver, RequestView, ResponseView};
@@ -68,8 +69,8 @@ impl RequestObserver for TracingObserver {
         let extracted = self.codec.extract_with_context(context, request.headers());
         // Attributes are added once the sampler said yes: none of the configured samplers reads
         // them, and an unsampled request should not pay for formatting and allocating them.
-        let mut builder = SpanBuilder::from_name(span_name(request.method(), request.route()))
-            .with_kind(SpanKind::Server);
+        let (name, route) = names(request.method(), request.route());
+        let mut builder = SpanBuilder::from_name(name).with_kind(SpanKind::Server);
         if let Some(received_at) = request.received_at() {
             builder = builder.with_start_time(system_time(received_at));
         }
@@ -86,7 +87,7 @@ impl RequestObserver for TracingObserver {
             }
         };
         if span.is_recording() {
-            span.set_attributes(request_attributes(request));
+            span.set_attributes(request_attributes(request, route));
         }
         // The handler's context keeps what the headers carried (baggage) plus the server span.
         *context = extracted.with_span(span);
@@ -97,38 +98,60 @@ impl RequestObserver for TracingObserver {
     }
 }
 
-/// `{METHOD} {route}`, `{METHOD}`, or with `HTTP` for a method outside the known set.
-fn span_name(method: HttpMethod, route: Option<&str>) -> Cow<'static, str> {
-    let method = match method {
-        HttpMethod::Other => "HTTP",
-        known => known.as_str(),
-    };
+/// The span name and `http.route` value of a request: `{METHOD} {route}` (or `{METHOD}` with no
+/// route; `HTTP` for methods outside the known set), both interned per route template (see
+/// [`super::span_names`]) and looked up once.
+fn names(method: HttpMethod, route: Option<&str>) -> (Cow<'static, str>, Option<StringValue>) {
+    let method_name = span_method(method);
     match route {
-        Some(route) => Cow::Owned(format!("{method} {route}")),
-        None => Cow::Borrowed(method),
+        Some(route) => match route_names(route) {
+            Some(names) => (
+                Cow::Borrowed(names.span_name(method)),
+                Some(names.route.into()),
+            ),
+            None => (
+                Cow::Owned(format!("{method_name} {route}")),
+                Some(route.to_owned().into()),
+            ),
+        },
+        None => (Cow::Borrowed(method_name), None),
     }
 }
 
-fn request_attributes<H: HeaderSource + ?Sized>(request: &RequestView<'_, H>) -> Vec<KeyValue> {
+#[cfg(test)]
+fn span_name(method: HttpMethod, route: Option<&str>) -> Cow<'static, str> {
+    names(method, route).0
+}
+
+fn request_attributes<H: HeaderSource + ?Sized>(
+    request: &RequestView<'_, H>,
+    route: Option<StringValue>,
+) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(10);
     let method = request.method();
     attributes.push(KeyValue::new("http.request.method", method.as_str()));
     if method == HttpMethod::Other {
         attributes.push(KeyValue::new(
             "http.request.method_original",
-            request.method_original().to_owned(),
+            capped(request.method_original(), MAX_METHOD_LEN),
         ));
     }
-    if let Some(route) = request.route() {
-        attributes.push(KeyValue::new("http.route", route.to_owned()));
+    if let Some(route) = route {
+        attributes.push(KeyValue::new("http.route", route));
     }
-    attributes.push(KeyValue::new("url.path", request.path().to_owned()));
+    attributes.push(KeyValue::new(
+        "url.path",
+        capped(request.path(), MAX_PATH_LEN),
+    ));
     if let Some(scheme) = request.scheme() {
         attributes.push(KeyValue::new("url.scheme", static_or_owned(scheme)));
     }
     if let Some(host) = request.host() {
         let (address, port) = split_host(host);
-        attributes.push(KeyValue::new("server.address", address.to_owned()));
+        attributes.push(KeyValue::new(
+            "server.address",
+            capped(address, MAX_HOST_LEN),
+        ));
         let port = port.or(match request.scheme() {
             Some("https") => Some(443),
             Some("http") => Some(80),
@@ -145,13 +168,39 @@ fn request_attributes<H: HeaderSource + ?Sized>(request: &RequestView<'_, H>) ->
         ));
     }
     if let Some(agent) = request.user_agent() {
-        attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
+        attributes.push(KeyValue::new(
+            "user_agent.original",
+            capped(agent, MAX_USER_AGENT_LEN),
+        ));
     }
     attributes
 }
 
+/// Attribute values taken from what a client sends are cut at these lengths (bytes, on a
+/// character boundary), so no request can make a span — queued, encoded, exported — larger than
+/// a few kilobytes. Real values are far shorter.
+pub const MAX_PATH_LEN: usize = 2_048;
+/// See [`MAX_PATH_LEN`]; 255 is the longest DNS name.
+pub const MAX_HOST_LEN: usize = 255;
+/// See [`MAX_PATH_LEN`].
+pub const MAX_USER_AGENT_LEN: usize = 1_024;
+/// See [`MAX_PATH_LEN`].
+pub const MAX_METHOD_LEN: usize = 64;
+
+/// `value`, cut to at most `max` bytes on a character boundary.
+fn capped(value: &str, max: usize) -> String {
+    if value.len() <= max {
+        return value.to_owned();
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    value[..end].to_owned()
+}
+
 /// Common values without an allocation.
-fn static_or_owned(value: &str) -> opentelemetry::StringValue {
+fn static_or_owned(value: &str) -> StringValue {
     match value {
         "http" => "http".into(),
         "https" => "https".into(),
@@ -239,8 +288,11 @@ impl Observation for TracingObservation {
         };
         let span = context.span();
         if span.is_recording() {
-            span.update_name(span_name(self.method, Some(route)));
-            span.set_attribute(KeyValue::new("http.route", route.to_owned()));
+            let (name, route) = names(self.method, Some(route));
+            span.update_name(name);
+            if let Some(route) = route {
+                span.set_attribute(KeyValue::new("http.route", route));
+            }
         }
     }
 }
@@ -284,6 +336,15 @@ mod tests {
         assert_eq!(span_name(HttpMethod::Post, None), "POST");
         assert_eq!(span_name(HttpMethod::Other, Some("/x")), "HTTP /x");
         assert_eq!(span_name(HttpMethod::Other, None), "HTTP");
+    }
+
+    #[test]
+    fn client_supplied_values_are_capped_on_character_boundaries() {
+        assert_eq!(capped("short", 10), "short");
+        assert_eq!(capped(&"a".repeat(3000), MAX_PATH_LEN).len(), MAX_PATH_LEN);
+        // 'é' is two bytes: a cut inside it steps back to the boundary.
+        assert_eq!(capped("aé", 2), "a");
+        assert_eq!(capped("aé", 3), "aé");
     }
 
     #[test]

@@ -1,0 +1,18 @@
+//! The W3C trace-context extractor (`tracecontext`: `traceparent`, `tracestate`).
+//!
+//! Input: one header per line, `name: value`; a line without `:` is a `traceparent` value.
+//! Checks: see `octopus_fuzz::check_headers`.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use octopus_core::HeaderCodec;
+use octopus_fuzz::{Checks, check_headers, codec, header_lines};
+
+static CODEC: LazyLock<HeaderCodec> = LazyLock::new(|| codec("tracecontext"));
+
+fuzz_target!(|data: &[u8]| {
+    let headers = header_lines(data, "traceparent");
+    check_headers(&CODEC, &headers, Checks::default());
+});

@@ -1,0 +1,78 @@
+//! Spans of the `tracing` crate in an actix-web handler, bridged by `Octopus::tracing_layer`,
+//! are children of the request's server span in the trace exported to Jaeger.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{App, test, web};
+use octopus_actix::OctopusMiddleware;
+use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
+use octopus_core::{Octopus, OctopusConfig};
+use tracing_subscriber::layer::SubscriberExt as _;
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const INBOUND_SPAN_ID: &str = "00f067aa0ba902b7";
+
+#[tracing::instrument]
+async fn load_user(id: u64) -> String {
+    // Suspended once, so the span is entered again on a later poll.
+    tokio::task::yield_now().await;
+    tracing::info_span!("query").in_scope(|| format!("user {id}"))
+}
+
+async fn user(id: web::Path<u64>) -> String {
+    let user = load_user(*id).await;
+    tracing::info_span!("render").in_scope(|| user)
+}
+
+#[actix_web::test]
+async fn instrument_and_info_span_in_a_handler_are_children_of_the_server_span() {
+    let agent = JaegerAgentReceiver::start();
+    let octopus =
+        Octopus::new(OctopusConfig::jaeger("127.0.0.1", agent.port(), "actix-test").unwrap())
+            .unwrap();
+    // The in-process service runs on this thread's actix system: a thread-local default
+    // subscriber is enough.
+    let subscriber = tracing_subscriber::registry().with(octopus.tracing_layer());
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let app = test::init_service(
+        App::new()
+            .route("/users/{id}", web::get().to(user))
+            .wrap(OctopusMiddleware::new(octopus.clone())),
+    )
+    .await;
+    let request = test::TestRequest::get()
+        .uri("/users/7")
+        .insert_header(("traceparent", format!("00-{TRACE_ID}-{INBOUND_SPAN_ID}-01")))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(&test::read_body(response).await[..], b"user 7");
+
+    octopus.shutdown().unwrap();
+    let spans = agent.wait_for_spans(4, Duration::from_secs(5));
+    let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
+    assert_eq!(spans.len(), 4, "{names:?}");
+    let span = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.operation_name == name)
+            .unwrap_or_else(|| panic!("no {name} in {names:?}"))
+    };
+    let server = span("GET /users/{id}");
+    let load_user = span("load_user");
+    let query = span("query");
+    let render = span("render");
+    assert_eq!(server.parent_span_id_hex(), INBOUND_SPAN_ID);
+    for s in [server, load_user, query, render] {
+        assert_eq!(s.trace_id_hex(), TRACE_ID, "{}", s.operation_name);
+    }
+    assert_eq!(load_user.parent_span_id_hex(), server.span_id_hex());
+    assert_eq!(render.parent_span_id_hex(), server.span_id_hex());
+    assert_eq!(query.parent_span_id_hex(), load_user.span_id_hex());
+    assert_eq!(
+        load_user.tag("otel.scope.name"),
+        Some(&TagValue::String("tracing".into()))
+    );
+}

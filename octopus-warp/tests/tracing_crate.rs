@@ -1,0 +1,75 @@
+//! Spans of the `tracing` crate in a warp handler, bridged by `Octopus::tracing_layer`, are
+//! children of the request's server span in the trace exported to Jaeger.
+
+use std::time::Duration;
+
+use http_body_util::BodyExt as _;
+use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
+use octopus_core::{Octopus, OctopusConfig};
+use octopus_warp::route;
+use tower_service::Service as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use warp::Filter;
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const INBOUND_SPAN_ID: &str = "00f067aa0ba902b7";
+
+#[tracing::instrument]
+async fn load_user(id: u64) -> String {
+    // Suspended once, so the span is entered again on a later poll.
+    tokio::task::yield_now().await;
+    tracing::info_span!("query").in_scope(|| format!("user {id}"))
+}
+
+#[tokio::test]
+async fn instrument_and_info_span_in_a_handler_are_children_of_the_server_span() {
+    let agent = JaegerAgentReceiver::start();
+    let octopus =
+        Octopus::new(OctopusConfig::jaeger("127.0.0.1", agent.port(), "warp-test").unwrap())
+            .unwrap();
+    // `#[tokio::test]` runs on this thread only: a thread-local default subscriber is enough.
+    let subscriber = tracing_subscriber::registry().with(octopus.tracing_layer());
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let users = warp::path!("users" / u64)
+        .and(route("/users/{id}"))
+        .then(|id: u64| async move {
+            let user = load_user(id).await;
+            tracing::info_span!("render").in_scope(|| user)
+        });
+    let mut service = octopus_warp::observe(&octopus, warp::service(users));
+    let request = http::Request::get("/users/7")
+        .header("traceparent", format!("00-{TRACE_ID}-{INBOUND_SPAN_ID}-01"))
+        .body(String::new())
+        .unwrap();
+    let response = service.call(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"user 7");
+
+    octopus.shutdown().unwrap();
+    let spans = agent.wait_for_spans(4, Duration::from_secs(5));
+    let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
+    assert_eq!(spans.len(), 4, "{names:?}");
+    let span = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.operation_name == name)
+            .unwrap_or_else(|| panic!("no {name} in {names:?}"))
+    };
+    let server = span("GET /users/{id}");
+    let load_user = span("load_user");
+    let query = span("query");
+    let render = span("render");
+    assert_eq!(server.parent_span_id_hex(), INBOUND_SPAN_ID);
+    for s in [server, load_user, query, render] {
+        assert_eq!(s.trace_id_hex(), TRACE_ID, "{}", s.operation_name);
+    }
+    assert_eq!(load_user.parent_span_id_hex(), server.span_id_hex());
+    assert_eq!(render.parent_span_id_hex(), server.span_id_hex());
+    assert_eq!(query.parent_span_id_hex(), load_user.span_id_hex());
+    assert_eq!(
+        load_user.tag("otel.scope.name"),
+        Some(&TagValue::String("tracing".into()))
+    );
+}

@@ -93,10 +93,8 @@ pub struct Checks {
     /// Baggage (of this codec's formats) survives inject → extract exactly. True for Jaeger's
     /// `uberctx-*` headers; not for W3C `baggage`, which the SDK trims on extraction.
     pub baggage_round_trips: bool,
-    /// Skip the trace state in the round trip. Needed when the codec has `tracecontext` and a
-    /// later format (`jaeger`, `b3`, `b3multi`): the later format's context (no trace state)
-    /// replaces the W3C one on the second extraction, so `tracestate` is dropped at each hop
-    /// (a known limitation, see README.md).
+    /// Skip the trace state in the round trip (for a codec whose formats cannot carry it
+    /// through; none of the targets needs it since the codec keeps it across formats).
     pub ignore_trace_state: bool,
 }
 

@@ -70,7 +70,12 @@ impl RequestObserver for TracingObserver {
         // Attributes are added once the sampler said yes: none of the configured samplers reads
         // them, and an unsampled request should not pay for formatting and allocating them.
         let (name, route) = names(request.method(), request.route());
-        let mut builder = SpanBuilder::from_name(name).with_kind(SpanKind::Server);
+        // An empty vector with room for every attribute a request span gets: the SDK adopts
+        // the builder's vector as the span's, so the attributes added below and at the end
+        // never make it grow (a reallocation and copy per request otherwise).
+        let mut builder = SpanBuilder::from_name(name)
+            .with_kind(SpanKind::Server)
+            .with_attributes(Vec::with_capacity(MAX_SPAN_ATTRIBUTES));
         if let Some(received_at) = request.received_at() {
             builder = builder.with_start_time(system_time(received_at));
         }
@@ -87,7 +92,7 @@ impl RequestObserver for TracingObserver {
             }
         };
         if span.is_recording() {
-            span.set_attributes(request_attributes(request, route));
+            set_request_attributes(&mut span, request, route);
         }
         // The handler's context keeps what the headers carried (baggage) plus the server span.
         *context = extracted.with_span(span);
@@ -123,32 +128,37 @@ fn span_name(method: HttpMethod, route: Option<&str>) -> Cow<'static, str> {
     names(method, route).0
 }
 
-fn request_attributes<H: HeaderSource + ?Sized>(
+/// Request attributes (at most 9) plus `http.response.status_code`, `error.type` and
+/// `octopus.cancelled`.
+const MAX_SPAN_ATTRIBUTES: usize = 12;
+
+/// Sets the request's attributes on `span` one by one, straight into the span's own vector.
+fn set_request_attributes<H: HeaderSource + ?Sized>(
+    span: &mut impl opentelemetry::trace::Span,
     request: &RequestView<'_, H>,
     route: Option<StringValue>,
-) -> Vec<KeyValue> {
-    let mut attributes = Vec::with_capacity(10);
+) {
     let method = request.method();
-    attributes.push(KeyValue::new("http.request.method", method.as_str()));
+    span.set_attribute(KeyValue::new("http.request.method", method.as_str()));
     if method == HttpMethod::Other {
-        attributes.push(KeyValue::new(
+        span.set_attribute(KeyValue::new(
             "http.request.method_original",
             capped(request.method_original(), MAX_METHOD_LEN),
         ));
     }
     if let Some(route) = route {
-        attributes.push(KeyValue::new("http.route", route));
+        span.set_attribute(KeyValue::new("http.route", route));
     }
-    attributes.push(KeyValue::new(
+    span.set_attribute(KeyValue::new(
         "url.path",
         capped(request.path(), MAX_PATH_LEN),
     ));
     if let Some(scheme) = request.scheme() {
-        attributes.push(KeyValue::new("url.scheme", static_or_owned(scheme)));
+        span.set_attribute(KeyValue::new("url.scheme", static_or_owned(scheme)));
     }
     if let Some(host) = request.host() {
         let (address, port) = split_host(host);
-        attributes.push(KeyValue::new(
+        span.set_attribute(KeyValue::new(
             "server.address",
             capped(address, MAX_HOST_LEN),
         ));
@@ -158,22 +168,21 @@ fn request_attributes<H: HeaderSource + ?Sized>(
             _ => None,
         });
         if let Some(port) = port {
-            attributes.push(KeyValue::new("server.port", i64::from(port)));
+            span.set_attribute(KeyValue::new("server.port", i64::from(port)));
         }
     }
     if let Some(version) = request.protocol_version() {
-        attributes.push(KeyValue::new(
+        span.set_attribute(KeyValue::new(
             "network.protocol.version",
             static_or_owned(version),
         ));
     }
     if let Some(agent) = request.user_agent() {
-        attributes.push(KeyValue::new(
+        span.set_attribute(KeyValue::new(
             "user_agent.original",
             capped(agent, MAX_USER_AGENT_LEN),
         ));
     }
-    attributes
 }
 
 /// Attribute values taken from what a client sends are cut at these lengths (bytes, on a

@@ -13,7 +13,7 @@ use crate::propagation::{HeaderCodec, HeaderSink};
 use crate::trace::{CustomExporter, SpanCounters, SpanCounts, TracingObservation, TracingObserver};
 use crate::{
     ConfigError, HeaderSource, MetricKind, MetricsObserver, Observation, OctopusConfig,
-    RequestObserver, RequestView, ResponseView,
+    RequestObserver, RequestView, ResponseView, TracesExporter,
 };
 
 /// One Octopus instance: metrics and spans for one service.
@@ -397,7 +397,11 @@ impl OctopusBuilder {
         let codec = HeaderCodec::new(&config.propagators);
         let span_counters = Arc::new(SpanCounters::new(&config.service_name));
         let (tracing, provider) = if config.tracing_enabled {
-            span_counters.register(&registry)?;
+            // With no exporter the counters would sit at 0 beside traffic that is traced: no
+            // series is better than a misleading one.
+            if self.span_exporter.is_some() || config.traces_exporter != TracesExporter::None {
+                span_counters.register(&registry)?;
+            }
             let provider =
                 crate::trace::tracer_provider(&config, &span_counters, self.span_exporter)?;
             let tracer = opentelemetry::trace::TracerProvider::tracer_with_scope(

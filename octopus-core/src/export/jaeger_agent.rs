@@ -20,20 +20,22 @@
 //! # drop(provider);
 //! ```
 
+use std::borrow::Cow;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::{SpanId, SpanKind, Status};
-use opentelemetry::{Array, KeyValue, Value};
+use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use super::ExportHealth;
 use super::jaeger_thrift::{
-    Batch, ClientStats, Log, Process, Span, SpanRef, SpanRefType, Tag, TagValue,
+    Batch, ClientStats, Log, Out, Process, Span, SpanHead, SpanRef, SpanRefType, Tag, TagRef,
+    TagValue, encode_with, write_log, write_span, write_tag,
 };
 
 /// The agent's compact-thrift port.
@@ -134,7 +136,6 @@ impl JaegerAgentExporter {
 
     /// Encodes `spans` into datagrams of at most the maximum packet size.
     pub fn encode(&self, spans: Vec<SpanData>) -> Vec<(Vec<u8>, usize)> {
-        let spans: Vec<Span> = spans.iter().map(jaeger_span).collect();
         self.pack(spans)
     }
 
@@ -156,7 +157,7 @@ impl JaegerAgentExporter {
     /// size (a compact struct encodes the same wherever it sits) and go into the datagram as
     /// they are. The envelope's size is measured with no spans, and 5 bytes cover the list
     /// header's growing size varint.
-    fn pack(&self, spans: Vec<Span>) -> Vec<(Vec<u8>, usize)> {
+    fn pack(&self, spans: Vec<SpanData>) -> Vec<(Vec<u8>, usize)> {
         let envelope = self
             .next_batch(Vec::new())
             .encode_emit_batch(i32::MAX)
@@ -166,7 +167,7 @@ impl JaegerAgentExporter {
         let mut packets = Vec::new();
         let mut chunk: Vec<Vec<u8>> = Vec::new();
         let mut used = 0;
-        for span in spans {
+        for span in &spans {
             let Some(encoded) = self.fit(span, budget) else {
                 continue;
             };
@@ -192,12 +193,15 @@ impl JaegerAgentExporter {
         )
     }
 
-    /// The span's bytes if it fits in `budget`, truncated if it must be.
-    fn fit(&self, mut span: Span, budget: usize) -> Option<Vec<u8>> {
-        let encoded = span.encode();
+    /// The span's bytes if it fits in `budget`, truncated if it must be. Spans are written
+    /// straight from the SDK's data ([`encode_span_data`]); only a span too
+    /// large for a packet goes through the owned model to be cut down.
+    fn fit(&self, data: &SpanData, budget: usize) -> Option<Vec<u8>> {
+        let encoded = encode_span_data(data);
         if encoded.len() <= budget {
             return Some(encoded);
         }
+        let mut span = jaeger_span(data);
         let logs = std::mem::take(&mut span.logs).len();
         let mut tags = 0;
         if span.encode().len() > budget {
@@ -394,19 +398,17 @@ fn micros(time: SystemTime) -> i64 {
 }
 
 fn tag(attribute: &KeyValue) -> Tag {
-    let value = match &attribute.value {
-        Value::Bool(v) => TagValue::Bool(*v),
-        Value::I64(v) => TagValue::Long(*v),
-        Value::F64(v) => TagValue::Double(*v),
-        Value::String(v) => TagValue::String(v.as_str().to_owned()),
-        Value::Array(array) => TagValue::String(array_string(array)),
-        other => TagValue::String(other.as_str().into_owned()),
-    };
-    Tag::new(attribute.key.as_str(), value)
+    owned_tag(attribute.key.as_str(), &tag_text(&attribute.value))
 }
 
-fn array_string(array: &Array) -> String {
-    Value::Array(array.clone()).as_str().into_owned()
+fn owned_tag(key: &str, value: &TagText<'_>) -> Tag {
+    let value = match value {
+        TagText::Str(v) => TagValue::String(v.clone().into_owned()),
+        TagText::Double(v) => TagValue::Double(*v),
+        TagText::Bool(v) => TagValue::Bool(*v),
+        TagText::Long(v) => TagValue::Long(*v),
+    };
+    Tag::new(key, value)
 }
 
 fn split_trace_id(trace_id: opentelemetry::trace::TraceId) -> (i64, i64) {
@@ -418,10 +420,135 @@ fn span_id(id: SpanId) -> i64 {
     u64::from_be_bytes(id.to_bytes()) as i64
 }
 
-/// Maps an OpenTelemetry span onto Jaeger's model, as the OpenTelemetry → Jaeger
-/// specification describes.
-fn jaeger_span(data: &SpanData) -> Span {
+/// A tag value borrowed from the span data where it can be (strings), formatted where it must
+/// be (arrays).
+enum TagText<'a> {
+    Str(Cow<'a, str>),
+    Double(f64),
+    Bool(bool),
+    Long(i64),
+}
+
+impl TagText<'_> {
+    fn as_ref(&self) -> TagRef<'_> {
+        match self {
+            TagText::Str(v) => TagRef::Str(v),
+            TagText::Double(v) => TagRef::Double(*v),
+            TagText::Bool(v) => TagRef::Bool(*v),
+            TagText::Long(v) => TagRef::Long(*v),
+        }
+    }
+}
+
+fn tag_text(value: &Value) -> TagText<'_> {
+    match value {
+        Value::Bool(v) => TagText::Bool(*v),
+        Value::I64(v) => TagText::Long(*v),
+        Value::F64(v) => TagText::Double(*v),
+        other => TagText::Str(other.as_str()),
+    }
+}
+
+/// The span's tags in [`jaeger_span`]'s order, borrowed.
+fn span_tags(data: &SpanData) -> Vec<(&str, TagText<'_>)> {
+    let mut tags: Vec<(&str, TagText<'_>)> = Vec::with_capacity(data.attributes.len() + 6);
+    tags.extend(
+        data.attributes
+            .iter()
+            .map(|kv| (kv.key.as_str(), tag_text(&kv.value))),
+    );
+    if let Some(kind) = kind_name(&data.span_kind) {
+        tags.push(("span.kind", TagText::Str(Cow::Borrowed(kind))));
+    }
+    match &data.status {
+        Status::Error { description } => {
+            tags.push(("error", TagText::Bool(true)));
+            tags.push(("otel.status_code", TagText::Str(Cow::Borrowed("ERROR"))));
+            if !description.is_empty() {
+                tags.push((
+                    "otel.status_description",
+                    TagText::Str(Cow::Borrowed(description)),
+                ));
+            }
+        }
+        Status::Ok => tags.push(("otel.status_code", TagText::Str(Cow::Borrowed("OK")))),
+        Status::Unset => {}
+    }
+    let scope = &data.instrumentation_scope;
+    tags.push(("otel.scope.name", TagText::Str(Cow::Borrowed(scope.name()))));
+    if let Some(version) = scope.version() {
+        tags.push(("otel.scope.version", TagText::Str(Cow::Borrowed(version))));
+    }
+    if data.dropped_attributes_count > 0 {
+        tags.push((
+            "otel.dropped_attributes_count",
+            TagText::Long(i64::from(data.dropped_attributes_count)),
+        ));
+    }
+    tags
+}
+
+fn kind_name(kind: &SpanKind) -> Option<&'static str> {
+    match kind {
+        SpanKind::Server => Some("server"),
+        SpanKind::Client => Some("client"),
+        SpanKind::Producer => Some("producer"),
+        SpanKind::Consumer => Some("consumer"),
+        SpanKind::Internal => None,
+    }
+}
+
+/// The compact bytes of [`jaeger_span`]`(data)`, written straight from the SDK's data: no
+/// `String` per tag key and value, no owned model. Export runs this for every span, on the
+/// batch thread that shares the machine with the requests.
+fn encode_span_data(data: &SpanData) -> Vec<u8> {
     let (trace_id_high, trace_id_low) = split_trace_id(data.span_context.trace_id());
+    let references = span_refs(data, trace_id_low, trace_id_high);
+    let start_time = micros(data.start_time);
+    let head = SpanHead {
+        trace_id_low,
+        trace_id_high,
+        span_id: span_id(data.span_context.span_id()),
+        parent_span_id: if data.parent_span_id == SpanId::INVALID {
+            0
+        } else {
+            span_id(data.parent_span_id)
+        },
+        flags: i32::from(data.span_context.is_sampled()),
+        start_time,
+        duration: micros(data.end_time).saturating_sub(start_time),
+    };
+    let tags = span_tags(data);
+    encode_with(|o| {
+        write_span(
+            o,
+            head,
+            &data.name,
+            &references,
+            (tags.len(), |o: &mut Out<'_>| {
+                tags.iter()
+                    .try_for_each(|(key, value)| write_tag(o, key, value.as_ref()))
+            }),
+            (data.events.len(), |o: &mut Out<'_>| {
+                data.events.iter().try_for_each(|event| {
+                    write_log(
+                        o,
+                        micros(event.timestamp),
+                        1 + event.attributes.len(),
+                        |o| {
+                            write_tag(o, "event", TagRef::Str(&event.name))?;
+                            event.attributes.iter().try_for_each(|kv| {
+                                write_tag(o, kv.key.as_str(), tag_text(&kv.value).as_ref())
+                            })
+                        },
+                    )
+                })
+            }),
+        )
+    })
+}
+
+fn span_refs(data: &SpanData, trace_id_low: i64, trace_id_high: i64) -> Vec<SpanRef> {
     let mut references = Vec::new();
     if data.parent_span_id != SpanId::INVALID {
         references.push(SpanRef {
@@ -440,51 +567,19 @@ fn jaeger_span(data: &SpanData) -> Span {
             span_id: span_id(link.span_context.span_id()),
         });
     }
-    let mut tags: Vec<Tag> = data.attributes.iter().map(tag).collect();
-    let kind = match data.span_kind {
-        SpanKind::Server => Some("server"),
-        SpanKind::Client => Some("client"),
-        SpanKind::Producer => Some("producer"),
-        SpanKind::Consumer => Some("consumer"),
-        SpanKind::Internal => None,
-    };
-    if let Some(kind) = kind {
-        tags.push(Tag::new("span.kind", TagValue::String(kind.into())));
-    }
-    match &data.status {
-        Status::Error { description } => {
-            tags.push(Tag::new("error", TagValue::Bool(true)));
-            tags.push(Tag::new(
-                "otel.status_code",
-                TagValue::String("ERROR".into()),
-            ));
-            if !description.is_empty() {
-                tags.push(Tag::new(
-                    "otel.status_description",
-                    TagValue::String(description.to_string()),
-                ));
-            }
-        }
-        Status::Ok => tags.push(Tag::new("otel.status_code", TagValue::String("OK".into()))),
-        Status::Unset => {}
-    }
-    let scope = &data.instrumentation_scope;
-    tags.push(Tag::new(
-        "otel.scope.name",
-        TagValue::String(scope.name().to_owned()),
-    ));
-    if let Some(version) = scope.version() {
-        tags.push(Tag::new(
-            "otel.scope.version",
-            TagValue::String(version.to_owned()),
-        ));
-    }
-    if data.dropped_attributes_count > 0 {
-        tags.push(Tag::new(
-            "otel.dropped_attributes_count",
-            TagValue::Long(i64::from(data.dropped_attributes_count)),
-        ));
-    }
+    references
+}
+
+/// Maps an OpenTelemetry span onto Jaeger's model, as the OpenTelemetry → Jaeger
+/// specification describes. [`encode_span_data`] writes the same bytes without building it;
+/// this owned form is for spans that must be cut down to fit a packet.
+fn jaeger_span(data: &SpanData) -> Span {
+    let (trace_id_high, trace_id_low) = split_trace_id(data.span_context.trace_id());
+    let references = span_refs(data, trace_id_low, trace_id_high);
+    let tags = span_tags(data)
+        .iter()
+        .map(|(key, value)| owned_tag(key, value))
+        .collect();
     let logs = data
         .events
         .iter()
@@ -512,5 +607,80 @@ fn jaeger_span(data: &SpanData) -> Span {
         duration: micros(data.end_time).saturating_sub(start_time),
         tags,
         logs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{Link, Span as _, SpanContext, TraceFlags, TraceState, Tracer};
+    use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+    use opentelemetry::{Array, Context, KeyValue, StringValue};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+    use super::*;
+
+    /// Spans with every kind of tag, status, link and event the mapping handles.
+    fn varied_spans() -> Vec<SpanData> {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let tracer = provider.tracer("mapping-test");
+        let remote = SpanContext::new(
+            opentelemetry::trace::TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let parent = Context::new().with_remote_span_context(remote.clone());
+        for (i, kind) in [
+            SpanKind::Server,
+            SpanKind::Client,
+            SpanKind::Internal,
+            SpanKind::Producer,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut span = tracer
+                .span_builder(format!("op {i}"))
+                .with_kind(kind)
+                .with_links(vec![Link::with_context(remote.clone())])
+                .start_with_context(&tracer, &parent);
+            span.set_attribute(KeyValue::new("s", "välue"));
+            span.set_attribute(KeyValue::new("b", i % 2 == 0));
+            span.set_attribute(KeyValue::new("n", -42_i64));
+            span.set_attribute(KeyValue::new("f", 1.5));
+            span.set_attribute(KeyValue::new(
+                "a",
+                Value::Array(Array::String(vec![StringValue::from("x"), "y".into()])),
+            ));
+            span.add_event("retry", vec![KeyValue::new("attempt", 2_i64)]);
+            match i {
+                0 => span.set_status(Status::error("it broke")),
+                1 => span.set_status(Status::error("")),
+                2 => span.set_status(Status::Ok),
+                _ => {}
+            }
+            span.end();
+        }
+        let root = tracer.start("root");
+        drop(root);
+        exporter.get_finished_spans().unwrap()
+    }
+
+    #[test]
+    fn direct_encoding_is_byte_identical_to_the_owned_model() {
+        let spans = varied_spans();
+        assert_eq!(spans.len(), 5);
+        for data in &spans {
+            assert_eq!(
+                encode_span_data(data),
+                jaeger_span(data).encode(),
+                "span {:?}",
+                data.name
+            );
+        }
     }
 }

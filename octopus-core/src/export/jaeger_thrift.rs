@@ -138,14 +138,14 @@ impl Tag {
     }
 }
 
-type Out<'a> = dyn TOutputProtocol + 'a;
-type ThriftResult = thrift::Result<()>;
+pub(crate) type Out<'a> = dyn TOutputProtocol + 'a;
+pub(crate) type ThriftResult = thrift::Result<()>;
 
 /// The compact protocol writes neither field nor struct names, so none are built: the thrift
 /// crate's `TFieldIdentifier::new` and `TStructIdentifier::new` allocate a `String` for each,
 /// which made encoding spend most of its time on names it then dropped. The names stay in the
 /// calls, as documentation of the IDL.
-fn field(o: &mut Out<'_>, _name: &str, kind: TType, id: i16) -> ThriftResult {
+pub(crate) fn field(o: &mut Out<'_>, _name: &str, kind: TType, id: i16) -> ThriftResult {
     o.write_field_begin(&TFieldIdentifier {
         name: None,
         field_type: kind,
@@ -153,7 +153,7 @@ fn field(o: &mut Out<'_>, _name: &str, kind: TType, id: i16) -> ThriftResult {
     })
 }
 
-fn struct_begin(o: &mut Out<'_>, _name: &str) -> ThriftResult {
+pub(crate) fn struct_begin(o: &mut Out<'_>, _name: &str) -> ThriftResult {
     o.write_struct_begin(&TStructIdentifier {
         name: String::new(),
     })
@@ -227,59 +227,172 @@ fn list<T>(
     o.write_field_end()
 }
 
+/// A tag's value, borrowed: what the exporter writes straight from the SDK's span data
+/// without building a [`Tag`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TagRef<'a> {
+    Str(&'a str),
+    Double(f64),
+    Bool(bool),
+    Long(i64),
+    Binary(&'a [u8]),
+}
+
+impl<'a> From<&'a TagValue> for TagRef<'a> {
+    fn from(value: &'a TagValue) -> Self {
+        match value {
+            TagValue::String(v) => TagRef::Str(v),
+            TagValue::Double(v) => TagRef::Double(*v),
+            TagValue::Bool(v) => TagRef::Bool(*v),
+            TagValue::Long(v) => TagRef::Long(*v),
+            TagValue::Binary(v) => TagRef::Binary(v),
+        }
+    }
+}
+
+/// Writes a `Tag` struct: the one writer behind [`Tag::write`] and the exporter's direct path.
+pub(crate) fn write_tag(o: &mut Out<'_>, key: &str, value: TagRef<'_>) -> ThriftResult {
+    struct_begin(o, "Tag")?;
+    field(o, "key", TType::String, 1)?;
+    o.write_string(key)?;
+    o.write_field_end()?;
+    let kind = match value {
+        TagRef::Str(_) => 0,
+        TagRef::Double(_) => 1,
+        TagRef::Bool(_) => 2,
+        TagRef::Long(_) => 3,
+        TagRef::Binary(_) => 4,
+    };
+    field(o, "vType", TType::I32, 2)?;
+    o.write_i32(kind)?;
+    o.write_field_end()?;
+    match value {
+        TagRef::Str(v) => {
+            field(o, "vStr", TType::String, 3)?;
+            o.write_string(v)?;
+        }
+        TagRef::Double(v) => {
+            field(o, "vDouble", TType::Double, 4)?;
+            o.write_double(v)?;
+        }
+        TagRef::Bool(v) => {
+            field(o, "vBool", TType::Bool, 5)?;
+            o.write_bool(v)?;
+        }
+        TagRef::Long(v) => {
+            field(o, "vLong", TType::I64, 6)?;
+            o.write_i64(v)?;
+        }
+        TagRef::Binary(v) => {
+            field(o, "vBinary", TType::String, 7)?;
+            o.write_bytes(v)?;
+        }
+    }
+    o.write_field_end()?;
+    o.write_field_stop()?;
+    o.write_struct_end()
+}
+
 impl Tag {
     /// Writes the struct.
     pub fn write(&self, o: &mut Out<'_>) -> ThriftResult {
-        struct_begin(o, "Tag")?;
-        field(o, "key", TType::String, 1)?;
-        o.write_string(&self.key)?;
-        o.write_field_end()?;
-        let kind = match self.value {
-            TagValue::String(_) => 0,
-            TagValue::Double(_) => 1,
-            TagValue::Bool(_) => 2,
-            TagValue::Long(_) => 3,
-            TagValue::Binary(_) => 4,
-        };
-        field(o, "vType", TType::I32, 2)?;
-        o.write_i32(kind)?;
-        o.write_field_end()?;
-        match &self.value {
-            TagValue::String(v) => {
-                field(o, "vStr", TType::String, 3)?;
-                o.write_string(v)?;
-            }
-            TagValue::Double(v) => {
-                field(o, "vDouble", TType::Double, 4)?;
-                o.write_double(*v)?;
-            }
-            TagValue::Bool(v) => {
-                field(o, "vBool", TType::Bool, 5)?;
-                o.write_bool(*v)?;
-            }
-            TagValue::Long(v) => {
-                field(o, "vLong", TType::I64, 6)?;
-                o.write_i64(*v)?;
-            }
-            TagValue::Binary(v) => {
-                field(o, "vBinary", TType::String, 7)?;
-                o.write_bytes(v)?;
-            }
-        }
-        o.write_field_end()?;
-        o.write_field_stop()?;
-        o.write_struct_end()
+        write_tag(o, &self.key, (&self.value).into())
     }
+}
+
+/// A list field of `count` structs that `write_items` writes.
+pub(crate) fn list_with(
+    o: &mut Out<'_>,
+    name: &str,
+    id: i16,
+    count: usize,
+    write_items: impl FnOnce(&mut Out<'_>) -> ThriftResult,
+) -> ThriftResult {
+    field(o, name, TType::List, id)?;
+    o.write_list_begin(&TListIdentifier::new(TType::Struct, count as i32))?;
+    write_items(o)?;
+    o.write_list_end()?;
+    o.write_field_end()
+}
+
+/// Writes a `Log` struct whose `count` fields `write_fields` writes.
+pub(crate) fn write_log(
+    o: &mut Out<'_>,
+    timestamp: i64,
+    count: usize,
+    write_fields: impl FnOnce(&mut Out<'_>) -> ThriftResult,
+) -> ThriftResult {
+    struct_begin(o, "Log")?;
+    i64_field(o, "timestamp", 1, timestamp)?;
+    list_with(o, "fields", 2, count, write_fields)?;
+    o.write_field_stop()?;
+    o.write_struct_end()
+}
+
+/// The fixed-size fields of a `Span`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SpanHead {
+    pub(crate) trace_id_low: i64,
+    pub(crate) trace_id_high: i64,
+    pub(crate) span_id: i64,
+    pub(crate) parent_span_id: i64,
+    pub(crate) flags: i32,
+    pub(crate) start_time: i64,
+    pub(crate) duration: i64,
+}
+
+/// Writes a `Span` struct: the one writer behind [`Span::write`] and the exporter's direct
+/// path; empty lists are left out, as the IDL makes them optional.
+pub(crate) fn write_span(
+    o: &mut Out<'_>,
+    head: SpanHead,
+    operation_name: &str,
+    references: &[SpanRef],
+    tags: (usize, impl FnOnce(&mut Out<'_>) -> ThriftResult),
+    logs: (usize, impl FnOnce(&mut Out<'_>) -> ThriftResult),
+) -> ThriftResult {
+    struct_begin(o, "Span")?;
+    i64_field(o, "traceIdLow", 1, head.trace_id_low)?;
+    i64_field(o, "traceIdHigh", 2, head.trace_id_high)?;
+    i64_field(o, "spanId", 3, head.span_id)?;
+    i64_field(o, "parentSpanId", 4, head.parent_span_id)?;
+    field(o, "operationName", TType::String, 5)?;
+    o.write_string(operation_name)?;
+    o.write_field_end()?;
+    if !references.is_empty() {
+        list(o, "references", 6, references, SpanRef::write)?;
+    }
+    field(o, "flags", TType::I32, 7)?;
+    o.write_i32(head.flags)?;
+    o.write_field_end()?;
+    i64_field(o, "startTime", 8, head.start_time)?;
+    i64_field(o, "duration", 9, head.duration)?;
+    if tags.0 > 0 {
+        list_with(o, "tags", 10, tags.0, tags.1)?;
+    }
+    if logs.0 > 0 {
+        list_with(o, "logs", 11, logs.0, logs.1)?;
+    }
+    o.write_field_stop()?;
+    o.write_struct_end()
+}
+
+/// A span encoded as a compact struct by `write` (into a fresh buffer).
+pub(crate) fn encode_with(write: impl FnOnce(&mut Out<'_>) -> ThriftResult) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(512);
+    let mut o = thrift::protocol::TCompactOutputProtocol::new(&mut bytes);
+    // Writing into a Vec cannot fail.
+    let _ = write(&mut o);
+    drop(o);
+    bytes
 }
 
 impl Log {
     /// Writes the struct.
     pub fn write(&self, o: &mut Out<'_>) -> ThriftResult {
-        struct_begin(o, "Log")?;
-        i64_field(o, "timestamp", 1, self.timestamp)?;
-        list(o, "fields", 2, &self.fields, Tag::write)?;
-        o.write_field_stop()?;
-        o.write_struct_end()
+        write_log(o, self.timestamp, self.fields.len(), |o| {
+            self.fields.iter().try_for_each(|tag| tag.write(o))
+        })
     }
 }
 
@@ -304,40 +417,32 @@ impl SpanRef {
 impl Span {
     /// The span as a compact struct, exactly the bytes [`write`](Span::write) puts in a batch.
     pub fn encode(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(256);
-        let mut o = thrift::protocol::TCompactOutputProtocol::new(&mut bytes);
-        // Writing into a Vec cannot fail.
-        let _ = self.write(&mut o);
-        drop(o);
-        bytes
+        encode_with(|o| self.write(o))
     }
 
     /// Writes the struct.
     pub fn write(&self, o: &mut Out<'_>) -> ThriftResult {
-        struct_begin(o, "Span")?;
-        i64_field(o, "traceIdLow", 1, self.trace_id_low)?;
-        i64_field(o, "traceIdHigh", 2, self.trace_id_high)?;
-        i64_field(o, "spanId", 3, self.span_id)?;
-        i64_field(o, "parentSpanId", 4, self.parent_span_id)?;
-        field(o, "operationName", TType::String, 5)?;
-        o.write_string(&self.operation_name)?;
-        o.write_field_end()?;
-        if !self.references.is_empty() {
-            list(o, "references", 6, &self.references, SpanRef::write)?;
-        }
-        field(o, "flags", TType::I32, 7)?;
-        o.write_i32(self.flags)?;
-        o.write_field_end()?;
-        i64_field(o, "startTime", 8, self.start_time)?;
-        i64_field(o, "duration", 9, self.duration)?;
-        if !self.tags.is_empty() {
-            list(o, "tags", 10, &self.tags, Tag::write)?;
-        }
-        if !self.logs.is_empty() {
-            list(o, "logs", 11, &self.logs, Log::write)?;
-        }
-        o.write_field_stop()?;
-        o.write_struct_end()
+        let head = SpanHead {
+            trace_id_low: self.trace_id_low,
+            trace_id_high: self.trace_id_high,
+            span_id: self.span_id,
+            parent_span_id: self.parent_span_id,
+            flags: self.flags,
+            start_time: self.start_time,
+            duration: self.duration,
+        };
+        write_span(
+            o,
+            head,
+            &self.operation_name,
+            &self.references,
+            (self.tags.len(), |o: &mut Out<'_>| {
+                self.tags.iter().try_for_each(|tag| tag.write(o))
+            }),
+            (self.logs.len(), |o: &mut Out<'_>| {
+                self.logs.iter().try_for_each(|log| log.write(o))
+            }),
+        )
     }
 }
 

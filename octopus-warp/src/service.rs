@@ -89,6 +89,19 @@ pin_project_lite::pin_project! {
         slot: RouteSlot,
         octopus: Arc<(Octopus, O)>,
     }
+
+    impl<F, O: RequestObserver> PinnedDrop for ResponseFuture<F, O> {
+        // Dropped before the reply (client gone, timeout): the route a `route` filter named
+        // must still reach the observation, or the cancelled span ends nameless.
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(observed) = this.observed.as_mut()
+                && let Some(route) = this.slot.take()
+            {
+                observed.set_route(&route);
+            }
+        }
+    }
 }
 
 impl<F, O> Future for ResponseFuture<F, O>

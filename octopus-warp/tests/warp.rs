@@ -229,6 +229,12 @@ async fn exact_metrics_with_named_routes_rejections_panics_and_cancels() {
         .find(|s| s.tag("url.path") == Some(&TagValue::String("/slow".into())))
         .unwrap();
     assert_eq!(slow.tag("octopus.cancelled"), Some(&TagValue::Bool(true)));
+    // The route the filter named survives the cancellation.
+    assert_eq!(slow.operation_name, "GET /slow");
+    assert_eq!(
+        slow.tag("http.route"),
+        Some(&TagValue::String("/slow".into()))
+    );
     assert!(
         !names
             .iter()

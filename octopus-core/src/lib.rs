@@ -82,6 +82,8 @@ mod octopus;
 pub mod propagation;
 pub mod request;
 pub mod response;
+#[cfg(feature = "metrics-server")]
+pub mod serve;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace;

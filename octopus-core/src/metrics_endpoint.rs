@@ -102,10 +102,6 @@ mod server {
 
     use bytes::Bytes;
     use http_body_util::Full;
-    use hyper::server::conn::http1;
-    use hyper::service::service_fn;
-    use hyper_util::rt::TokioIo;
-    use hyper_util::server::graceful::GracefulShutdown;
     use tokio::net::TcpListener;
 
     use crate::Octopus;
@@ -142,37 +138,13 @@ mod server {
             listener: TcpListener,
             shutdown: impl Future<Output = ()>,
         ) -> std::io::Result<()> {
-            let graceful = GracefulShutdown::new();
-            let mut shutdown = std::pin::pin!(shutdown);
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let stream = match accepted {
-                            Ok((stream, _)) => stream,
-                            Err(error) => {
-                                eprintln!("octopus: metrics listener: accept failed: {error}");
-                                continue;
-                            }
-                        };
-                        let octopus = self.clone();
-                        let connection = http1::Builder::new().serve_connection(
-                            TokioIo::new(stream),
-                            service_fn(move |request| {
-                                let response = octopus.answer_metrics_request(&request);
-                                async move { Ok::<_, Infallible>(response) }
-                            }),
-                        );
-                        let connection = graceful.watch(connection);
-                        tokio::spawn(async move {
-                            let _ = connection.await;
-                        });
-                    }
-                    () = &mut shutdown => break,
-                }
-            }
-            drop(listener);
-            graceful.shutdown().await;
-            Ok(())
+            let octopus = self.clone();
+            let handler = move |request: http::Request<hyper::body::Incoming>| {
+                let response = octopus.answer_metrics_request(&request);
+                async move { Ok::<_, Infallible>(response) }
+            };
+            crate::serve::serve_http1("octopus: metrics listener", listener, handler, shutdown)
+                .await
         }
 
         fn answer_metrics_request<B>(

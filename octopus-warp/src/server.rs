@@ -1,14 +1,10 @@
 //! Serving an observed filter: `warp::serve` takes only filters, so this is its counterpart for
-//! services — the same hyper 1 HTTP/1 connection loop, with graceful shutdown.
+//! services — the core's hyper 1 HTTP/1 connection loop, with graceful shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
 
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower_service::Service;
 
@@ -33,33 +29,11 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(error) => {
-                        eprintln!("octopus-warp: accept failed: {error}");
-                        continue;
-                    }
-                };
-                let service = service.clone();
-                let connection = http1::Builder::new().serve_connection(
-                    TokioIo::new(stream),
-                    service_fn(move |request| service.clone().call(request)),
-                );
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    // A client that goes away mid-request is an ordinary end of a connection.
-                    let _ = connection.await;
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
+    octopus_core::serve::serve_http1(
+        "octopus-warp",
+        listener,
+        move |request| service.clone().call(request),
+        shutdown,
+    )
+    .await
 }

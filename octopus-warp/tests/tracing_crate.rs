@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
-use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
+use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, assert_tracing_spans_under_server};
 use octopus_core::{Octopus, OctopusConfig};
 use octopus_warp::route;
 use tower_service::Service as _;
@@ -49,27 +49,5 @@ async fn instrument_and_info_span_in_a_handler_are_children_of_the_server_span()
 
     octopus.shutdown().unwrap();
     let spans = agent.wait_for_spans(4, Duration::from_secs(5));
-    let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
-    assert_eq!(spans.len(), 4, "{names:?}");
-    let span = |name: &str| {
-        spans
-            .iter()
-            .find(|s| s.operation_name == name)
-            .unwrap_or_else(|| panic!("no {name} in {names:?}"))
-    };
-    let server = span("GET /users/{id}");
-    let load_user = span("load_user");
-    let query = span("query");
-    let render = span("render");
-    assert_eq!(server.parent_span_id_hex(), INBOUND_SPAN_ID);
-    for s in [server, load_user, query, render] {
-        assert_eq!(s.trace_id_hex(), TRACE_ID, "{}", s.operation_name);
-    }
-    assert_eq!(load_user.parent_span_id_hex(), server.span_id_hex());
-    assert_eq!(render.parent_span_id_hex(), server.span_id_hex());
-    assert_eq!(query.parent_span_id_hex(), load_user.span_id_hex());
-    assert_eq!(
-        load_user.tag("otel.scope.name"),
-        Some(&TagValue::String("tracing".into()))
-    );
+    assert_tracing_spans_under_server(&spans, "GET /users/{id}", TRACE_ID, INBOUND_SPAN_ID);
 }

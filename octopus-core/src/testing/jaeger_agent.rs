@@ -174,3 +174,40 @@ impl Span {
         format!("{:016x}", self.parent_span_id as u64)
     }
 }
+
+/// The check every adapter's `tracing`-crate test makes. The handler behind `server_name` opened
+/// `render` (`info_span!`) and called a `#[tracing::instrument]` `load_user` that opened `query`;
+/// the request carried `traceparent: 00-{trace_id}-{inbound_span_id}-01`. Asserts, with exact
+/// ids, that `spans` are those four, all in the inbound trace, chained inbound → server →
+/// (`load_user` → `query`, `render`), the `tracing` spans under the `tracing` scope.
+pub fn assert_tracing_spans_under_server(
+    spans: &[Span],
+    server_name: &str,
+    trace_id: &str,
+    inbound_span_id: &str,
+) {
+    let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
+    assert_eq!(spans.len(), 4, "{names:?}");
+    let span = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.operation_name == name)
+            .unwrap_or_else(|| panic!("no {name} in {names:?}"))
+    };
+    let (server, load_user, query, render) = (
+        span(server_name),
+        span("load_user"),
+        span("query"),
+        span("render"),
+    );
+    assert_eq!(server.parent_span_id_hex(), inbound_span_id);
+    for s in [server, load_user, query, render] {
+        assert_eq!(s.trace_id_hex(), trace_id, "{}", s.operation_name);
+    }
+    assert_eq!(load_user.parent_span_id_hex(), server.span_id_hex());
+    assert_eq!(render.parent_span_id_hex(), server.span_id_hex());
+    assert_eq!(query.parent_span_id_hex(), load_user.span_id_hex());
+    let scope = |s: &Span| s.tag("otel.scope.name").cloned();
+    assert_eq!(scope(load_user), Some(TagValue::String("tracing".into())));
+    assert_eq!(scope(server), Some(TagValue::String("octopus".into())));
+}

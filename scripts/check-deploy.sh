@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Validates the operator-facing files under deploy/ (see deploy/README.md):
 #   a. promtool: check rules, unit-test the rules, check the compose Prometheus config;
-#   b. every YAML / JSON file under deploy/ parses; docker-compose.yml has its services and
+#   b. every YAML / JSON file under deploy/ parses; docker-compose.yml validates against the
+#      Compose Specification's JSON schema (check-jsonschema, from PyPI), has its services and
 #      the files it mounts exist; the dashboard has its variables and panels;
 #   c. builds axum-demo, runs it on a free loopback port beside a real Prometheus (1 s
 #      scrapes and rule evaluations, deploy/prometheus/octopus.rules.yml loaded), sends a
@@ -33,7 +34,7 @@ need() {
 
 need promtool "install the Debian package: apt-get install -y prometheus"
 need prometheus "install the Debian package: apt-get install -y prometheus"
-need python3 "python3 is required to parse YAML / JSON and to query Prometheus"
+need python3 "python3 (with venv) is required to parse YAML / JSON and to query Prometheus"
 need curl "apt-get install -y curl"
 need cargo "the Rust toolchain is required to build the demo"
 
@@ -84,12 +85,20 @@ promtool test rules "$RULES_TEST" || fail "promtool test rules $RULES_TEST"
 promtool check config "$PROM_CONFIG" || fail "promtool check config $PROM_CONFIG"
 
 # --- b. YAML / JSON syntax and structure --------------------------------------------------
-say "b. YAML / JSON syntax"
-if ! python3 -c 'import yaml' 2>/dev/null; then
-    say "PyYAML missing: pip install -q pyyaml"
-    python3 -m pip install -q pyyaml || fail "could not install PyYAML (pip install pyyaml)"
+say "b. YAML / JSON syntax, compose file against the Compose Specification schema"
+# A virtualenv of our own (kept in target/, reused by later runs) holds PyYAML and
+# check-jsonschema, whose vendored copy of the official compose-spec schema validates
+# docker-compose.yml the way `docker compose config` would, without a Docker engine.
+VENV="$ROOT/target/check-deploy-venv"
+if ! "$VENV/bin/python" -c 'import yaml' 2>/dev/null || [[ ! -x "$VENV/bin/check-jsonschema" ]]; then
+    say "installing PyYAML and check-jsonschema into $VENV (PyPI)"
+    python3 -m venv "$VENV" || fail "python3 -m venv failed (apt-get install -y python3-venv)"
+    "$VENV/bin/python" -m pip install -q 'pyyaml==6.0.3' 'check-jsonschema==0.39.0' \
+        || fail "could not install PyYAML and check-jsonschema from PyPI"
 fi
-python3 - "$DEPLOY" <<'PY' || fail "YAML / JSON validation"
+"$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec "$DEPLOY/docker-compose.yml" \
+    || fail "deploy/docker-compose.yml does not follow the Compose Specification"
+"$VENV/bin/python" - "$DEPLOY" <<'PY' || fail "YAML / JSON validation"
 import json, os, sys
 import yaml
 
@@ -251,7 +260,7 @@ wait "$SLOW_PID" || true
 sleep 3
 
 say "querying every dashboard expression and recording rule"
-python3 - "$PROM" "$DASHBOARD" "$RULES" "$SERVICE_NAME" <<'PY'
+"$VENV/bin/python" - "$PROM" "$DASHBOARD" "$RULES" "$SERVICE_NAME" <<'PY'
 import json, math, re, sys, time, urllib.parse, urllib.request
 import yaml
 

@@ -39,6 +39,11 @@ const STORM: usize = 1_000;
 const P99_RATIO_BOUND: f64 = 1.5;
 /// Resident-memory growth allowed over a 100 000-request run.
 const RSS_GROWTH_BOUND: u64 = 50 * 1024 * 1024;
+/// Resident-memory growth allowed over a *second* 100 000-request run on the same process. The
+/// first run grows the working set (the batch queue fills with up to 2 048 spans, allocator
+/// arenas per thread); once that is reached, a process that keeps nothing per request stays
+/// flat, while one that leaked even 64 bytes a request would grow by 6.1 MiB.
+const STEADY_RSS_GROWTH_BOUND: u64 = 4 * 1024 * 1024;
 
 /// One load test at a time: p99 latencies are only comparable on an otherwise idle machine.
 fn exclusive() -> MutexGuard<'static, ()> {
@@ -111,6 +116,28 @@ fn run_load(demo: &Demo) -> Run {
         rss_before,
         rss_after,
     }
+}
+
+/// A second [`measured_run`] on the same process, whose resident memory must stay within
+/// [`STEADY_RSS_GROWTH_BOUND`]: memory is flat, not just bounded, while the backend is failing.
+fn steady_memory_run(demo: &Demo, label: &str, baseline_p99: Option<f64>) {
+    let run = measured_run(demo, &format!("{label}, second run"), baseline_p99);
+    let growth = run.rss_after.saturating_sub(run.rss_before);
+    println!(
+        "FAULTS {} {label}: second 100 000 requests on the same process: rss {:.1} MB -> {:.1} MB ({:+.2} MB)",
+        demo.bin.name,
+        mb(run.rss_before),
+        mb(run.rss_after),
+        mb(run.rss_after) - mb(run.rss_before),
+    );
+    assert!(
+        growth < STEADY_RSS_GROWTH_BOUND,
+        "{} {label}: resident memory grew by {:.2} MB over a second 100 000 requests ({:.1} MB -> {:.1} MB)",
+        demo.bin.name,
+        mb(growth),
+        mb(run.rss_before),
+        mb(run.rss_after)
+    );
 }
 
 /// Prints the run's summary line and checks it: no failure, bounded memory growth. Returns the
@@ -396,6 +423,7 @@ fn a_down_black_holed_or_flapping_trace_backend_costs_no_request_and_little_late
         let hole = BlackHole::start();
         let demo = start(bin, &otlp_env(&service, &hole.endpoint()));
         measured_run(&demo, "black-hole", baseline);
+        steady_memory_run(&demo, "black-hole", baseline);
         stop(demo, "black-hole");
         drop(hole);
 
@@ -405,6 +433,7 @@ fn a_down_black_holed_or_flapping_trace_backend_costs_no_request_and_little_late
         let proxy = FlappingProxy::start(upstream, Duration::from_secs(1));
         let demo = start(bin, &otlp_env(&service, &proxy.endpoint()));
         measured_run(&demo, "flapping", baseline);
+        steady_memory_run(&demo, "flapping", baseline);
         let during = collector.spans().len();
         // Back up for good: spans flow again. The batch queue may still be full of spans from
         // the load (new ones are dropped until it drains), so probe until one arrives, then

@@ -56,6 +56,8 @@
 //! measures to the last body byte; for a streaming response the two differ by the streaming
 //! time, for an ordinary one by the time to write it to the socket.)
 
+#![warn(missing_docs)]
+
 mod header_map;
 mod metrics;
 mod middleware;

@@ -39,6 +39,8 @@
 //! routing no template is known and requests share the unmatched label unless an inner
 //! layer inserts a [`MatchedPath`]-like template — see [`RouteTemplate`].
 
+#![warn(missing_docs)]
+
 mod layer;
 mod metrics;
 mod trace_context;

@@ -66,6 +66,8 @@
 //! `http_server_active_requests` counts the request under the unmatched label. Latency and the
 //! span end at the response fairing, before the body is written to the client.
 
+#![warn(missing_docs)]
+
 mod fairing;
 mod headers;
 mod metrics;

@@ -3,7 +3,7 @@
 //! Two lines, as with the original plugins: build [`Octopus`] once, then observe your filter
 //! and serve it. Routes name themselves with [`route`]; `/metrics` is a ready filter.
 //!
-//! ```no_run
+//! ```
 //! use octopus_core::{Octopus, OctopusConfig};
 //! use warp::Filter;
 //!
@@ -18,9 +18,21 @@
 //!     .map(|name: String| format!("hello, {name}"));
 //! let routes = hello.or(octopus_warp::metrics_filter(&octopus)); // GET /metrics
 //!
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let address = listener.local_addr()?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
 //! let service = octopus_warp::observe(&octopus, warp::service(routes)); // metrics + spans
-//! octopus_warp::serve(listener, service, std::future::pending()).await?;
+//! let server = tokio::spawn(octopus_warp::serve(listener, service, async {
+//!     stopped.await.ok(); // your shutdown signal (SIGTERM, ...)
+//! }));
+//!
+//! let body = reqwest::get(format!("http://{address}/hello/bob")).await?.text().await?;
+//! assert_eq!(body, "hello, bob");
+//! let metrics = reqwest::get(format!("http://{address}/metrics")).await?.text().await?;
+//! assert!(metrics.contains(r#"http_route="/hello/{name}""#));
+//!
+//! stop.send(()).ok();
+//! server.await??;
 //! octopus.shutdown()?; // flush queued spans
 //! # Ok(()) }
 //! ```
@@ -46,6 +58,8 @@
 //! The route is known only once the filter matched it, so the in-flight gauge counts a request
 //! under the unmatched label while it runs. Latency and the span end when the filter's reply is
 //! ready: a streaming body is not included.
+
+#![warn(missing_docs)]
 
 mod metrics;
 mod route;

@@ -239,6 +239,22 @@ fn core(c: &mut Criterion) {
         });
     }
 
+    // The default codec (tracecontext, baggage, jaeger) on what a request inside a fleet
+    // carries: a `traceparent` among ordinary headers.
+    let default_codec = HeaderCodec::new(&PropagatorKind::DEFAULT);
+    let in_fleet: &Headers = &[
+        ("host", "users:8080"),
+        ("user-agent", "reqwest"),
+        ("accept", "*/*"),
+        (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+    ];
+    group.bench_function("extract_default_traceparent", |b| {
+        b.iter(|| black_box(default_codec.extract(black_box(in_fleet))))
+    });
+
     // The Jaeger agent exporter turning a 100-span batch into UDP datagrams (thrift compact).
     let spans = hundred_spans();
     let exporter = JaegerAgentExporter::new("127.0.0.1", 6831);

@@ -611,3 +611,113 @@ fn requests_without_trace_headers_skip_extraction_but_keep_the_parent_context() 
         Some("core".into())
     );
 }
+
+/// Both B3 kinds read both encodings (only what they write differs), so a request carrying
+/// just the other encoding must not be skipped by the codec's header-name pre-pass.
+#[test]
+fn each_b3_kind_reads_the_other_encoding_alone() {
+    let multi_only = [
+        ("X-B3-TraceId", "80f198ee56343ba864fe8b2a57d3eff7"),
+        ("X-B3-SpanId", "e457b5a2e4d86bd1"),
+        ("X-B3-Sampled", "1"),
+    ];
+    let single_only = [("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")];
+    let expected = Some((
+        "80f198ee56343ba864fe8b2a57d3eff7".to_string(),
+        "e457b5a2e4d86bd1".to_string(),
+        true,
+    ));
+    for list in ["b3", "b3multi", "tracecontext,b3", "b3multi,baggage"] {
+        assert_eq!(ids(&remote(&codec(list), &multi_only)), expected, "{list}");
+        assert_eq!(ids(&remote(&codec(list), &single_only)), expected, "{list}");
+    }
+}
+
+/// The trace and baggage a context carries, comparable.
+fn summary(context: &Context) -> (SpanContext, Vec<(String, String)>) {
+    let mut baggage: Vec<(String, String)> = context
+        .baggage()
+        .iter()
+        .map(|(k, (v, _))| (k.to_string(), v.to_string()))
+        .collect();
+    baggage.sort();
+    (context.span().span_context().clone(), baggage)
+}
+
+/// Header names (any case) and values of every format, mixed at random.
+fn mixed_headers() -> impl Strategy<Value = Vec<(String, String)>> {
+    let name = prop_oneof![
+        Just("traceparent"),
+        Just("TraceParent"),
+        Just("tracestate"),
+        Just("baggage"),
+        Just("uber-trace-id"),
+        Just("Uber-Trace-Id"),
+        Just("uberctx-team"),
+        Just("UBERCTX-Region"),
+        Just("b3"),
+        Just("x-b3-traceid"),
+        Just("X-B3-SpanId"),
+        Just("x-b3-sampled"),
+        Just("x-b3-flags"),
+        Just("user-agent"),
+    ];
+    let value = prop_oneof![
+        Just("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string()),
+        Just("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7".to_string()),
+        Just("tenant=acme,region=us".to_string()),
+        Just("4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1".to_string()),
+        Just("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1".to_string()),
+        Just("80f198ee56343ba864fe8b2a57d3eff7".to_string()),
+        Just("e457b5a2e4d86bd1".to_string()),
+        Just("1".to_string()),
+        "[0-9a-f:=,-]{0,40}",
+    ];
+    proptest::collection::vec((name.prop_map(str::to_string), value), 0..6)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The codec's pre-pass (which runs only the formats whose headers are present) extracts
+    /// exactly what running every configured propagator in order does.
+    #[test]
+    fn skipping_absent_formats_changes_nothing(
+        headers in mixed_headers(),
+        list in prop_oneof![
+            Just("tracecontext,baggage,jaeger"),
+            Just("jaeger,baggage,tracecontext"),
+            Just("b3"),
+            Just("b3multi,tracecontext"),
+            Just("tracecontext,baggage,jaeger,b3,b3multi"),
+        ],
+    ) {
+        use octopus_core::opentelemetry::propagation::TextMapPropagator;
+        let codec = codec(list);
+        let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let fast = codec.extract(&pairs[..]);
+        // The oracle: every propagator, in order, through the plain OpenTelemetry interface.
+        let map: std::collections::HashMap<String, String> = headers
+            .iter()
+            .rev() // the first of duplicate names wins, as in `HeaderSource` for pairs
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+            .collect();
+        let full = TextMapPropagator::extract_with_context(&codec, &Context::new(), &map);
+        prop_assert_eq!(summary(&fast), summary(&full));
+    }
+}
+
+#[test]
+fn a_format_listed_twice_counts_once() {
+    let twice = HeaderCodec::new(&[PropagatorKind::TraceContext; 40]);
+    assert_eq!(twice.kinds(), [PropagatorKind::TraceContext]);
+    let headers = [(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )];
+    assert_eq!(
+        ids(&remote(&twice, &headers)).map(|(trace, _, _)| trace),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736".to_string())
+    );
+    assert_eq!(twice.header_names(), ["traceparent", "tracestate"]);
+}

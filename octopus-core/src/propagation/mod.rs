@@ -47,6 +47,7 @@
 mod b3;
 mod jaeger;
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
@@ -211,25 +212,40 @@ struct CodecInner {
     kinds: Vec<PropagatorKind>,
     propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>>,
     fields: Vec<String>,
-    /// Headers without which no configured format extracts anything (see
-    /// [`PropagatorKind::trigger_headers`]).
-    triggers: Vec<&'static str>,
-    /// `uberctx-` when Jaeger baggage is read.
-    trigger_prefix: Option<&'static str>,
+    /// For each propagator, in order: the header names (and name prefix) without which it
+    /// extracts nothing (see [`PropagatorKind::trigger_headers`]).
+    triggers: Vec<Triggers>,
+}
+
+/// The headers whose presence makes one propagator worth running.
+struct Triggers {
+    names: &'static [&'static str],
+    prefix: Option<&'static str>,
+}
+
+impl Triggers {
+    fn matches(&self, name: &str) -> bool {
+        self.names.iter().any(|t| t.eq_ignore_ascii_case(name))
+            || self.prefix.is_some_and(|prefix| {
+                name.get(..prefix.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+            })
+    }
 }
 
 impl PropagatorKind {
     /// The headers whose absence means this format extracts nothing: the id header (a
-    /// `tracestate` or `x-b3-sampled` alone carries no parent) and W3C `baggage`.
-    fn trigger_headers(self) -> &'static [&'static str] {
-        match self {
-            PropagatorKind::TraceContext => &["traceparent"],
-            PropagatorKind::Baggage => &["baggage"],
-            PropagatorKind::Jaeger => &["uber-trace-id"],
-            PropagatorKind::B3 => &["b3"],
-            PropagatorKind::B3Multi => &["x-b3-traceid"],
-            PropagatorKind::None => &[],
-        }
+    /// `tracestate` or `x-b3-sampled` alone carries no parent), W3C `baggage`, and Jaeger's
+    /// `uberctx-*` baggage. Both B3 kinds read both encodings (they differ in what they write).
+    fn trigger_headers(self) -> Triggers {
+        let (names, prefix): (&'static [&'static str], _) = match self {
+            PropagatorKind::TraceContext => (&["traceparent"], None),
+            PropagatorKind::Baggage => (&["baggage"], None),
+            PropagatorKind::Jaeger => (&["uber-trace-id"], Some(jaeger::BAGGAGE_PREFIX)),
+            PropagatorKind::B3 | PropagatorKind::B3Multi => (&["b3", "x-b3-traceid"], None),
+            PropagatorKind::None => (&[], None),
+        };
+        Triggers { names, prefix }
     }
 }
 
@@ -242,8 +258,16 @@ impl fmt::Debug for HeaderCodec {
 }
 
 impl HeaderCodec {
-    /// A codec reading and writing these formats, in this order.
+    /// A codec reading and writing these formats, in this order (a repeated format counts
+    /// once, where it first appears; `None` adds nothing).
     pub fn new(kinds: &[PropagatorKind]) -> Self {
+        let mut unique: Vec<PropagatorKind> = Vec::with_capacity(kinds.len());
+        for kind in kinds {
+            if !unique.contains(kind) {
+                unique.push(*kind);
+            }
+        }
+        let kinds = &unique[..];
         let propagators: Vec<_> = kinds.iter().filter_map(|k| k.propagator()).collect();
         let fields = propagators
             .iter()
@@ -251,19 +275,15 @@ impl HeaderCodec {
             .collect();
         let triggers = kinds
             .iter()
-            .flat_map(|k| k.trigger_headers())
-            .copied()
+            .filter(|k| **k != PropagatorKind::None)
+            .map(|k| k.trigger_headers())
             .collect();
-        let trigger_prefix = kinds
-            .contains(&PropagatorKind::Jaeger)
-            .then_some(jaeger::BAGGAGE_PREFIX);
         HeaderCodec {
             inner: Arc::new(CodecInner {
                 kinds: kinds.to_vec(),
                 propagators,
                 fields,
                 triggers,
-                trigger_prefix,
             }),
         }
     }
@@ -284,20 +304,38 @@ impl HeaderCodec {
         parent: &Context,
         headers: &H,
     ) -> Context {
-        // One pass over the names instead of a lookup per format: requests without any trace
-        // header (an edge's usual traffic) skip extraction entirely.
+        // One pass over the names finds which formats have their headers here; only those
+        // run. A request without any trace header (an edge's usual traffic) skips extraction
+        // entirely, and one with just `traceparent` (inside a fleet) runs only the W3C
+        // propagator: each format skipped saves its header lookups, Jaeger's scan for
+        // `uberctx-*` names and a context clone — what running it would have returned anyway.
         let inner = &self.inner;
-        let carries_trace_headers = headers.any_header_name(&|name| {
-            inner.triggers.iter().any(|t| t.eq_ignore_ascii_case(name))
-                || inner.trigger_prefix.is_some_and(|prefix| {
-                    name.get(..prefix.len())
-                        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
-                })
+        let all = (1u32 << inner.triggers.len()) - 1;
+        let present = Cell::new(0u32);
+        headers.any_header_name(&|name| {
+            let mut found = present.get();
+            for (i, triggers) in inner.triggers.iter().enumerate() {
+                if found & (1 << i) == 0 && triggers.matches(name) {
+                    found |= 1 << i;
+                }
+            }
+            present.set(found);
+            found == all // stop early once every format has been seen
         });
-        if !carries_trace_headers {
+        let present = present.get();
+        if present == 0 {
             return parent.clone();
         }
-        TextMapPropagator::extract_with_context(self, parent, &SourceExtractor(headers))
+        let extractor = SourceExtractor(headers);
+        inner
+            .propagators
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| present & (1 << i) != 0)
+            .fold(parent.clone(), |cx, (_, propagator)| {
+                let next = propagator.extract_with_context(&cx, &extractor);
+                keep_baggage(&cx, keep_trace_state(&cx, next))
+            })
     }
 
     /// Writes the headers of every configured format for `context`'s span and baggage.

@@ -254,6 +254,22 @@ fn core(c: &mut Criterion) {
     group.bench_function("extract_default_traceparent", |b| {
         b.iter(|| black_box(default_codec.extract(black_box(in_fleet))))
     });
+    // What one Octopus service's traced client sends the next with the default codec.
+    let from_octopus: &Headers = &[
+        ("host", "users:8080"),
+        ("accept", "*/*"),
+        (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        (
+            "uber-trace-id",
+            "0af7651916cd43dd8448eb211c80319c:b7ad6b7169203331:0:1",
+        ),
+    ];
+    group.bench_function("extract_default_octopus_hop", |b| {
+        b.iter(|| black_box(default_codec.extract(black_box(from_octopus))))
+    });
 
     // The Jaeger agent exporter turning a 100-span batch into UDP datagrams (thrift compact).
     let spans = hundred_spans();

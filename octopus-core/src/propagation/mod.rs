@@ -171,11 +171,19 @@ pub(crate) const MAX_BAGGAGE_LEN: usize = 8_192;
 /// It is also where inbound size limits are enforced, once for every propagator (ours and the
 /// SDK's): an oversized trace header reads as absent, so parsing costs at most a few hundred
 /// bytes of work whatever a client sends.
-struct SourceExtractor<'a, H: ?Sized>(&'a H);
+struct SourceExtractor<'a, H: ?Sized> {
+    headers: &'a H,
+    /// Whether the codec's pre-pass saw a name with a trigger prefix (`uberctx-`). Only
+    /// Jaeger's baggage scan asks for [`keys`](Extractor::keys) (the SDK's W3C propagators
+    /// never do); when no such name exists, it gets none, without collecting every header name
+    /// into a `Vec` — which every hop between two Octopus services (`traceparent` and
+    /// `uber-trace-id`, no baggage) would otherwise pay.
+    list_names: bool,
+}
 
 impl<H: HeaderSource + ?Sized> Extractor for SourceExtractor<'_, H> {
     fn get(&self, key: &str) -> Option<&str> {
-        let value = self.0.header(key)?;
+        let value = self.headers.header(key)?;
         let within_limits = match key {
             "tracestate" => {
                 value.len() <= MAX_TRACESTATE_LEN
@@ -189,7 +197,11 @@ impl<H: HeaderSource + ?Sized> Extractor for SourceExtractor<'_, H> {
     }
 
     fn keys(&self) -> Vec<&str> {
-        self.0.header_names()
+        if self.list_names {
+            self.headers.header_names()
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -224,14 +236,21 @@ struct Triggers {
 }
 
 impl Triggers {
-    fn matches(&self, name: &str) -> bool {
+    fn matches_name(&self, name: &str) -> bool {
         self.names.iter().any(|t| t.eq_ignore_ascii_case(name))
-            || self.prefix.is_some_and(|prefix| {
-                name.get(..prefix.len())
-                    .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
-            })
+    }
+
+    fn matches_prefix(&self, name: &str) -> bool {
+        self.prefix.is_some_and(|prefix| {
+            name.get(..prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+        })
     }
 }
+
+/// In the pre-pass's bit set: a header name with a trigger prefix was seen. (Formats take
+/// the low bits, one each; there are at most five.)
+const PREFIXED_NAME: u32 = 1 << 31;
 
 impl PropagatorKind {
     /// The headers whose absence means this format extracts nothing: the id header (a
@@ -310,23 +329,31 @@ impl HeaderCodec {
         // propagator: each format skipped saves its header lookups, Jaeger's scan for
         // `uberctx-*` names and a context clone — what running it would have returned anyway.
         let inner = &self.inner;
-        let all = (1u32 << inner.triggers.len()) - 1;
+        let mut wanted = (1u32 << inner.triggers.len()) - 1;
+        if inner.triggers.iter().any(|t| t.prefix.is_some()) {
+            wanted |= PREFIXED_NAME;
+        }
         let present = Cell::new(0u32);
         headers.any_header_name(&|name| {
             let mut found = present.get();
             for (i, triggers) in inner.triggers.iter().enumerate() {
-                if found & (1 << i) == 0 && triggers.matches(name) {
+                if triggers.matches_name(name) {
                     found |= 1 << i;
+                } else if triggers.matches_prefix(name) {
+                    found |= 1 << i | PREFIXED_NAME;
                 }
             }
             present.set(found);
-            found == all // stop early once every format has been seen
+            found == wanted // stop early once there is nothing left to learn
         });
         let present = present.get();
         if present == 0 {
             return parent.clone();
         }
-        let extractor = SourceExtractor(headers);
+        let extractor = SourceExtractor {
+            headers,
+            list_names: present & PREFIXED_NAME != 0,
+        };
         inner
             .propagators
             .iter()

@@ -402,24 +402,30 @@ impl TextMapPropagator for HeaderCodec {
 /// `traceparent` and `uber-trace-id`), it must not drop the W3C `tracestate` the earlier one
 /// read: only W3C carries it, and vendors' entries would vanish after one hop.
 fn keep_trace_state(previous: &Context, next: Context) -> Context {
-    let before = previous.span().span_context().clone();
-    let after = next.span().span_context().clone();
-    let same_parent = after.is_valid()
-        && after.trace_id() == before.trace_id()
-        && after.span_id() == before.span_id();
-    if same_parent
-        && after.trace_state().header().is_empty()
-        && !before.trace_state().header().is_empty()
-    {
-        return next.with_remote_span_context(SpanContext::new(
-            after.trace_id(),
-            after.span_id(),
-            after.trace_flags(),
-            true,
-            before.trace_state().clone(),
-        ));
+    // Borrowed, not cloned: a span context's clone copies its `tracestate` entries.
+    let restored = {
+        let (before_span, after_span) = (previous.span(), next.span());
+        let (before, after) = (before_span.span_context(), after_span.span_context());
+        let same_parent = after.is_valid()
+            && after.trace_id() == before.trace_id()
+            && after.span_id() == before.span_id();
+        (same_parent
+            && after.trace_state().header().is_empty()
+            && !before.trace_state().header().is_empty())
+        .then(|| {
+            SpanContext::new(
+                after.trace_id(),
+                after.span_id(),
+                after.trace_flags(),
+                true,
+                before.trace_state().clone(),
+            )
+        })
+    };
+    match restored {
+        Some(span_context) => next.with_remote_span_context(span_context),
+        None => next,
     }
-    next
 }
 
 /// Baggage read by an earlier format survives a later one: the SDK's W3C propagator replaces

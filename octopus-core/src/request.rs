@@ -35,10 +35,12 @@ pub trait HeaderSource {
     fn header_names(&self) -> Vec<&str>;
 
     /// Whether any header name satisfies `predicate` (given names as the map spells them;
-    /// compare case-insensitively). The header codec asks this once per request to skip every
-    /// per-format lookup when a request carries no trace header at all — the common case at
-    /// an edge. The default goes through [`header_names`](HeaderSource::header_names); maps
-    /// that can iterate their names without allocating should override it.
+    /// compare case-insensitively); names are visited in order until `predicate` returns
+    /// true. The header codec makes this one pass per request to learn which trace formats
+    /// have their headers present, and runs only those — none at all for a request without a
+    /// trace header, the common case at an edge. The default goes through
+    /// [`header_names`](HeaderSource::header_names); maps that can iterate their names without
+    /// allocating should override it.
     fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
         self.header_names().into_iter().any(predicate)
     }

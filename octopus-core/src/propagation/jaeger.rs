@@ -17,7 +17,7 @@ use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
-use super::{MAX_ID_HEADER_LEN, is_hex, remote_context};
+use super::{MAX_ID_HEADER_LEN, is_hex, remote_context, strip_prefix_ignore_case};
 
 const TRACE_HEADER: &str = "uber-trace-id";
 pub(crate) const BAGGAGE_PREFIX: &str = "uberctx-";
@@ -122,11 +122,8 @@ impl TextMapPropagator for JaegerPropagator {
             .keys()
             .into_iter()
             .filter_map(|name| {
-                let key = name
-                    .get(..BAGGAGE_PREFIX.len())
-                    .filter(|prefix| prefix.eq_ignore_ascii_case(BAGGAGE_PREFIX))
-                    .map(|_| &name[BAGGAGE_PREFIX.len()..])
-                    .filter(|key| !key.is_empty())?;
+                let key =
+                    strip_prefix_ignore_case(name, BAGGAGE_PREFIX).filter(|key| !key.is_empty())?;
                 let value = percent_decode_str(extractor.get(name)?)
                     .decode_utf8()
                     .ok()?;

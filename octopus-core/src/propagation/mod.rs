@@ -10,14 +10,15 @@
 //! | `tracecontext` | W3C `traceparent`, `tracestate` (the SDK's propagator) |
 //! | `baggage` | W3C `baggage` (the SDK's propagator) |
 //! | `jaeger` | `uber-trace-id`, `uberctx-{key}` ([`JaegerPropagator`]) |
-//! | `b3` | `b3` single header ([`B3Propagator`]) |
-//! | `b3multi` | `x-b3-traceid`, `x-b3-spanid`, `x-b3-parentspanid`, `x-b3-sampled`, `x-b3-flags` |
+//! | `b3` | `b3` single header written ([`B3Propagator`]); both encodings read |
+//! | `b3multi` | `x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled` written; both encodings read (`x-b3-parentspanid`, `x-b3-flags` too) |
 //! | `none` | nothing |
 //!
 //! Inbound headers are untrusted: a malformed, oversized or contradictory value is ignored
-//! (the request starts a new root trace), never an error. Extraction runs the propagators in
-//! the configured order, each on the previous result, so when several trace headers are
-//! valid the last configured format wins. Baggage is capped by the SDK at the W3C limits
+//! (the request starts a new root trace), never an error. One pass over the header names
+//! finds the formats whose headers are present; those propagators run in the configured
+//! order, each on the previous result, so when several trace headers are valid the last
+//! configured format wins. Baggage is capped by the SDK at the W3C limits
 //! (64 entries, 8 192 bytes), whichever format it arrives in.
 //!
 //! Inbound size limits, before any parsing: id headers (`traceparent`, `uber-trace-id`, `b3`,
@@ -190,7 +191,7 @@ impl<H: HeaderSource + ?Sized> Extractor for SourceExtractor<'_, H> {
                     && value.bytes().filter(|&b| b == b',').count() < MAX_TRACESTATE_MEMBERS
             }
             "baggage" => value.len() <= MAX_BAGGAGE_LEN,
-            key if key.starts_with("uberctx-") => value.len() <= MAX_BAGGAGE_LEN,
+            key if key.starts_with(jaeger::BAGGAGE_PREFIX) => value.len() <= MAX_BAGGAGE_LEN,
             _ => value.len() <= MAX_ID_HEADER_LEN,
         };
         within_limits.then_some(value)
@@ -227,6 +228,9 @@ struct CodecInner {
     /// For each propagator, in order: the header names (and name prefix) without which it
     /// extracts nothing (see [`PropagatorKind::trigger_headers`]).
     triggers: Vec<Triggers>,
+    /// The pre-pass's bit set once everything has been seen: a bit per propagator, and
+    /// [`PREFIXED_NAME`] when one of them has a name prefix. Known at construction.
+    all_seen: u32,
 }
 
 /// The headers whose presence makes one propagator worth running.
@@ -241,11 +245,16 @@ impl Triggers {
     }
 
     fn matches_prefix(&self, name: &str) -> bool {
-        self.prefix.is_some_and(|prefix| {
-            name.get(..prefix.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
-        })
+        self.prefix
+            .is_some_and(|prefix| strip_prefix_ignore_case(name, prefix).is_some())
     }
+}
+
+/// `name` without `prefix`, compared case-insensitively (header names are).
+pub(crate) fn strip_prefix_ignore_case<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
+    name.get(..prefix.len())
+        .filter(|head| head.eq_ignore_ascii_case(prefix))
+        .map(|_| &name[prefix.len()..])
 }
 
 /// In the pre-pass's bit set: a header name with a trigger prefix was seen. (Formats take
@@ -292,17 +301,22 @@ impl HeaderCodec {
             .iter()
             .flat_map(|p| p.fields().map(str::to_owned))
             .collect();
-        let triggers = kinds
+        let triggers: Vec<Triggers> = kinds
             .iter()
             .filter(|k| **k != PropagatorKind::None)
             .map(|k| k.trigger_headers())
             .collect();
+        let mut all_seen = (1u32 << triggers.len()) - 1;
+        if triggers.iter().any(|t| t.prefix.is_some()) {
+            all_seen |= PREFIXED_NAME;
+        }
         HeaderCodec {
             inner: Arc::new(CodecInner {
                 kinds: kinds.to_vec(),
                 propagators,
                 fields,
                 triggers,
+                all_seen,
             }),
         }
     }
@@ -329,10 +343,6 @@ impl HeaderCodec {
         // propagator: each format skipped saves its header lookups, Jaeger's scan for
         // `uberctx-*` names and a context clone — what running it would have returned anyway.
         let inner = &self.inner;
-        let mut wanted = (1u32 << inner.triggers.len()) - 1;
-        if inner.triggers.iter().any(|t| t.prefix.is_some()) {
-            wanted |= PREFIXED_NAME;
-        }
         let present = Cell::new(0u32);
         headers.any_header_name(&|name| {
             let mut found = present.get();
@@ -344,7 +354,7 @@ impl HeaderCodec {
                 }
             }
             present.set(found);
-            found == wanted // stop early once there is nothing left to learn
+            found == inner.all_seen // stop early once there is nothing left to learn
         });
         let present = present.get();
         if present == 0 {
@@ -354,13 +364,24 @@ impl HeaderCodec {
             headers,
             list_names: present & PREFIXED_NAME != 0,
         };
-        inner
+        self.extract_formats(parent, &extractor, present)
+    }
+
+    /// Runs the propagators whose bit is set in `formats`, in order, each on the previous
+    /// result, keeping what an earlier format read that a later one would drop.
+    fn extract_formats(
+        &self,
+        parent: &Context,
+        extractor: &dyn Extractor,
+        formats: u32,
+    ) -> Context {
+        self.inner
             .propagators
             .iter()
             .enumerate()
-            .filter(|(i, _)| present & (1 << i) != 0)
+            .filter(|(i, _)| formats & (1 << i) != 0)
             .fold(parent.clone(), |cx, (_, propagator)| {
-                let next = propagator.extract_with_context(&cx, &extractor);
+                let next = propagator.extract_with_context(&cx, extractor);
                 keep_baggage(&cx, keep_trace_state(&cx, next))
             })
     }
@@ -384,13 +405,9 @@ impl TextMapPropagator for HeaderCodec {
     }
 
     fn extract_with_context(&self, context: &Context, extractor: &dyn Extractor) -> Context {
-        self.inner
-            .propagators
-            .iter()
-            .fold(context.clone(), |cx, propagator| {
-                let next = propagator.extract_with_context(&cx, extractor);
-                keep_baggage(&cx, keep_trace_state(&cx, next))
-            })
+        // Through the plain OpenTelemetry interface nothing is known of the headers: every
+        // configured format runs.
+        self.extract_formats(context, extractor, u32::MAX)
     }
 
     fn fields(&self) -> FieldIter<'_> {

@@ -1,4 +1,4 @@
-//! Every demo as a user runs it (DEMO_CONTRACT.md): a real process on an ephemeral loopback
+//! Every demo as a user runs it (examples/README.md): a real process on an ephemeral loopback
 //! port, real HTTP over TCP, SIGTERM to stop it. Each test runs against every demo binary.
 
 use std::io::{BufRead, BufReader, Read, Write};

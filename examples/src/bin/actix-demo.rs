@@ -1,4 +1,4 @@
-//! The demo service on actix-web 4, per the demo contract (shared/DEMO_CONTRACT.md).
+//! The demo service on actix-web 4, per the demo contract (examples/README.md).
 //!
 //! ```text
 //! cargo run -p octopus-examples --bin actix-demo

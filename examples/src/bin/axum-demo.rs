@@ -1,4 +1,4 @@
-//! The demo service on axum 0.8, per the demo contract (shared/DEMO_CONTRACT.md).
+//! The demo service on axum 0.8, per the demo contract (examples/README.md).
 //!
 //! ```text
 //! cargo run -p octopus-examples --bin axum-demo

@@ -1,4 +1,4 @@
-//! The demo service on rocket 0.5, per the demo contract (shared/DEMO_CONTRACT.md). Route
+//! The demo service on rocket 0.5, per the demo contract (examples/README.md). Route
 //! templates are rocket's own: `/hello/<name>`, `/slow/<ms>`.
 //!
 //! ```text

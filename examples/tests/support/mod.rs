@@ -1,5 +1,5 @@
 //! Shared by the end-to-end (`e2e_prometheus.rs`) and fault/load (`faults.rs`) suites: the four
-//! framework demos as real processes (DEMO_CONTRACT.md), a small HTTP/1.1 client over std
+//! framework demos as real processes (examples/README.md), a small HTTP/1.1 client over std
 //! `TcpStream` (one-shot and keep-alive), a 64-connection load generator, and a tiny JSON
 //! reader for the Prometheus HTTP API.
 

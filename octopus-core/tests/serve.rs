@@ -122,7 +122,9 @@ fn accept_errors_pause_accepting_and_are_reported_once_per_pause() {
     std::thread::spawn(move || {
         for line in stdout.lines().map_while(Result::ok) {
             // The harness may have begun the line ("test accept_error_child ... ").
-            let said = line.rsplit_once("listening on ").map(|(_, addr)| addr.parse());
+            let said = line
+                .rsplit_once("listening on ")
+                .map(|(_, addr)| addr.parse());
             if let Some(Ok(addr)) = said {
                 let _ = listening.send(addr);
             }

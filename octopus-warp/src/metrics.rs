@@ -34,7 +34,9 @@ use warp::reply::Response;
 pub fn metrics_filter(
     octopus: &Octopus,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone + use<> {
-    let path: Option<Arc<str>> = octopus.metrics_on_app().then(|| octopus.metrics_path().into());
+    let path: Option<Arc<str>> = octopus
+        .metrics_on_app()
+        .then(|| octopus.metrics_path().into());
     let octopus = octopus.clone();
     warp::path::full()
         .and_then(move |full: FullPath| {

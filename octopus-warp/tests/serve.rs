@@ -125,11 +125,13 @@ async fn a_warp_websocket_route_echoes_through_observe_and_serve() {
     let octopus = octopus();
     let server = Server::start(&octopus, ServeOptions::new()).await;
 
-    let (mut socket, response) =
-        tokio::time::timeout(BOUND, tokio_tungstenite::connect_async(format!("ws://{}/echo", server.addr)))
-            .await
-            .unwrap()
-            .unwrap();
+    let (mut socket, response) = tokio::time::timeout(
+        BOUND,
+        tokio_tungstenite::connect_async(format!("ws://{}/echo", server.addr)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
     for text in ["hello", "again"] {
         socket.send(Message::text(text)).await.unwrap();
@@ -144,7 +146,11 @@ async fn a_warp_websocket_route_echoes_through_observe_and_serve() {
 
     let metrics = octopus.render_metrics();
     let metrics = String::from_utf8(metrics.body).unwrap();
-    assert_eq!(value(&metrics, &count("GET", "101", "/echo")), Some(1.0), "{metrics}");
+    assert_eq!(
+        value(&metrics, &count("GET", "101", "/echo")),
+        Some(1.0),
+        "{metrics}"
+    );
     server.stop().await;
 }
 
@@ -179,7 +185,10 @@ async fn http2_with_prior_knowledge_is_answered_and_counted() {
 
     for name in ["h2", "again"] {
         let answer = get_h2(&mut sender, server.addr, &format!("/hello/{name}")).await;
-        assert_eq!(answer, (http::Version::HTTP_2, 200, format!("hello, {name}")));
+        assert_eq!(
+            answer,
+            (http::Version::HTTP_2, 200, format!("hello, {name}"))
+        );
     }
     let (version, status, metrics) = get_h2(&mut sender, server.addr, "/metrics").await;
     assert_eq!((version, status), (http::Version::HTTP_2, 200));
@@ -231,7 +240,10 @@ async fn the_client_address_is_read_with_octopus_warp_remote() {
         .unwrap();
     let answered = String::from_utf8(read_until_closed(&mut client).await).unwrap();
     // warp fills `warp::addr::remote()` only in its own server.
-    assert!(answered.ends_with(&format!("Some({local}) None")), "{answered}");
+    assert!(
+        answered.ends_with(&format!("Some({local}) None")),
+        "{answered}"
+    );
     server.stop().await;
 
     // Under `warp::test`, `remote` yields the address warp's own extension carries.
@@ -246,13 +258,19 @@ async fn the_client_address_is_read_with_octopus_warp_remote() {
 
 /// `routes` as an application has them: a GET route and a POST route.
 fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync {
-    let get = warp::path!("hello").and(warp::get()).map(|| "hello".into_response());
-    let post = warp::path!("form").and(warp::post()).map(|| "posted".into_response());
+    let get = warp::path!("hello")
+        .and(warp::get())
+        .map(|| "hello".into_response());
+    let post = warp::path!("form")
+        .and(warp::post())
+        .map(|| "posted".into_response());
     get.or(post).unify()
 }
 
 async fn status(
-    filter: &(impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static),
+    filter: &(
+         impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static
+     ),
     method: &str,
     path: &str,
     authorization: Option<&[u8]>,
@@ -296,7 +314,10 @@ async fn metrics_filter_leaves_other_routes_answers_unchanged() {
         let token = octopus.config().metrics_bearer_token.is_some();
         let (without, wrong) = if token { (401, 401) } else { (200, 200) };
         assert_eq!(status(&with, "GET", "/metrics", None).await, without);
-        assert_eq!(status(&with, "GET", "/metrics", Some(non_ascii)).await, wrong);
+        assert_eq!(
+            status(&with, "GET", "/metrics", Some(non_ascii)).await,
+            wrong
+        );
         let right = status(&with, "GET", "/metrics", Some(b"Bearer s3cret")).await;
         assert_eq!(right, 200);
     }

@@ -85,8 +85,8 @@ pub struct RemoteAddr(pub SocketAddr);
 /// other (too many open files, out of memory) is written to stderr, prefixed with `name`, once,
 /// and accepting pauses for a second: retrying at once would fail the same way, spinning a core
 /// and flooding the log, while the pause lets open connections finish and free descriptors.
-/// Serving goes on either way; the result is an `Err` never, `io::Result` only so callers can
-/// grow into one.
+/// Serving goes on either way: this returns `Ok` once `shutdown` resolved and the connections
+/// finished.
 pub async fn serve<F, Fut, B>(
     name: &str,
     listener: TcpListener,

@@ -38,6 +38,9 @@ pub fn metrics_filter(
         .metrics_on_app()
         .then(|| octopus.metrics_path().into());
     let octopus = octopus.clone();
+    // The path first: under `routes.or(metrics_filter)` warp answers the most specific
+    // rejection, so a 405 from `get()` or a 400 from a header filter on another route's path
+    // would replace that route's 404.
     warp::path::full()
         .and_then(move |full: FullPath| {
             let ours = path.as_deref() == Some(full.as_str());

@@ -60,6 +60,8 @@
 //! - [`trace`]: the server span of each request, samplers, the export pipeline;
 //! - [`export`]: the Jaeger agent exporter (thrift compact over UDP);
 //! - [`config`]: [`OctopusConfig`], environment variables and errors;
+//! - `serve` (cargo feature `metrics-server`, on by default): the accept loop of the separate
+//!   metrics listener, also serving adapters whose framework's loop takes only its own types;
 //! - `client` (cargo feature): the traced HTTP client on `reqwest-middleware`;
 //! - `testing` (cargo feature): receivers that decode the Jaeger and OTLP wire formats;
 //! - `tracing_layer` (cargo feature `tracing`): `Octopus::tracing_layer`, which makes spans of

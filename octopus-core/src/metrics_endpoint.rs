@@ -105,6 +105,7 @@ mod server {
     use tokio::net::TcpListener;
 
     use crate::Octopus;
+    use crate::serve::ServeOptions;
 
     impl Octopus {
         /// Serves `GET {metrics_path}` on the configured `metrics_address` until `shutdown`
@@ -132,10 +133,23 @@ mod server {
         }
 
         /// Serves `GET {metrics_path}` on `listener` (any other request: 404, 405) until
-        /// `shutdown` resolves, then finishes the scrapes in progress.
+        /// `shutdown` resolves, then finishes the scrapes in progress; with the default
+        /// [`ServeOptions`].
         pub async fn serve_metrics_on(
             &self,
             listener: TcpListener,
+            shutdown: impl Future<Output = ()>,
+        ) -> std::io::Result<()> {
+            self.serve_metrics_with(listener, &ServeOptions::default(), shutdown)
+                .await
+        }
+
+        /// [`serve_metrics_on`](Octopus::serve_metrics_on) with `options` (a shorter header
+        /// read timeout, say).
+        pub async fn serve_metrics_with(
+            &self,
+            listener: TcpListener,
+            options: &ServeOptions,
             shutdown: impl Future<Output = ()>,
         ) -> std::io::Result<()> {
             let octopus = self.clone();
@@ -143,8 +157,8 @@ mod server {
                 let response = octopus.answer_metrics_request(&request);
                 async move { Ok::<_, Infallible>(response) }
             };
-            crate::serve::serve_http1("octopus: metrics listener", listener, handler, shutdown)
-                .await
+            let name = "octopus: metrics listener";
+            crate::serve::serve(name, listener, handler, options, shutdown).await
         }
 
         fn answer_metrics_request<B>(

@@ -55,6 +55,10 @@
 //! - a request dropped before it ends (the client went away) is recorded as cancelled: the
 //!   in-flight gauge comes back down and its span ends.
 //!
+//! [`serve`] serves as `warp::serve` does — HTTP/1 and HTTP/2, WebSocket upgrades — and closes
+//! connections that take longer than 30 s to send a request head ([`serve_with`] sets another
+//! limit). Read the client's address with [`remote`]: `warp::addr::remote()` is `None` there.
+//!
 //! The route is known only once the filter matched it, so the in-flight gauge counts a request
 //! under the unmatched label while it runs. Latency and the span end when the filter's reply is
 //! ready: a streaming body is not included.
@@ -69,14 +73,19 @@ mod trace_context;
 
 pub use metrics::metrics_filter;
 pub use route::route;
-pub use server::serve;
+pub use server::{remote, serve, serve_with};
 pub use service::{OctopusService, ResponseFuture};
 pub use trace_context::{TraceContext, trace_context};
 
 pub use octopus_core::Octopus;
+pub use octopus_core::serve::ServeOptions;
 
 /// `service` — `warp::service(filter)` — observed by `octopus`: the second of the quick start's
 /// two lines.
+///
+/// Serve it with [`serve`]: that is where upgrades (`warp::ws()`), HTTP/2 and the header read
+/// timeout come from. `warp::addr::remote()` yields `None` under it (warp fills it only in its
+/// own server); [`remote`] yields the client's address.
 pub fn observe<S>(octopus: &Octopus, service: S) -> OctopusService<S> {
     OctopusService::new(octopus.clone(), service)
 }

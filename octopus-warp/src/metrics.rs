@@ -1,16 +1,22 @@
 //! `/metrics` as a filter.
 
+use std::sync::Arc;
+
 use octopus_core::Octopus;
 use warp::Filter;
-use warp::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
-use warp::http::{HeaderValue, StatusCode};
+use warp::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use warp::http::{HeaderMap, HeaderValue, StatusCode};
 use warp::path::FullPath;
 use warp::reply::Response;
 
 /// `GET {metrics_path}` (default `/metrics`), ready to `or` into your routes. The path is among
 /// Octopus's exclusions, so scrapes are neither counted nor traced. A configured bearer token
-/// is required; with a separate `metrics_address` the filter rejects every request
-/// ([`Octopus::serve_metrics`] serves the metrics there).
+/// is required.
+///
+/// It leaves other routes' answers as they were: a request to any other path is rejected as
+/// "not found" before its method or headers are looked at (warp answers the most specific
+/// rejection of an `or`, and "not found" is the least). With a separate `metrics_address` it
+/// rejects every request that way ([`Octopus::serve_metrics`] serves the metrics there).
 ///
 /// ```
 /// # async fn demo() {
@@ -28,26 +34,39 @@ use warp::reply::Response;
 pub fn metrics_filter(
     octopus: &Octopus,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone + use<> {
+    let path: Option<Arc<str>> = octopus
+        .metrics_on_app()
+        .then(|| octopus.metrics_path().into());
     let octopus = octopus.clone();
-    warp::get()
-        .and(warp::path::full())
-        .and(warp::header::optional::<String>("authorization"))
-        .and_then(move |path: FullPath, authorization: Option<String>| {
-            let octopus = octopus.clone();
-            async move {
-                if !octopus.metrics_on_app() || path.as_str() != octopus.metrics_path() {
-                    return Err(warp::reject::not_found());
-                }
-                let scrape = octopus.scrape_metrics(authorization.as_deref());
-                let mut response = Response::new(scrape.body.into());
-                *response.status_mut() =
-                    StatusCode::from_u16(scrape.status).unwrap_or(StatusCode::OK);
-                let headers = response.headers_mut();
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static(scrape.content_type));
-                if let Some(challenge) = scrape.www_authenticate {
-                    headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-                }
-                Ok(response)
+    // The path first: under `routes.or(metrics_filter)` warp answers the most specific
+    // rejection, so a 405 from `get()` or a 400 from a header filter on another route's path
+    // would replace that route's 404.
+    warp::path::full()
+        .and_then(move |full: FullPath| {
+            let ours = path.as_deref() == Some(full.as_str());
+            std::future::ready(if ours {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            })
+        })
+        .untuple_one()
+        .and(warp::get())
+        // All headers, not `warp::header::optional`: that rejects a value that is not visible
+        // ASCII with a 400, and a scrape with such a header deserves the token check's 401.
+        .and(warp::header::headers_cloned())
+        .map(move |headers: HeaderMap| {
+            let authorization = headers
+                .get(AUTHORIZATION)
+                .and_then(|value| value.to_str().ok());
+            let scrape = octopus.scrape_metrics(authorization);
+            let mut response = Response::new(scrape.body.into());
+            *response.status_mut() = StatusCode::from_u16(scrape.status).unwrap_or(StatusCode::OK);
+            let headers = response.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(scrape.content_type));
+            if let Some(challenge) = scrape.www_authenticate {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
             }
+            response
         })
 }

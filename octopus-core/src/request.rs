@@ -4,7 +4,32 @@
 //! copying — and hands it to a [`RequestObserver`](crate::RequestObserver). Everything the core
 //! needs to decide span names, attributes and metric labels is here, and nothing more.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+/// The most distinct route templates Octopus keeps: span names are made once per template (for
+/// the process) and metric series resolved once per template (for each metrics observer).
+/// Route templates are the application's routes, a small fixed set; a caller passing raw paths
+/// as templates would otherwise grow both without bound. Past the cap, requests with a new
+/// template are named and counted under [`OVERFLOW_ROUTE`], and stderr says so once.
+pub const MAX_ROUTE_TEMPLATES: usize = 4_096;
+
+/// The route of requests whose template came after [`MAX_ROUTE_TEMPLATES`] others: their
+/// `http.route` attribute and `http_route` label value, and their span name (`GET _overflow`).
+/// Not a path, so no real template is ever confused with it.
+pub const OVERFLOW_ROUTE: &str = "_overflow";
+
+/// Says once per process, on stderr, that route templates went past the cap.
+pub(crate) fn report_route_overflow() {
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    if !REPORTED.load(Ordering::Relaxed) && !REPORTED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "octopus: more than {MAX_ROUTE_TEMPLATES} distinct route templates; requests with \
+             further ones are named and counted as route \"{OVERFLOW_ROUTE}\" (route \
+             templates must be patterns such as /users/{{id}}, never raw paths)"
+        );
+    }
+}
 
 /// Read access to a request's (or response's) headers.
 ///
@@ -241,7 +266,9 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
 
     /// The matched route template (`/users/{id}`), if the framework matched one.
     ///
-    /// Requests without a template share one metric label value, never their raw path.
+    /// Requests without a template share one metric label value, never their raw path. At most
+    /// [`MAX_ROUTE_TEMPLATES`] distinct templates are kept; later ones share
+    /// [`OVERFLOW_ROUTE`].
     pub fn with_route(mut self, route: Option<&'a str>) -> Self {
         self.route = route;
         self

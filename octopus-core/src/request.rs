@@ -325,10 +325,14 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
     }
 
     /// The host (and optional port): the one set with [`with_host`](Self::with_host), else the
-    /// `Host` header. Looked up only when asked (by the tracing observer when the span is
-    /// sampled), so metrics-only requests never pay for the header lookup.
+    /// `Host` header, without any `user:password@` (an absolute-form request target,
+    /// `GET http://user:pw@host:8080/x`, carries one in its authority). Looked up only when
+    /// asked (by the tracing observer when the span is sampled), so metrics-only requests never
+    /// pay for the header lookup.
     pub fn host(&self) -> Option<&'a str> {
-        self.host.or_else(|| self.headers.header("host"))
+        self.host
+            .or_else(|| self.headers.header("host"))
+            .map(without_userinfo)
     }
 
     /// The protocol version, if known.
@@ -363,6 +367,14 @@ impl<'a> RequestView<'a, http::HeaderMap> {
             .with_host(uri.authority().map(http::uri::Authority::as_str))
             .with_protocol_version(protocol_version(request.version()))
     }
+}
+
+/// `host[:port]` of an authority: what follows the last `@` (the user name and password
+/// precede it; `@` cannot appear in a host).
+fn without_userinfo(authority: &str) -> &str {
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
 }
 
 /// The OpenTelemetry spelling of an [`http::Version`] (`network.protocol.version`).
@@ -411,6 +423,21 @@ mod tests {
         assert_eq!(view.protocol_version(), Some("2"));
         assert_eq!(view.user_agent(), Some("test/1"));
         assert_eq!(view.route(), Some("/users/{id}"));
+    }
+
+    #[test]
+    fn credentials_of_an_absolute_form_target_are_not_part_of_the_host() {
+        let request = http::Request::builder()
+            .uri("http://user:pw@host:8080/x")
+            .body(())
+            .unwrap();
+        let view = RequestView::from_http(&request);
+        assert_eq!(view.host(), Some("host:8080"));
+        assert_eq!(view.path(), "/x");
+        let headers: &[(&str, &str)] = &[("host", "a@b:c@[::1]:81")];
+        assert_eq!(RequestView::new("GET", "/", headers).host(), Some("[::1]:81"));
+        let view = RequestView::new("GET", "/", &NoHeaders).with_host(Some("alice@h"));
+        assert_eq!(view.host(), Some("h"));
     }
 
     #[test]

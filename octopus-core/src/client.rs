@@ -58,7 +58,8 @@ impl TracingMiddleware {
 
 /// The query parameters whose values the OpenTelemetry HTTP conventions name as sensitive
 /// (signed-URL signatures and access key ids), redacted from `url.full`.
-pub const SENSITIVE_QUERY_KEYS: [&str; 4] = ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
+pub const SENSITIVE_QUERY_KEYS: [&str; 4] =
+    ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
 
 /// `url.full` without credentials, as the OpenTelemetry conventions ask: the user name and
 /// password become `REDACTED`, and so do the values of [`SENSITIVE_QUERY_KEYS`]; everything

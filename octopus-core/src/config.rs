@@ -1319,15 +1319,19 @@ mod tests {
             ..OctopusConfig::default()
         };
         fits.validate().unwrap();
-        assert_eq!(fits.bsp_schedule_delay(), std::time::Duration::from_millis(1));
-        assert_eq!((fits.bsp_queue_capacity(), fits.bsp_export_batch_size()), (100, 100));
+        assert_eq!(
+            fits.bsp_schedule_delay(),
+            std::time::Duration::from_millis(1)
+        );
+        assert_eq!(
+            (fits.bsp_queue_capacity(), fits.bsp_export_batch_size()),
+            (100, 100)
+        );
     }
 
     #[test]
     fn bad_batch_variables_name_the_variable() {
-        let bad = |pairs: &[(&str, &str)]| {
-            OctopusConfig::load(env(pairs)).unwrap_err().to_string()
-        };
+        let bad = |pairs: &[(&str, &str)]| OctopusConfig::load(env(pairs)).unwrap_err().to_string();
         assert_eq!(
             bad(&[("OTEL_BSP_SCHEDULE_DELAY", "0")]),
             r#"OTEL_BSP_SCHEDULE_DELAY: invalid value "0"; expected milliseconds, a whole number above 0"#
@@ -1358,7 +1362,11 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            (config.bsp_schedule_delay_ms, config.bsp_max_queue_size, config.bsp_max_export_batch_size),
+            (
+                config.bsp_schedule_delay_ms,
+                config.bsp_max_queue_size,
+                config.bsp_max_export_batch_size
+            ),
             (Some(250), Some(64), Some(64))
         );
     }

@@ -435,7 +435,10 @@ mod tests {
         assert_eq!(view.host(), Some("host:8080"));
         assert_eq!(view.path(), "/x");
         let headers: &[(&str, &str)] = &[("host", "a@b:c@[::1]:81")];
-        assert_eq!(RequestView::new("GET", "/", headers).host(), Some("[::1]:81"));
+        assert_eq!(
+            RequestView::new("GET", "/", headers).host(),
+            Some("[::1]:81")
+        );
         let view = RequestView::new("GET", "/", &NoHeaders).with_host(Some("alice@h"));
         assert_eq!(view.host(), Some("h"));
     }

@@ -30,10 +30,7 @@ fn unvalidated_bsp_variables_do_not_reach_a_config_built_in_code() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
     );
-    assert!(
-        output.status.success(),
-        "child failed:\n{stdout}\n{stderr}"
-    );
+    assert!(output.status.success(), "child failed:\n{stdout}\n{stderr}");
     assert!(
         stdout.contains("1 passed"),
         "the child ran no test:\n{stdout}"

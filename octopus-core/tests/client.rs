@@ -337,5 +337,9 @@ async fn a_call_the_caller_stops_waiting_for_ends_its_span_as_cancelled() {
     assert_eq!(string(span, "error.type").as_deref(), Some("cancelled"));
     assert_eq!(value(span, "octopus.cancelled"), Some(&Value::Bool(true)));
     assert_eq!(value(span, "http.response.status_code"), None);
-    assert_eq!(span.status, Status::Unset, "a cancelled call is not an error");
+    assert_eq!(
+        span.status,
+        Status::Unset,
+        "a cancelled call is not an error"
+    );
 }

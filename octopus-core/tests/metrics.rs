@@ -591,7 +591,14 @@ fn route_templates_past_the_cap_share_one_series_and_one_span_name() {
     let total = 5_000;
     for i in 0..total {
         let path = format!("/raw/{i}");
-        request(&octopus, "GET", &path, Some(&path), ResponseView::new(200), 1);
+        request(
+            &octopus,
+            "GET",
+            &path,
+            Some(&path),
+            ResponseView::new(200),
+            1,
+        );
     }
     let overflowed = (total - MAX_ROUTE_TEMPLATES) as f64;
 

@@ -11,6 +11,11 @@
 //! a span that does not fit even bare is dropped; every case is counted in
 //! [`JaegerAgentStats`] and reported to the agent in `ClientStats`.
 //!
+//! The socket is connected to the agent, so an agent that is down (ICMP "port unreachable")
+//! shows as failed exports, reported on stderr once when failing starts and once on recovery.
+//! After a failure the address is looked up again (a restarted agent may have moved), at most
+//! once per [`RESOLVE_RETRY`].
+//!
 //! ```no_run
 //! use octopus_core::export::jaeger_agent::JaegerAgentExporter;
 //! use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -267,8 +272,8 @@ impl JaegerAgentExporter {
         // as a pending error, which the kernel hands to the next send only (failing that one
         // and letting the one after through). Reading it here reports an agent that is down on
         // every export, so the health report does not flap; this datagram is still sent, in
-        // case the agent is back. On loopback, this datagram's own refusal is already pending
-        // when `send` returns.
+        // case the agent is back, and counted as failed in place of the refused one. On
+        // loopback, this datagram's own refusal is already pending when `send` returns.
         let refused = socket.take_error().ok().flatten();
         let sent = socket.send(packet).and_then(|_| {
             match refused.or_else(|| socket.take_error().ok().flatten()) {

@@ -9,7 +9,10 @@
 //! with `http.request.resend_count` on retries. [`TracedClient`] is the ready-made client with
 //! `get`/`post`/`put`/`patch`/`delete`/`head`.
 //!
-//! Errors and timeouts reach the caller unchanged; they are also recorded on the span. Ending
+//! Errors and timeouts reach the caller unchanged; they are also recorded on the span. A call
+//! whose future is dropped before it returns (the caller stopped waiting) ends its span with
+//! `error.type=cancelled` and `octopus.cancelled=true`, status unset. `url.full` carries no
+//! secrets: credentials and the values of [`SENSITIVE_QUERY_KEYS`] are `REDACTED`. Ending
 //! a span only hands it to the batch queue: a call never waits on the exporter.
 //!
 //! ```no_run
@@ -30,6 +33,7 @@ use reqwest_middleware::{ClientWithMiddleware, Middleware, Next, RequestBuilder}
 
 use crate::HttpMethod;
 use crate::propagation::HeaderCodec;
+use crate::trace::CANCELLED_ATTRIBUTE;
 
 pub use crate::trace::ParentContext;
 
@@ -52,19 +56,53 @@ impl TracingMiddleware {
     }
 }
 
-/// `url.full` without credentials: the user name and password become `REDACTED`, as the
-/// OpenTelemetry conventions ask.
+/// The query parameters whose values the OpenTelemetry HTTP conventions name as sensitive
+/// (signed-URL signatures and access key ids), redacted from `url.full`.
+pub const SENSITIVE_QUERY_KEYS: [&str; 4] =
+    ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
+
+/// `url.full` without credentials, as the OpenTelemetry conventions ask: the user name and
+/// password become `REDACTED`, and so do the values of [`SENSITIVE_QUERY_KEYS`]; everything
+/// else is kept exactly as sent.
 fn redacted(url: &reqwest::Url) -> String {
-    if url.username().is_empty() && url.password().is_none() {
+    let query = url.query().and_then(redacted_query);
+    if url.username().is_empty() && url.password().is_none() && query.is_none() {
         return url.as_str().to_owned();
     }
     let mut url = url.clone();
-    // Only URLs that cannot have credentials refuse these, and those have none.
-    let _ = url.set_username("REDACTED");
+    if !url.username().is_empty() {
+        // Only URLs that cannot have credentials refuse these, and those have none.
+        let _ = url.set_username("REDACTED");
+    }
     if url.password().is_some() {
         let _ = url.set_password(Some("REDACTED"));
     }
+    if let Some(query) = query {
+        url.set_query(Some(&query));
+    }
     url.into()
+}
+
+/// The query with the values of sensitive keys replaced, or `None` when it has none. Works on
+/// the query as sent: re-encoding it through a parser would change the other parameters.
+fn redacted_query(query: &str) -> Option<String> {
+    let sensitive = |pair: &str| {
+        let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+        // Keys are compared decoded, so `X%2DGoog-Signature` is caught too.
+        let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
+        SENSITIVE_QUERY_KEYS.contains(&key.as_ref())
+    };
+    if !query.split('&').any(sensitive) {
+        return None;
+    }
+    let pairs: Vec<Cow<'_, str>> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if sensitive(pair) => format!("{key}=REDACTED").into(),
+            _ => pair.into(),
+        })
+        .collect();
+    Some(pairs.join("&"))
 }
 
 /// The `error.type` of a failed call: what kind of failure, in a low-cardinality word.
@@ -149,7 +187,11 @@ impl Middleware for TracingMiddleware {
         let context = parent.with_span(span);
         self.codec.inject(&context, request.headers_mut());
 
+        // Ends the span if this future is dropped before the call returns (the caller stopped
+        // waiting: a timeout around the call, a `select!` that went another way).
+        let in_flight = EndIfCancelled(Some(&context));
         let result = next.run(request, extensions).await;
+        in_flight.disarm();
         let span = context.span();
         match &result {
             Ok(response) => {
@@ -170,6 +212,29 @@ impl Middleware for TracingMiddleware {
         }
         span.end();
         result
+    }
+}
+
+/// Ends a client span with `error.type=cancelled` when dropped armed. A cancelled call is not
+/// an error (the status stays unset), but its span must end and be findable, as a server
+/// span's is ([`CANCELLED_ATTRIBUTE`]).
+struct EndIfCancelled<'a>(Option<&'a Context>);
+
+impl EndIfCancelled<'_> {
+    /// The call returned: its outcome ends the span.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for EndIfCancelled<'_> {
+    fn drop(&mut self) {
+        if let Some(context) = self.0.take() {
+            let span = context.span();
+            span.set_attribute(KeyValue::new("error.type", "cancelled"));
+            span.set_attribute(KeyValue::new(CANCELLED_ATTRIBUTE, true));
+            span.end();
+        }
     }
 }
 
@@ -266,5 +331,34 @@ mod tests {
         assert_eq!(redacted(&url), "http://REDACTED@h/");
         let url = reqwest::Url::parse("http://h:81/p").unwrap();
         assert_eq!(redacted(&url), "http://h:81/p");
+    }
+
+    #[test]
+    fn sensitive_query_values_are_redacted_and_the_rest_kept_as_sent() {
+        let redact = |url: &str| redacted(&reqwest::Url::parse(url).unwrap());
+        assert_eq!(
+            redact("https://h/o?X-Goog-Signature=abc&x=1"),
+            "https://h/o?X-Goog-Signature=REDACTED&x=1"
+        );
+        assert_eq!(
+            redact("https://s3/k?AWSAccessKeyId=AKIA&Expires=1&Signature=s%2Fg%3D&q=a+b%20c"),
+            "https://s3/k?AWSAccessKeyId=REDACTED&Expires=1&Signature=REDACTED&q=a+b%20c"
+        );
+        assert_eq!(
+            redact("https://u:p@h/blob?sv=1&sig=xyz#frag"),
+            "https://REDACTED:REDACTED@h/blob?sv=1&sig=REDACTED#frag"
+        );
+        // Keys are compared decoded; a key without a value has nothing to hide.
+        assert_eq!(
+            redact("http://h/?X%2DGoog-Signature=1"),
+            "http://h/?X%2DGoog-Signature=REDACTED"
+        );
+        assert_eq!(redact("http://h/?sig&x=1"), "http://h/?sig&x=1");
+        // Names are exact: other casings and look-alikes are kept.
+        assert_eq!(
+            redact("http://h/?signature=1&SIG=2&sig_x=3&a=sig"),
+            "http://h/?signature=1&SIG=2&sig_x=3&a=sig"
+        );
+        assert_eq!(redact("http://h/p?"), "http://h/p?");
     }
 }

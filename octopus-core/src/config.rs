@@ -15,6 +15,14 @@ pub const DEFAULT_LATENCY_BUCKETS: [f64; 14] = [
 /// The service name used when none is configured (the OpenTelemetry default).
 pub const DEFAULT_SERVICE_NAME: &str = "unknown_service";
 
+/// The batch span processor's delay between exports when none is configured, ms (the
+/// OpenTelemetry SDK's default).
+pub const DEFAULT_BSP_SCHEDULE_DELAY_MS: u64 = 5_000;
+/// The batch span processor's queue capacity when none is configured (the SDK's default).
+pub const DEFAULT_BSP_MAX_QUEUE_SIZE: usize = 2_048;
+/// The batch span processor's spans per export when none is configured (the SDK's default).
+pub const DEFAULT_BSP_MAX_EXPORT_BATCH_SIZE: usize = 512;
+
 /// A metric collector, selected by the name the original library used.
 ///
 /// | name | metric | type |
@@ -402,14 +410,19 @@ pub struct OctopusConfig {
     /// Whether responses carry the W3C `traceresponse` header with the server span's ids.
     /// Environment: `OCTOPUS_TRACE_RESPONSE` (`on`/`off`).
     pub trace_response: bool,
-    /// Batch span processor: delay between exports, ms (SDK default 5 000).
-    /// Environment: `OTEL_BSP_SCHEDULE_DELAY`.
+    /// Batch span processor: delay between exports, ms, above 0; `None` is
+    /// [`DEFAULT_BSP_SCHEDULE_DELAY_MS`]. Environment: `OTEL_BSP_SCHEDULE_DELAY`.
+    ///
+    /// The three `bsp_*` values are the only batch settings used: the SDK's own reading of
+    /// `OTEL_BSP_*` is overridden, so every value passes [`validate`](Self::validate) first.
+    /// `OTEL_BSP_EXPORT_TIMEOUT` and `OTEL_BSP_MAX_CONCURRENT_EXPORTS` are not read: the SDK's
+    /// thread-based processor ignores both (OTLP exports are bounded by `otlp_timeout_ms`).
     pub bsp_schedule_delay_ms: Option<u64>,
-    /// Batch span processor: queue capacity; spans beyond it are dropped (SDK default 2 048).
-    /// Environment: `OTEL_BSP_MAX_QUEUE_SIZE`.
+    /// Batch span processor: queue capacity, above 0; spans beyond it are dropped. `None` is
+    /// [`DEFAULT_BSP_MAX_QUEUE_SIZE`]. Environment: `OTEL_BSP_MAX_QUEUE_SIZE`.
     pub bsp_max_queue_size: Option<usize>,
-    /// Batch span processor: spans per export (SDK default 512).
-    /// Environment: `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
+    /// Batch span processor: spans per export, from 1 to the queue capacity. `None` is
+    /// [`DEFAULT_BSP_MAX_EXPORT_BATCH_SIZE`]. Environment: `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
     pub bsp_max_export_batch_size: Option<usize>,
     /// How long shutdown may spend flushing queued spans, ms.
     pub shutdown_timeout_ms: u64,
@@ -724,14 +737,13 @@ impl OctopusConfig {
         }
         let ms = "milliseconds, a whole number";
         if let Some((var, value)) = env("OTEL_BSP_SCHEDULE_DELAY") {
-            self.bsp_schedule_delay_ms = Some(parse_number(&var, &value, ms)?);
+            self.bsp_schedule_delay_ms = Some(parse_positive(&var, &value, DELAY_EXPECTED)?);
         }
         if let Some((var, value)) = env("OTEL_BSP_MAX_QUEUE_SIZE") {
-            self.bsp_max_queue_size = Some(parse_number(&var, &value, "a whole number above 0")?);
+            self.bsp_max_queue_size = Some(parse_positive(&var, &value, ABOVE_ZERO)?);
         }
         if let Some((var, value)) = env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
-            self.bsp_max_export_batch_size =
-                Some(parse_number(&var, &value, "a whole number above 0")?);
+            self.bsp_max_export_batch_size = Some(parse_positive(&var, &value, ABOVE_ZERO)?);
         }
         if let Some((var, value)) = env("OCTOPUS_SHUTDOWN_TIMEOUT") {
             self.shutdown_timeout_ms = parse_number(&var, &value, ms)?;
@@ -794,15 +806,60 @@ impl OctopusConfig {
         if let Some(ratio) = self.sampler_arg {
             check_ratio("sampler_arg", ratio)?;
         }
+        self.check_batch_settings()?;
+        Ok(())
+    }
+
+    /// The batch settings: a delay of 0 makes the export thread spin on a core, a queue of 0
+    /// drops every span, and a batch larger than the queue would be cut down silently.
+    fn check_batch_settings(&self) -> Result<(), ConfigError> {
+        if self.bsp_schedule_delay_ms == Some(0) {
+            return Err(ConfigError::invalid(
+                "bsp_schedule_delay_ms",
+                0,
+                DELAY_EXPECTED,
+            ));
+        }
         for (field, value) in [
             ("bsp_max_queue_size", self.bsp_max_queue_size),
             ("bsp_max_export_batch_size", self.bsp_max_export_batch_size),
         ] {
             if value == Some(0) {
-                return Err(ConfigError::invalid(field, 0, "a whole number above 0"));
+                return Err(ConfigError::invalid(field, 0, ABOVE_ZERO));
             }
         }
+        let (queue, batch) = (self.bsp_queue_capacity(), self.bsp_export_batch_size());
+        if batch > queue {
+            return Err(ConfigError::invalid(
+                "bsp_max_export_batch_size",
+                batch,
+                &format!("a whole number from 1 to bsp_max_queue_size ({queue})"),
+            ));
+        }
         Ok(())
+    }
+
+    /// The batch span processor's delay between exports in force: `bsp_schedule_delay_ms` or
+    /// [`DEFAULT_BSP_SCHEDULE_DELAY_MS`].
+    pub fn bsp_schedule_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.bsp_schedule_delay_ms
+                .unwrap_or(DEFAULT_BSP_SCHEDULE_DELAY_MS),
+        )
+    }
+
+    /// The batch span processor's queue capacity in force: `bsp_max_queue_size` or
+    /// [`DEFAULT_BSP_MAX_QUEUE_SIZE`].
+    pub fn bsp_queue_capacity(&self) -> usize {
+        self.bsp_max_queue_size
+            .unwrap_or(DEFAULT_BSP_MAX_QUEUE_SIZE)
+    }
+
+    /// The batch span processor's spans per export in force: `bsp_max_export_batch_size` or
+    /// [`DEFAULT_BSP_MAX_EXPORT_BATCH_SIZE`].
+    pub fn bsp_export_batch_size(&self) -> usize {
+        self.bsp_max_export_batch_size
+            .unwrap_or(DEFAULT_BSP_MAX_EXPORT_BATCH_SIZE)
     }
 
     /// The OTLP traces endpoint in force: the configured one or the protocol's default.
@@ -845,12 +902,27 @@ impl ConfigFormat {
 const PORT_EXPECTED: &str = "a port number, 1 to 65535";
 const PACKET_SIZE_EXPECTED: &str = "a number of bytes from 512 to 65000";
 const RATIO_EXPECTED: &str = "a number from 0.0 to 1.0";
+const DELAY_EXPECTED: &str = "milliseconds, a whole number above 0";
+const ABOVE_ZERO: &str = "a whole number above 0";
 
 fn parse_number<T: FromStr>(field: &str, value: &str, expected: &str) -> Result<T, ConfigError> {
     value
         .trim()
         .parse()
         .map_err(|_| ConfigError::invalid(field, value, expected))
+}
+
+/// A whole number above 0.
+fn parse_positive<T: FromStr + Default + PartialEq>(
+    field: &str,
+    value: &str,
+    expected: &str,
+) -> Result<T, ConfigError> {
+    let number: T = parse_number(field, value, expected)?;
+    if number == T::default() {
+        return Err(ConfigError::invalid(field, value, expected));
+    }
+    Ok(number)
 }
 
 fn parse_bool(field: &str, value: &str, yes: &str, no: &str) -> Result<bool, ConfigError> {
@@ -1207,6 +1279,111 @@ mod tests {
             r#"OTEL_SDK_DISABLED: invalid value "maybe"; expected one of true, false"#
         );
         assert!(bad("OTEL_BSP_MAX_QUEUE_SIZE", "-1").starts_with("OTEL_BSP_MAX_QUEUE_SIZE: "));
+    }
+
+    #[test]
+    fn batch_settings_reject_zero_and_a_batch_above_the_queue() {
+        let bad = |edit: fn(&mut OctopusConfig)| {
+            let mut config = OctopusConfig::default();
+            edit(&mut config);
+            config.validate().unwrap_err().to_string()
+        };
+        assert_eq!(
+            bad(|c| c.bsp_schedule_delay_ms = Some(0)),
+            r#"bsp_schedule_delay_ms: invalid value "0"; expected milliseconds, a whole number above 0"#
+        );
+        assert_eq!(
+            bad(|c| c.bsp_max_queue_size = Some(0)),
+            r#"bsp_max_queue_size: invalid value "0"; expected a whole number above 0"#
+        );
+        assert_eq!(
+            bad(|c| c.bsp_max_export_batch_size = Some(0)),
+            r#"bsp_max_export_batch_size: invalid value "0"; expected a whole number above 0"#
+        );
+        assert_eq!(
+            bad(|c| {
+                c.bsp_max_queue_size = Some(100);
+                c.bsp_max_export_batch_size = Some(101);
+            }),
+            r#"bsp_max_export_batch_size: invalid value "101"; expected a whole number from 1 to bsp_max_queue_size (100)"#
+        );
+        // The default batch (512) must fit a smaller queue too: the SDK would cut it silently.
+        assert_eq!(
+            bad(|c| c.bsp_max_queue_size = Some(100)),
+            r#"bsp_max_export_batch_size: invalid value "512"; expected a whole number from 1 to bsp_max_queue_size (100)"#
+        );
+        let fits = OctopusConfig {
+            bsp_schedule_delay_ms: Some(1),
+            bsp_max_queue_size: Some(100),
+            bsp_max_export_batch_size: Some(100),
+            ..OctopusConfig::default()
+        };
+        fits.validate().unwrap();
+        assert_eq!(
+            fits.bsp_schedule_delay(),
+            std::time::Duration::from_millis(1)
+        );
+        assert_eq!(
+            (fits.bsp_queue_capacity(), fits.bsp_export_batch_size()),
+            (100, 100)
+        );
+    }
+
+    #[test]
+    fn bad_batch_variables_name_the_variable() {
+        let bad = |pairs: &[(&str, &str)]| OctopusConfig::load(env(pairs)).unwrap_err().to_string();
+        assert_eq!(
+            bad(&[("OTEL_BSP_SCHEDULE_DELAY", "0")]),
+            r#"OTEL_BSP_SCHEDULE_DELAY: invalid value "0"; expected milliseconds, a whole number above 0"#
+        );
+        assert_eq!(
+            bad(&[("OTEL_BSP_SCHEDULE_DELAY", "-5")]),
+            r#"OTEL_BSP_SCHEDULE_DELAY: invalid value "-5"; expected milliseconds, a whole number above 0"#
+        );
+        assert_eq!(
+            bad(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]),
+            r#"OTEL_BSP_MAX_QUEUE_SIZE: invalid value "0"; expected a whole number above 0"#
+        );
+        assert_eq!(
+            bad(&[("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0")]),
+            r#"OTEL_BSP_MAX_EXPORT_BATCH_SIZE: invalid value "0"; expected a whole number above 0"#
+        );
+        assert_eq!(
+            bad(&[
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "64"),
+                ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "128"),
+            ]),
+            r#"bsp_max_export_batch_size: invalid value "128"; expected a whole number from 1 to bsp_max_queue_size (64)"#
+        );
+        let config = OctopusConfig::load(env(&[
+            ("OTEL_BSP_SCHEDULE_DELAY", "250"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "64"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (
+                config.bsp_schedule_delay_ms,
+                config.bsp_max_queue_size,
+                config.bsp_max_export_batch_size
+            ),
+            (Some(250), Some(64), Some(64))
+        );
+    }
+
+    #[test]
+    fn batch_defaults_are_the_sdks() {
+        use opentelemetry_sdk::trace::{
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT, OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT,
+            OTEL_BSP_SCHEDULE_DELAY_DEFAULT,
+        };
+        let config = OctopusConfig::default();
+        assert_eq!(config.bsp_schedule_delay(), OTEL_BSP_SCHEDULE_DELAY_DEFAULT);
+        assert_eq!(config.bsp_queue_capacity(), OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT);
+        assert_eq!(
+            config.bsp_export_batch_size(),
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT
+        );
     }
 
     #[test]

@@ -47,7 +47,8 @@
 //!
 //! Every series also carries the constant `service_name` label. `http_route` is the route
 //! *template*; requests that matched no route share one value
-//! ([`OctopusConfig::unmatched_route_label`], empty by default). Unknown methods are `_OTHER`.
+//! ([`OctopusConfig::unmatched_route_label`], empty by default), and templates beyond the first
+//! [`MAX_ROUTE_TEMPLATES`] share [`OVERFLOW_ROUTE`]. Unknown methods are `_OTHER`.
 //! A request cancelled before it ended (client gone) leaves the gauge but is neither counted nor
 //! timed: it has no status code.
 //!
@@ -100,7 +101,9 @@ pub use metrics_endpoint::MetricsResponse;
 pub use observer::{InContext, Observation, ObservedRequest, RequestObserver};
 pub use octopus::{Octopus, OctopusBuilder, OctopusObservation, ShutdownGuard};
 pub use propagation::{HeaderCodec, HeaderSink, PropagatorKind};
-pub use request::{HeaderSource, HttpMethod, NoHeaders, RequestView};
+pub use request::{
+    HeaderSource, HttpMethod, MAX_ROUTE_TEMPLATES, NoHeaders, OVERFLOW_ROUTE, RequestView,
+};
 pub use response::ResponseView;
 pub use trace::{ParentContext, SpanCounts, TraceContext, TracingObserver};
 #[cfg(feature = "tracing")]

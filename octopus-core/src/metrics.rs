@@ -11,7 +11,8 @@
 //!   by the code — no hashing, no formatting, no allocation once a combination has been seen.
 //!
 //! Requests without a route template all share one `RouteSeries`, so raw paths can never
-//! create series.
+//! create series; nor can raw paths passed as templates by mistake: past
+//! [`MAX_ROUTE_TEMPLATES`] distinct templates, new ones share the series of [`OVERFLOW_ROUTE`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -25,9 +26,10 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::request::report_route_overflow;
 use crate::{
-    ConfigError, HeaderSource, HttpMethod, MetricKind, Observation, OctopusConfig, RequestObserver,
-    RequestView, ResponseView,
+    ConfigError, HeaderSource, HttpMethod, MAX_ROUTE_TEMPLATES, MetricKind, OVERFLOW_ROUTE,
+    Observation, OctopusConfig, RequestObserver, RequestView, ResponseView,
 };
 
 /// `Content-Type` of the Prometheus text exposition format.
@@ -116,10 +118,12 @@ struct MetricsInner {
     registry: Registry,
     families: Arc<Families>,
     /// Route template → its series. Read lock-free on every request; replaced whole (under
-    /// `insert_lock`) when a new template is seen.
+    /// `insert_lock`) when a new template is seen. At most [`MAX_ROUTE_TEMPLATES`] entries.
     routes: ArcSwap<HashMap<Box<str>, Arc<RouteSeries>, foldhash::fast::RandomState>>,
     insert_lock: Mutex<()>,
     unmatched: Arc<RouteSeries>,
+    /// The series of templates past the cap.
+    overflow: Arc<RouteSeries>,
 }
 
 impl std::fmt::Debug for MetricsObserver {
@@ -174,6 +178,7 @@ impl MetricsObserver {
             &config.unmatched_route_label,
             families.clone(),
         ));
+        let overflow = Arc::new(RouteSeries::new(OVERFLOW_ROUTE, families.clone()));
         Ok(MetricsObserver {
             inner: Arc::new(MetricsInner {
                 registry,
@@ -181,6 +186,7 @@ impl MetricsObserver {
                 routes: ArcSwap::default(),
                 insert_lock: Mutex::new(()),
                 unmatched,
+                overflow,
             }),
         })
     }
@@ -198,15 +204,28 @@ impl MetricsObserver {
 }
 
 impl MetricsInner {
-    /// The series of a route template, or the shared unmatched series.
+    /// The series of a route template, the shared unmatched series without one, or the shared
+    /// overflow series past the cap.
     fn route_series(&self, route: Option<&str>) -> Arc<RouteSeries> {
         let Some(template) = route else {
             return self.unmatched.clone();
         };
-        if let Some(series) = self.routes.load().get(template) {
+        let routes = self.routes.load();
+        if let Some(series) = routes.get(template) {
             return series.clone();
         }
+        // Past the cap, no lock: every request with an unknown template would take it otherwise.
+        if routes.len() >= MAX_ROUTE_TEMPLATES {
+            return self.overflow();
+        }
+        drop(routes);
         self.insert_route(template)
+    }
+
+    #[cold]
+    fn overflow(&self) -> Arc<RouteSeries> {
+        report_route_overflow();
+        self.overflow.clone()
     }
 
     #[cold]
@@ -220,6 +239,9 @@ impl MetricsInner {
         let current = self.routes.load_full();
         if let Some(series) = current.get(template) {
             return series.clone();
+        }
+        if current.len() >= MAX_ROUTE_TEMPLATES {
+            return self.overflow();
         }
         let series = Arc::new(RouteSeries::new(template, self.families.clone()));
         let mut next = HashMap::clone(&current);

@@ -4,7 +4,32 @@
 //! copying — and hands it to a [`RequestObserver`](crate::RequestObserver). Everything the core
 //! needs to decide span names, attributes and metric labels is here, and nothing more.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+/// The most distinct route templates Octopus keeps: span names are made once per template (for
+/// the process) and metric series resolved once per template (for each metrics observer).
+/// Route templates are the application's routes, a small fixed set; a caller passing raw paths
+/// as templates would otherwise grow both without bound. Past the cap, requests with a new
+/// template are named and counted under [`OVERFLOW_ROUTE`], and stderr says so once.
+pub const MAX_ROUTE_TEMPLATES: usize = 4_096;
+
+/// The route of requests whose template came after [`MAX_ROUTE_TEMPLATES`] others: their
+/// `http.route` attribute and `http_route` label value, and their span name (`GET _overflow`).
+/// Not a path, so no real template is ever confused with it.
+pub const OVERFLOW_ROUTE: &str = "_overflow";
+
+/// Says once per process, on stderr, that route templates went past the cap.
+pub(crate) fn report_route_overflow() {
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    if !REPORTED.load(Ordering::Relaxed) && !REPORTED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "octopus: more than {MAX_ROUTE_TEMPLATES} distinct route templates; requests with \
+             further ones are named and counted as route \"{OVERFLOW_ROUTE}\" (route \
+             templates must be patterns such as /users/{{id}}, never raw paths)"
+        );
+    }
+}
 
 /// Read access to a request's (or response's) headers.
 ///
@@ -241,7 +266,9 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
 
     /// The matched route template (`/users/{id}`), if the framework matched one.
     ///
-    /// Requests without a template share one metric label value, never their raw path.
+    /// Requests without a template share one metric label value, never their raw path. At most
+    /// [`MAX_ROUTE_TEMPLATES`] distinct templates are kept; later ones share
+    /// [`OVERFLOW_ROUTE`].
     pub fn with_route(mut self, route: Option<&'a str>) -> Self {
         self.route = route;
         self
@@ -298,10 +325,14 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
     }
 
     /// The host (and optional port): the one set with [`with_host`](Self::with_host), else the
-    /// `Host` header. Looked up only when asked (by the tracing observer when the span is
-    /// sampled), so metrics-only requests never pay for the header lookup.
+    /// `Host` header, without any `user:password@` (an absolute-form request target,
+    /// `GET http://user:pw@host:8080/x`, carries one in its authority). Looked up only when
+    /// asked (by the tracing observer when the span is sampled), so metrics-only requests never
+    /// pay for the header lookup.
     pub fn host(&self) -> Option<&'a str> {
-        self.host.or_else(|| self.headers.header("host"))
+        self.host
+            .or_else(|| self.headers.header("host"))
+            .map(without_userinfo)
     }
 
     /// The protocol version, if known.
@@ -336,6 +367,14 @@ impl<'a> RequestView<'a, http::HeaderMap> {
             .with_host(uri.authority().map(http::uri::Authority::as_str))
             .with_protocol_version(protocol_version(request.version()))
     }
+}
+
+/// `host[:port]` of an authority: what follows the last `@` (the user name and password
+/// precede it; `@` cannot appear in a host).
+fn without_userinfo(authority: &str) -> &str {
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
 }
 
 /// The OpenTelemetry spelling of an [`http::Version`] (`network.protocol.version`).
@@ -384,6 +423,24 @@ mod tests {
         assert_eq!(view.protocol_version(), Some("2"));
         assert_eq!(view.user_agent(), Some("test/1"));
         assert_eq!(view.route(), Some("/users/{id}"));
+    }
+
+    #[test]
+    fn credentials_of_an_absolute_form_target_are_not_part_of_the_host() {
+        let request = http::Request::builder()
+            .uri("http://user:pw@host:8080/x")
+            .body(())
+            .unwrap();
+        let view = RequestView::from_http(&request);
+        assert_eq!(view.host(), Some("host:8080"));
+        assert_eq!(view.path(), "/x");
+        let headers: &[(&str, &str)] = &[("host", "a@b:c@[::1]:81")];
+        assert_eq!(
+            RequestView::new("GET", "/", headers).host(),
+            Some("[::1]:81")
+        );
+        let view = RequestView::new("GET", "/", &NoHeaders).with_host(Some("alice@h"));
+        assert_eq!(view.host(), Some("h"));
     }
 
     #[test]

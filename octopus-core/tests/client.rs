@@ -44,6 +44,8 @@ fn server() -> (String, Seen) {
                         headers.insert(name.to_ascii_lowercase(), value.to_string());
                     }
                 }
+                // The request target as it arrived, beside the headers.
+                headers.insert(":target".into(), path.clone());
                 record.lock().unwrap().push(headers);
                 let status = match path.as_str() {
                     "/missing" => "404 Not Found",
@@ -286,4 +288,58 @@ async fn each_attempt_inside_a_retry_middleware_is_its_own_span() {
     for (headers, span) in seen.iter().zip(&attempts) {
         assert!(headers["traceparent"].contains(&span.span_context.span_id().to_string()));
     }
+}
+
+#[tokio::test]
+async fn signed_url_query_values_are_redacted_in_the_span_but_sent_as_they_are() {
+    let (base, seen) = server();
+    let exporter = exporter();
+    let octopus = octopus(&exporter);
+    let response = octopus
+        .traced_client()
+        .get(format!("{base}/ok?X-Goog-Signature=abc&x=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let spans = finished(&octopus, &exporter);
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        string(&spans[0], "url.full"),
+        Some(format!("{base}/ok?X-Goog-Signature=REDACTED&x=1"))
+    );
+    assert_eq!(
+        seen.lock().unwrap()[0][":target"],
+        "/ok?X-Goog-Signature=abc&x=1"
+    );
+}
+
+#[tokio::test]
+async fn a_call_the_caller_stops_waiting_for_ends_its_span_as_cancelled() {
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hang", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(30));
+        drop(held);
+    });
+    let exporter = exporter();
+    let octopus = octopus(&exporter);
+    let call = octopus.traced_client().get(&url).send();
+    let outcome = tokio::time::timeout(Duration::from_millis(300), call).await;
+    assert!(outcome.is_err(), "the server never answers: {outcome:?}");
+
+    let spans = finished(&octopus, &exporter);
+    assert_eq!(spans.len(), 1, "the dropped call's span ended");
+    let span = &spans[0];
+    assert_eq!(span.span_kind, SpanKind::Client);
+    assert_eq!(string(span, "error.type").as_deref(), Some("cancelled"));
+    assert_eq!(value(span, "octopus.cancelled"), Some(&Value::Bool(true)));
+    assert_eq!(value(span, "http.response.status_code"), None);
+    assert_eq!(
+        span.status,
+        Status::Unset,
+        "a cancelled call is not an error"
+    );
 }

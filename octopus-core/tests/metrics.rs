@@ -570,3 +570,83 @@ fn a_route_known_only_after_start_moves_the_request_and_its_gauge() {
     );
     assert_eq!(s.series(COUNT), 1, "nothing counted on the unmatched label");
 }
+
+#[test]
+fn route_templates_past_the_cap_share_one_series_and_one_span_name() {
+    use octopus_core::{MAX_ROUTE_TEMPLATES, OVERFLOW_ROUTE, SamplerKind};
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+
+    let exporter = InMemorySpanExporter::default();
+    let octopus = Octopus::builder()
+        .config(OctopusConfig {
+            // Room for every span until the flush below.
+            bsp_max_queue_size: Some(8_192),
+            ..OctopusConfig::default()
+        })
+        .sampler(SamplerKind::AlwaysOn, None)
+        .span_exporter(exporter.clone())
+        .build()
+        .unwrap();
+    // Raw paths passed as route templates, as a custom framework might by mistake.
+    let total = 5_000;
+    for i in 0..total {
+        let path = format!("/raw/{i}");
+        request(
+            &octopus,
+            "GET",
+            &path,
+            Some(&path),
+            ResponseView::new(200),
+            1,
+        );
+    }
+    let overflowed = (total - MAX_ROUTE_TEMPLATES) as f64;
+
+    let s = Samples::of(&octopus);
+    for metric in [COUNT, &format!("{DURATION}_count"), ACTIVE] {
+        assert_eq!(s.series(metric), MAX_ROUTE_TEMPLATES + 1, "{metric}");
+    }
+    assert_eq!(
+        s.get(COUNT, &labels("GET", OVERFLOW_ROUTE, "200")),
+        Some(overflowed)
+    );
+    assert_eq!(
+        s.get(
+            &format!("{DURATION}_count"),
+            &labels("GET", OVERFLOW_ROUTE, "200")
+        ),
+        Some(overflowed)
+    );
+    let last = format!("/raw/{}", MAX_ROUTE_TEMPLATES - 1);
+    assert_eq!(s.get(COUNT, &labels("GET", &last, "200")), Some(1.0));
+    let first_past = format!("/raw/{MAX_ROUTE_TEMPLATES}");
+    assert_eq!(s.get(COUNT, &labels("GET", &first_past, "200")), None);
+
+    octopus.tracer_provider().unwrap().force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), total);
+    let attribute = |span: &opentelemetry_sdk::trace::SpanData, key: &str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.as_str().into_owned())
+            .unwrap()
+    };
+    let overflow_name = format!("GET {OVERFLOW_ROUTE}");
+    let mut names = std::collections::HashSet::new();
+    for span in &spans {
+        let path = attribute(span, "url.path");
+        let i: usize = path.trim_start_matches("/raw/").parse().unwrap();
+        // Span names are interned for the whole process, other tests' templates included: the
+        // overflow starts at the cap at the latest.
+        if i >= MAX_ROUTE_TEMPLATES || span.name != format!("GET {path}") {
+            assert_eq!(span.name, overflow_name, "{path}");
+            assert_eq!(attribute(span, "http.route"), OVERFLOW_ROUTE, "{path}");
+        } else {
+            assert_eq!(attribute(span, "http.route"), path);
+        }
+        names.insert(span.name.clone());
+    }
+    assert!(names.len() <= MAX_ROUTE_TEMPLATES + 1, "{}", names.len());
+    assert!(names.contains(overflow_name.as_str()));
+}

@@ -422,3 +422,67 @@ fn client_supplied_attribute_values_are_capped() {
     );
     assert!(string(span, "url.path").unwrap().starts_with("/ppp"));
 }
+
+#[tokio::test]
+async fn credentials_in_an_absolute_form_target_never_reach_the_span() {
+    let exporter = InMemorySpanExporter::default();
+    let octopus = Octopus::builder()
+        .sampler(SamplerKind::AlwaysOn, None)
+        .span_exporter(exporter.clone())
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let observer = octopus.clone();
+    let handler = move |request: http::Request<hyper::body::Incoming>| {
+        let observer = observer.clone();
+        async move {
+            observer
+                .observe(&RequestView::from_http(&request).with_route(Some("/x")))
+                .finish(&ResponseView::new(200));
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+        }
+    };
+    let server = tokio::spawn(octopus_core::serve::serve_http1(
+        "test",
+        listener,
+        handler,
+        std::future::pending(),
+    ));
+    // A proxy-style request line: the target is an absolute URL with credentials in it.
+    let response = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(
+                b"GET http://user:pw@host:8080/x HTTP/1.1\r\nHost: host:8080\r\nConnection: close\r\n\r\n",
+            )
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    })
+    .await
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    server.abort();
+
+    octopus.tracer_provider().unwrap().force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 1);
+    let span = &spans[0];
+    assert_eq!(string(span, "server.address").as_deref(), Some("host"));
+    assert_eq!(attribute(span, "server.port"), Some(&Value::I64(8080)));
+    assert_eq!(string(span, "url.path").as_deref(), Some("/x"));
+    for kv in &span.attributes {
+        let value = kv.value.as_str();
+        assert!(
+            !value.contains("pw") && !value.contains("user"),
+            "{} = {value}",
+            kv.key
+        );
+    }
+}

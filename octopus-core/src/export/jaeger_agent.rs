@@ -11,6 +11,11 @@
 //! a span that does not fit even bare is dropped; every case is counted in
 //! [`JaegerAgentStats`] and reported to the agent in `ClientStats`.
 //!
+//! The socket is connected to the agent, so an agent that is down (ICMP "port unreachable")
+//! shows as failed exports, reported on stderr once when failing starts and once on recovery.
+//! After a failure the address is looked up again (a restarted agent may have moved), at most
+//! once per [`RESOLVE_RETRY`].
+//!
 //! ```no_run
 //! use octopus_core::export::jaeger_agent::JaegerAgentExporter;
 //! use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -60,6 +65,9 @@ pub struct JaegerAgentStats {
     pub send_errors: u64,
     /// Spans in those datagrams.
     pub spans_failed: u64,
+    /// Lookups of the agent's address, each with a new socket: the first, then at most one
+    /// per [`RESOLVE_RETRY`] while sends fail.
+    pub address_lookups: u64,
 }
 
 #[derive(Debug, Default)]
@@ -70,18 +78,24 @@ struct Counters {
     spans_dropped: AtomicU64,
     send_errors: AtomicU64,
     spans_failed: AtomicU64,
+    address_lookups: AtomicU64,
 }
 
-/// Where datagrams go, and when resolving that last failed.
+/// Where datagrams go: a socket connected to the agent, and when its address was looked up.
 #[derive(Debug, Default)]
 struct Target {
-    resolved: Option<(SocketAddr, UdpSocket)>,
-    failed_at: Option<Instant>,
+    socket: Option<UdpSocket>,
+    looked_up_at: Option<Instant>,
+    /// A send failed since the last lookup: the agent may have moved (a restarted container
+    /// gets a new address), so look it up again once the interval has passed.
+    stale: bool,
 }
 
-/// After a failed resolution, batches are refused without asking DNS again for this long, so
-/// an unresolvable host costs one lookup per interval, not one per batch.
-const RESOLVE_RETRY: Duration = Duration::from_secs(5);
+/// The shortest time between two lookups of the agent's address. Lookups and new sockets run
+/// on the export thread: an agent that is down or a host that does not resolve costs one per
+/// interval, not one per datagram. A fixed interval, not a growing back-off: it already bounds
+/// the cost to nothing, and an agent that comes back at a new address is found within it.
+pub const RESOLVE_RETRY: Duration = Duration::from_secs(5);
 
 /// Exports spans to a Jaeger agent. Give it to the SDK's batch processor.
 #[derive(Debug)]
@@ -91,7 +105,7 @@ pub struct JaegerAgentExporter {
     max_packet_size: usize,
     process: Process,
     /// The agent's address, resolved on first use (never at construction, so start-up never
-    /// waits on DNS) and again after a failed send.
+    /// waits on DNS) and again, at most once per [`RESOLVE_RETRY`], after a failed send.
     target: Mutex<Target>,
     seq_no: AtomicI32,
     health: ExportHealth,
@@ -230,44 +244,64 @@ impl JaegerAgentExporter {
 
     fn send(&self, packet: &[u8]) -> std::io::Result<()> {
         let mut target = self.target.lock().unwrap_or_else(|e| e.into_inner());
-        if target.resolved.is_none() {
-            if let Some(failed_at) = target.failed_at
-                && failed_at.elapsed() < RESOLVE_RETRY
-            {
-                return Err(std::io::Error::other(
-                    "the agent address did not resolve; retrying later",
-                ));
-            }
+        let due = target
+            .looked_up_at
+            .is_none_or(|at| at.elapsed() >= RESOLVE_RETRY);
+        if (target.socket.is_none() || target.stale) && due {
+            target.looked_up_at = Some(Instant::now());
+            self.counters
+                .address_lookups
+                .fetch_add(1, Ordering::Relaxed);
             match self.connect() {
-                Ok(resolved) => {
-                    target.resolved = Some(resolved);
-                    target.failed_at = None;
+                Ok(socket) => {
+                    target.socket = Some(socket);
+                    target.stale = false;
                 }
-                Err(error) => {
-                    target.failed_at = Some(Instant::now());
-                    return Err(error);
-                }
+                // With a socket from an earlier lookup, the last known address is still the
+                // best guess; without one there is nowhere to send.
+                Err(error) if target.socket.is_none() => return Err(error),
+                Err(_) => {}
             }
         }
-        let (address, socket) = target.resolved.as_ref().expect("resolved above");
-        match socket.send_to(packet, address) {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                target.resolved = None;
-                Err(error)
+        let Some(socket) = &target.socket else {
+            return Err(std::io::Error::other(
+                "the agent address did not resolve; retrying later",
+            ));
+        };
+        // A connected socket holds the agent's ICMP "port unreachable" for an earlier datagram
+        // as a pending error, which the kernel hands to the next send only (failing that one
+        // and letting the one after through). Reading it here reports an agent that is down on
+        // every export, so the health report does not flap; this datagram is still sent, in
+        // case the agent is back, and counted as failed in place of the refused one. On
+        // loopback, this datagram's own refusal is already pending when `send` returns.
+        let refused = socket.take_error().ok().flatten();
+        let sent = socket.send(packet).and_then(|_| {
+            match refused.or_else(|| socket.take_error().ok().flatten()) {
+                Some(error) => Err(error),
+                None => Ok(()),
             }
+        });
+        // A full send buffer says nothing about the address; any other error may.
+        if let Err(error) = &sent
+            && error.kind() != std::io::ErrorKind::WouldBlock
+        {
+            target.stale = true;
         }
+        sent
     }
 
-    fn connect(&self) -> std::io::Result<(SocketAddr, UdpSocket)> {
+    fn connect(&self) -> std::io::Result<UdpSocket> {
         let address = (self.host.as_str(), self.port)
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| std::io::Error::other("the agent host resolved to no address"))?;
         let socket = UdpSocket::bind(unspecified(address))?;
+        // Connected, so the kernel reports the agent's ICMP "port unreachable" as an error on
+        // a later send: a stopped agent shows as export errors instead of silent loss.
+        socket.connect(address)?;
         // A full socket buffer must not stall the batch thread: the packet is lost instead.
         socket.set_nonblocking(true)?;
-        Ok((address, socket))
+        Ok(socket)
     }
 
     fn report(&self, failed: Option<&std::io::Error>) {
@@ -292,6 +326,7 @@ impl JaegerAgentStatsHandle {
             spans_dropped: c.spans_dropped.load(Ordering::Relaxed),
             send_errors: c.send_errors.load(Ordering::Relaxed),
             spans_failed: c.spans_failed.load(Ordering::Relaxed),
+            address_lookups: c.address_lookups.load(Ordering::Relaxed),
         }
     }
 }

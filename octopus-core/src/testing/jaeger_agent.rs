@@ -44,10 +44,16 @@ pub struct JaegerAgentReceiver {
 }
 
 impl JaegerAgentReceiver {
-    /// Binds and starts receiving.
+    /// Binds an ephemeral loopback port and starts receiving.
     pub fn start() -> Self {
+        JaegerAgentReceiver::start_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Binds `address` and starts receiving: a given port, to stand for an agent that was
+    /// down and comes back where it was.
+    pub fn start_on(address: SocketAddr) -> Self {
         let socket = socket2::Socket::new(
-            socket2::Domain::IPV4,
+            socket2::Domain::for_address(address),
             socket2::Type::DGRAM,
             Some(socket2::Protocol::UDP),
         )
@@ -58,7 +64,7 @@ impl JaegerAgentReceiver {
             .set_recv_buffer_size(RECEIVE_BUFFER)
             .expect("set the receive buffer size");
         socket
-            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .bind(&address.into())
             .expect("bind a loopback UDP port");
         let socket: UdpSocket = socket.into();
         socket

@@ -1,6 +1,5 @@
 //! The server span of each request: [`TracingObserver`].
 
-use std::borrow::Cow;
 use std::time::{Instant, SystemTime};
 
 use opentelemetry::trace::{
@@ -105,26 +104,20 @@ impl RequestObserver for TracingObserver {
 
 /// The span name and `http.route` value of a request: `{METHOD} {route}` (or `{METHOD}` with no
 /// route; `HTTP` for methods outside the known set), both interned per route template (see
-/// [`super::span_names`]) and looked up once.
-fn names(method: HttpMethod, route: Option<&str>) -> (Cow<'static, str>, Option<StringValue>) {
-    let method_name = span_method(method);
+/// [`super::span_names`]; past the cap, [`OVERFLOW_ROUTE`](crate::OVERFLOW_ROUTE)'s) and looked
+/// up once.
+fn names(method: HttpMethod, route: Option<&str>) -> (&'static str, Option<StringValue>) {
     match route {
-        Some(route) => match route_names(route) {
-            Some(names) => (
-                Cow::Borrowed(names.span_name(method)),
-                Some(names.route.into()),
-            ),
-            None => (
-                Cow::Owned(format!("{method_name} {route}")),
-                Some(route.to_owned().into()),
-            ),
-        },
-        None => (Cow::Borrowed(method_name), None),
+        Some(route) => {
+            let names = route_names(route);
+            (names.span_name(method), Some(names.route.into()))
+        }
+        None => (span_method(method), None),
     }
 }
 
 #[cfg(test)]
-fn span_name(method: HttpMethod, route: Option<&str>) -> Cow<'static, str> {
+fn span_name(method: HttpMethod, route: Option<&str>) -> &'static str {
     names(method, route).0
 }
 

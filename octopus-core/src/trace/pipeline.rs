@@ -160,16 +160,14 @@ fn batch_processor<E: SpanExporter + 'static>(
     config: &OctopusConfig,
     counters: &Arc<SpanCounters>,
 ) -> CountingProcessor {
-    let mut batch = BatchConfigBuilder::default();
-    if let Some(ms) = config.bsp_schedule_delay_ms {
-        batch = batch.with_scheduled_delay(Duration::from_millis(ms));
-    }
-    if let Some(size) = config.bsp_max_queue_size {
-        batch = batch.with_max_queue_size(size);
-    }
-    if let Some(size) = config.bsp_max_export_batch_size {
-        batch = batch.with_max_export_batch_size(size);
-    }
+    // `BatchConfigBuilder::default()` reads `OTEL_BSP_*` from the process environment itself,
+    // unvalidated (a queue of 0 drops every span, a delay of 0 spins the export thread). Every
+    // field the thread-based processor uses is set here from the validated configuration, so
+    // that read has no effect; the other two (export timeout, concurrent exports) it ignores.
+    let batch = BatchConfigBuilder::default()
+        .with_scheduled_delay(config.bsp_schedule_delay())
+        .with_max_queue_size(config.bsp_queue_capacity())
+        .with_max_export_batch_size(config.bsp_export_batch_size());
     let exporter = CountingExporter {
         inner: exporter,
         counters: counters.clone(),

@@ -5,7 +5,9 @@
 //! two allocations on the request path and two frees on the export thread. Route templates
 //! are a small, fixed set (the application's routes, never client input), so each is
 //! interned once for the whole process — leaked on purpose, like a `tracing` callsite — with a
-//! hard cap on how many, after which names are formatted per request as before.
+//! hard cap on how many ([`MAX_ROUTE_TEMPLATES`]), after which new templates share the names of
+//! [`OVERFLOW_ROUTE`], as they share its metric series: a misuse such as raw paths passed as
+//! templates costs neither memory nor span-name cardinality.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -13,10 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use arc_swap::ArcSwap;
 
 use crate::HttpMethod;
-
-/// More distinct route templates than any application has; beyond it nothing more is interned
-/// (a misuse such as raw paths passed as templates then costs allocations, not memory).
-const MAX_INTERNED_ROUTES: usize = 4_096;
+use crate::request::{MAX_ROUTE_TEMPLATES, OVERFLOW_ROUTE, report_route_overflow};
 
 /// A route template and the span name for each method.
 #[derive(Clone, Copy, Debug)]
@@ -42,15 +41,21 @@ struct Interner {
 
 static INTERNER: OnceLock<Interner> = OnceLock::new();
 
-/// The interned names of `route`, or `None` once the cap is reached.
-pub(crate) fn route_names(route: &str) -> Option<RouteNames> {
+/// The interned names of `route`, or those of [`OVERFLOW_ROUTE`] once the cap is reached.
+pub(crate) fn route_names(route: &str) -> RouteNames {
     let interner = INTERNER.get_or_init(|| Interner {
         table: ArcSwap::default(),
         insert_lock: Mutex::new(()),
     });
-    if let Some(names) = interner.table.load().get(route) {
-        return Some(*names);
+    let table = interner.table.load();
+    if let Some(names) = table.get(route) {
+        return *names;
     }
+    // Past the cap, no lock: every request with an unknown template would take it otherwise.
+    if table.len() >= MAX_ROUTE_TEMPLATES {
+        return overflow_names();
+    }
+    drop(table);
     // First sight of a template: copy-on-write, so readers never take the lock.
     let _guard = interner
         .insert_lock
@@ -58,23 +63,32 @@ pub(crate) fn route_names(route: &str) -> Option<RouteNames> {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let current = interner.table.load_full();
     if let Some(names) = current.get(route) {
-        return Some(*names);
+        return *names;
     }
-    if current.len() >= MAX_INTERNED_ROUTES {
-        return None;
+    if current.len() >= MAX_ROUTE_TEMPLATES {
+        return overflow_names();
     }
-    let interned: &'static str = Box::leak(Box::from(route));
-    let names = HttpMethod::ALL.map(|method| -> &'static str {
-        Box::leak(format!("{} {interned}", span_method(method)).into_boxed_str())
-    });
-    let entry = RouteNames {
-        route: interned,
-        names,
-    };
+    let entry = leaked_names(Box::leak(Box::from(route)));
     let mut next: Table = (*current).clone();
     next.insert(Box::from(route), entry);
     interner.table.store(Arc::new(next));
-    Some(entry)
+    entry
+}
+
+/// The names shared by templates past the cap (outside the table, so never refused).
+fn overflow_names() -> RouteNames {
+    static OVERFLOW: OnceLock<RouteNames> = OnceLock::new();
+    report_route_overflow();
+    *OVERFLOW.get_or_init(|| leaked_names(OVERFLOW_ROUTE))
+}
+
+fn leaked_names(route: &'static str) -> RouteNames {
+    RouteNames {
+        route,
+        names: HttpMethod::ALL.map(|method| -> &'static str {
+            Box::leak(format!("{} {route}", span_method(method)).into_boxed_str())
+        }),
+    }
 }
 
 /// The method as span names spell it: `HTTP` stands for methods outside the known set.
@@ -91,8 +105,8 @@ mod tests {
 
     #[test]
     fn names_are_made_once_per_template() {
-        let first = route_names("/interned/{id}").unwrap();
-        let second = route_names("/interned/{id}").unwrap();
+        let first = route_names("/interned/{id}");
+        let second = route_names("/interned/{id}");
         assert_eq!(first.span_name(HttpMethod::Get), "GET /interned/{id}");
         assert_eq!(first.span_name(HttpMethod::Other), "HTTP /interned/{id}");
         assert_eq!(first.route, "/interned/{id}");

@@ -198,3 +198,35 @@ fn a_dead_or_hung_backend_never_slows_requests_and_shutdown_is_bounded() {
     eprintln!("{}", report.join("\n"));
     assert_eq!(live.spans().len(), 1_000);
 }
+
+/// An endpoint that passes validation (an `http://` URL) but that the exporter's builder
+/// rejects: a `ConfigError` naming it, also when Octopus is built inside a tokio runtime (as
+/// in `#[tokio::main]`), where the exporter's own runtime must not be dropped blocking.
+#[test]
+fn an_endpoint_the_exporter_rejects_is_a_config_error_inside_a_tokio_runtime() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    for (protocol, endpoint) in [
+        (OtlpProtocol::Grpc, "http://exa mple:4317"),
+        (OtlpProtocol::HttpProtobuf, "http://exa mple:4318/v1/traces"),
+    ] {
+        let config = OctopusConfig {
+            traces_exporter: TracesExporter::Otlp,
+            otlp_protocol: protocol,
+            otlp_endpoint: Some(endpoint.into()),
+            ..OctopusConfig::default()
+        };
+        let error = runtime
+            .block_on(async { Octopus::new(config).map(drop) })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!(
+                r#"otlp_endpoint: invalid value "{endpoint}"; expected an endpoint the OTLP exporter accepts ("#
+            )),
+            "{error}"
+        );
+    }
+}

@@ -1491,4 +1491,174 @@ mod tests {
         );
         assert!(OctopusConfig::jaeger("", 6831, "x").is_err());
     }
+
+    #[test]
+    fn resource_attributes_come_from_the_variable_percent_decoded_and_merge_with_the_file() {
+        let mut config: OctopusConfig = toml::from_str(
+            r#"
+            service_version = "1.2.3"
+            [resource_attributes]
+            "deployment.environment.name" = "prod"
+            team = "payments"
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        config
+            .apply_env(env(&[(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                " deployment.environment.name = staging ,k8s.pod.name=web%2C1%3Dx,",
+            )]))
+            .unwrap();
+        let attributes: Vec<(&str, &str)> = config
+            .resource_attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            attributes,
+            [
+                ("deployment.environment.name", "staging"),
+                ("k8s.pod.name", "web,1=x"),
+                ("team", "payments"),
+            ]
+        );
+        assert_eq!(config.service_version.as_deref(), Some("1.2.3"));
+    }
+
+    #[test]
+    fn a_malformed_resource_attribute_names_the_pair() {
+        let bad = |value: &str| {
+            let mut config = OctopusConfig::default();
+            config
+                .apply_env(env(&[("OTEL_RESOURCE_ATTRIBUTES", value)]))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            bad("team=payments,region"),
+            r#"OTEL_RESOURCE_ATTRIBUTES: invalid value "region"; expected comma-separated key=value pairs, values percent-encoded"#
+        );
+        assert_eq!(
+            bad("=x"),
+            r#"OTEL_RESOURCE_ATTRIBUTES: invalid value "=x"; expected comma-separated key=value pairs, values percent-encoded"#
+        );
+        assert_eq!(
+            bad("a=%FF"),
+            r#"OTEL_RESOURCE_ATTRIBUTES: invalid value "a=%FF"; expected comma-separated key=value pairs, values percent-encoded"#
+        );
+        let config = OctopusConfig {
+            service_version: Some(" ".into()),
+            ..OctopusConfig::default()
+        };
+        assert_eq!(
+            config.validate().unwrap_err().to_string(),
+            r#"service_version: invalid value " "; expected a non-empty version"#
+        );
+    }
+
+    #[test]
+    fn otlp_headers_and_tls_files_come_from_the_standard_variables() {
+        let mut config = OctopusConfig::default();
+        config
+            .apply_env(env(&[
+                ("OTEL_EXPORTER_OTLP_HEADERS", "x-generic=1"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                    "x-api-key = s3cret%3D%3D , x-tenant=acme",
+                ),
+                ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
+                ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/generic.pem"),
+                ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "/etc/client.pem"),
+                ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/etc/client.key"),
+            ]))
+            .unwrap();
+        config.validate().unwrap();
+        let headers: Vec<(&str, &str)> = config
+            .otlp_headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose()))
+            .collect();
+        // The signal-specific variable replaces the generic one whole.
+        assert_eq!(headers, [("x-api-key", "s3cret=="), ("x-tenant", "acme")]);
+        assert_eq!(config.otlp_certificate.as_deref(), Some("/etc/ca.pem"));
+        assert_eq!(
+            config.otlp_client_certificate.as_deref(),
+            Some("/etc/client.pem")
+        );
+        assert_eq!(config.otlp_client_key.as_deref(), Some("/etc/client.key"));
+    }
+
+    #[test]
+    fn bad_otlp_headers_name_the_variable_but_never_the_value() {
+        let bad = |var: &str, value: &str| {
+            let mut config = OctopusConfig::default();
+            let error = config
+                .apply_env(env(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(!error.contains("s3cret"), "{error}");
+            error
+        };
+        assert_eq!(
+            bad("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cret,s3cret-no-equals"),
+            r#"OTEL_EXPORTER_OTLP_HEADERS: invalid value "(hidden)"; expected comma-separated key=value pairs, values percent-encoded; pair 2 is not one"#
+        );
+        assert_eq!(
+            bad("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=s3cret%0A"),
+            r#"OTEL_EXPORTER_OTLP_TRACES_HEADERS: invalid value "(hidden)"; expected a value of visible ASCII characters for header x-api-key"#
+        );
+        assert_eq!(
+            bad("OTEL_EXPORTER_OTLP_HEADERS", "x api key=s3cret"),
+            r#"OTEL_EXPORTER_OTLP_HEADERS: invalid value "x api key"; expected header names of letters, digits and !#$%&'*+-.^_`|~"#
+        );
+        let config = OctopusConfig {
+            otlp_headers: [("x-api-key".to_owned(), Secret::from("s3cret\n"))].into(),
+            ..OctopusConfig::default()
+        };
+        let error = config.validate().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            r#"otlp_headers: invalid value "(hidden)"; expected a value of visible ASCII characters for header x-api-key"#
+        );
+        let config = OctopusConfig {
+            otlp_client_key: Some("/etc/client.key".into()),
+            ..OctopusConfig::default()
+        };
+        assert_eq!(
+            config.validate().unwrap_err().to_string(),
+            r#"otlp_client_certificate: invalid value ""; expected the client certificate's PEM file, since otlp_client_key is set"#
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_and_left_out_when_serialised() {
+        let mut config = OctopusConfig::default();
+        config
+            .apply_env(env(&[
+                ("OCTOPUS_METRICS_TOKEN", "t0ken-s3cret"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=k3y-s3cret"),
+            ]))
+            .unwrap();
+        let debug = format!("{config:?} {config:#?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains(r#"metrics_bearer_token: Some("<redacted>")"#), "{debug}");
+        assert!(debug.contains(r#""x-api-key": "<redacted>""#), "{debug}");
+        for serialised in [
+            toml::to_string(&config).unwrap(),
+            serde_norway::to_string(&config).unwrap(),
+        ] {
+            assert!(!serialised.contains("s3cret"), "{serialised}");
+            assert!(!serialised.contains("metrics_bearer_token"), "{serialised}");
+            assert!(!serialised.contains("otlp_headers"), "{serialised}");
+        }
+        // A secret still loads from a file.
+        let loaded: OctopusConfig = toml::from_str(
+            "metrics_bearer_token = \"t0ken\"\n[otlp_headers]\nx-api-key = \"k3y\"\n",
+        )
+        .unwrap();
+        assert_eq!(loaded.metrics_bearer_token, Some(Secret::from("t0ken")));
+        assert_eq!(loaded.otlp_headers["x-api-key"].expose(), "k3y");
+    }
+
 }

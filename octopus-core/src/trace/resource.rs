@@ -77,27 +77,27 @@ mod tests {
             .collect(),
             ..OctopusConfig::default()
         };
-        let resource = resource(&config);
-        assert_eq!(get(&resource, "service.name"), Some("checkout".into()));
-        assert_eq!(get(&resource, "service.version"), Some("2.1.0".into()));
+        let built = resource(&config);
+        assert_eq!(get(&built, "service.name"), Some("checkout".into()));
+        assert_eq!(get(&built, "service.version"), Some("2.1.0".into()));
         assert_eq!(
-            get(&resource, "deployment.environment.name"),
+            get(&built, "deployment.environment.name"),
             Some("staging".into())
         );
         assert_eq!(
-            get(&resource, "process.pid"),
+            get(&built, "process.pid"),
             Some(Value::I64(i64::from(std::process::id())))
         );
         assert_eq!(
-            get(&resource, "service.instance.id"),
+            get(&built, "service.instance.id"),
             Some(instance_id().to_owned().into())
         );
         assert_eq!(
-            get(&resource, "host.name").map(|v| v.to_string()),
+            get(&built, "host.name").map(|v| v.to_string()),
             host_name()
         );
         assert_eq!(
-            get(&resource, "telemetry.sdk.language"),
+            get(&built, "telemetry.sdk.language"),
             Some("rust".into())
         );
 
@@ -109,9 +109,9 @@ mod tests {
                 .collect(),
             ..OctopusConfig::default()
         };
-        let resource = resource(&config);
-        assert_eq!(get(&resource, "service.instance.id"), Some("pod-7".into()));
-        assert_eq!(get(&resource, "host.name"), Some("web-1".into()));
+        let built = resource(&config);
+        assert_eq!(get(&built, "service.instance.id"), Some("pod-7".into()));
+        assert_eq!(get(&built, "host.name"), Some("web-1".into()));
     }
 
     #[test]

@@ -230,3 +230,35 @@ fn an_endpoint_the_exporter_rejects_is_a_config_error_inside_a_tokio_runtime() {
         );
     }
 }
+
+/// `tracing::debug!(?octopus)` and the like print the whole instance — configuration,
+/// provider, exporter: neither the metrics token nor an OTLP header value may be in it.
+#[test]
+fn debug_of_octopus_with_otlp_headers_and_a_token_shows_neither() {
+    let grpc = OtlpGrpcReceiver::start();
+    let http = OtlpHttpReceiver::start();
+    for (protocol, endpoint) in [
+        (OtlpProtocol::Grpc, grpc.endpoint()),
+        (OtlpProtocol::HttpProtobuf, http.traces_url()),
+    ] {
+        let config = OctopusConfig::load(|name| match name {
+            "OTEL_TRACES_EXPORTER" => Some("otlp".into()),
+            "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol.name().into()),
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" => Some(endpoint.clone()),
+            "OTEL_EXPORTER_OTLP_HEADERS" => Some("x-api-key=k3y-s3cret".into()),
+            "OCTOPUS_METRICS_TOKEN" => Some("t0ken-s3cret".into()),
+            _ => None,
+        })
+        .unwrap();
+        let octopus = Octopus::new(config).unwrap();
+        let debug = format!("{octopus:?} {octopus:#?}");
+        assert!(!debug.contains("s3cret"), "{protocol}: {debug}");
+        assert!(debug.contains("<redacted>"), "{protocol}");
+        request(&octopus, &[], "/x", 200);
+        octopus.shutdown().unwrap();
+    }
+    // The header still reaches the collector.
+    let sent = |headers: Vec<http::HeaderMap>| headers[0]["x-api-key"].to_str().unwrap().to_owned();
+    assert_eq!(sent(grpc.request_headers()), "k3y-s3cret");
+    assert_eq!(sent(http.request_headers()), "k3y-s3cret");
+}

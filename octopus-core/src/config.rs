@@ -979,7 +979,11 @@ impl OctopusConfig {
                 "a non-empty version",
             ));
         }
-        if let Some(key) = self.resource_attributes.keys().find(|k| k.trim().is_empty()) {
+        if let Some(key) = self
+            .resource_attributes
+            .keys()
+            .find(|k| k.trim().is_empty())
+        {
             return Err(ConfigError::invalid(
                 "resource_attributes",
                 key,
@@ -1569,7 +1573,10 @@ mod tests {
                 ),
                 ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
                 ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/generic.pem"),
-                ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "/etc/client.pem"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                    "/etc/client.pem",
+                ),
                 ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/etc/client.key"),
             ]))
             .unwrap();
@@ -1601,7 +1608,10 @@ mod tests {
             error
         };
         assert_eq!(
-            bad("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cret,s3cret-no-equals"),
+            bad(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "x-api-key=s3cret,s3cret-no-equals"
+            ),
             r#"OTEL_EXPORTER_OTLP_HEADERS: invalid value "(hidden)"; expected comma-separated key=value pairs, values percent-encoded; pair 2 is not one"#
         );
         assert_eq!(
@@ -1642,7 +1652,10 @@ mod tests {
             .unwrap();
         let debug = format!("{config:?} {config:#?}");
         assert!(!debug.contains("s3cret"), "{debug}");
-        assert!(debug.contains(r#"metrics_bearer_token: Some("<redacted>")"#), "{debug}");
+        assert!(
+            debug.contains(r#"metrics_bearer_token: Some("<redacted>")"#),
+            "{debug}"
+        );
         assert!(debug.contains(r#""x-api-key": "<redacted>""#), "{debug}");
         for serialised in [
             toml::to_string(&config).unwrap(),
@@ -1660,5 +1673,4 @@ mod tests {
         assert_eq!(loaded.metrics_bearer_token, Some(Secret::from("t0ken")));
         assert_eq!(loaded.otlp_headers["x-api-key"].expose(), "k3y");
     }
-
 }

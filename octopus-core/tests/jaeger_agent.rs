@@ -373,8 +373,12 @@ fn resource_attributes_are_the_same_in_the_otlp_resource_and_the_jaeger_process_
                     .to_owned(),
             ),
         ];
-        OctopusConfig::load(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
-            .unwrap()
+        OctopusConfig::load(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap()
     };
     for exporter in ["jaeger", "otlp"] {
         let octopus = Octopus::builder()
@@ -390,10 +394,24 @@ fn resource_attributes_are_the_same_in_the_otlp_resource_and_the_jaeger_process_
     assert_eq!(agent.wait_for_spans(1, WAIT).len(), 1);
     let otlp = collector.wait_for_spans(1, WAIT).remove(0);
     let process = &agent.batches()[0].process;
-    let tag = |key: &str| process.tags.iter().find(|t| t.key == key).map(|t| t.value.clone());
-    let text = |value: &str| (AttributeValue::String(value.into()), TagValue::String(value.into()));
+    let tag = |key: &str| {
+        process
+            .tags
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.value.clone())
+    };
+    let text = |value: &str| {
+        (
+            AttributeValue::String(value.into()),
+            TagValue::String(value.into()),
+        )
+    };
 
-    assert_eq!((otlp.service_name.as_str(), process.service_name.as_str()), ("checkout", "checkout"));
+    assert_eq!(
+        (otlp.service_name.as_str(), process.service_name.as_str()),
+        ("checkout", "checkout")
+    );
     let Some(AttributeValue::String(host)) = otlp.resource_attribute("host.name").cloned() else {
         panic!("no host.name in {:?}", otlp.resource_attributes);
     };
@@ -403,9 +421,15 @@ fn resource_attributes_are_the_same_in_the_otlp_resource_and_the_jaeger_process_
     else {
         panic!("no service.instance.id in {:?}", otlp.resource_attributes);
     };
-    assert_eq!(uuid::Uuid::parse_str(&instance).unwrap().get_version_num(), 4);
+    assert_eq!(
+        uuid::Uuid::parse_str(&instance).unwrap().get_version_num(),
+        4
+    );
     let pid = i64::from(std::process::id());
-    assert_eq!(otlp.resource_attribute("process.pid"), Some(&AttributeValue::Int(pid)));
+    assert_eq!(
+        otlp.resource_attribute("process.pid"),
+        Some(&AttributeValue::Int(pid))
+    );
     assert_eq!(tag("process.pid"), Some(TagValue::Long(pid)));
     for (key, value) in [
         ("host.name", host.as_str()),

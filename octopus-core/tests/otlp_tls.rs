@@ -88,7 +88,11 @@ fn file(text: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
-fn otlp_octopus(protocol: OtlpProtocol, endpoint: String, edit: impl FnOnce(&mut OctopusConfig)) -> Octopus {
+fn otlp_octopus(
+    protocol: OtlpProtocol,
+    endpoint: String,
+    edit: impl FnOnce(&mut OctopusConfig),
+) -> Octopus {
     let mut config = OctopusConfig {
         service_name: "tls-test".into(),
         traces_exporter: TracesExporter::Otlp,
@@ -106,7 +110,10 @@ fn otlp_octopus(protocol: OtlpProtocol, endpoint: String, edit: impl FnOnce(&mut
 fn requests(octopus: &Octopus, n: usize) {
     for _ in 0..n {
         octopus
-            .observe(&RequestView::new("GET", "/secure", &[] as &[(&str, &str)]).with_route(Some("/secure")))
+            .observe(
+                &RequestView::new("GET", "/secure", &[] as &[(&str, &str)])
+                    .with_route(Some("/secure")),
+            )
             .finish(&ResponseView::new(200));
     }
 }
@@ -182,7 +189,11 @@ fn spans_and_api_key_headers_arrive_over_tls_with_the_configured_ca() {
         assert_eq!(span.service_name, "tls-test");
         assert_eq!(span.name, "GET /secure");
         // Sent as configured: not decoded a second time.
-        assert_eq!(receiver.header_values("x-api-key")[0], "k3y/with%2Fpercent", "{protocol}");
+        assert_eq!(
+            receiver.header_values("x-api-key")[0],
+            "k3y/with%2Fpercent",
+            "{protocol}"
+        );
         assert_eq!(receiver.header_values("x-tenant")[0], "acme", "{protocol}");
     }
 }
@@ -202,12 +213,18 @@ fn the_standard_variables_configure_ca_client_identity_and_headers_for_mutual_tl
             ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.name().to_owned()),
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.endpoint()),
             // The signal-specific variables win over the generic ones.
-            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                "/nonexistent/ca.pem".to_owned(),
+            ),
             ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", ca.clone()),
             ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", certificate.clone()),
             ("OTEL_EXPORTER_OTLP_CLIENT_KEY", key.clone()),
             ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=generic".to_owned()),
-            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=sp%20ecific".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "x-api-key=sp%20ecific".to_owned(),
+            ),
             ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
         ];
         let config = OctopusConfig::load(|name| {
@@ -219,7 +236,11 @@ fn the_standard_variables_configure_ca_client_identity_and_headers_for_mutual_tl
         let counts = octopus.shutdown().unwrap();
         assert_eq!((counts.exported, counts.failed), (2, 0), "{protocol}");
         assert_eq!(receiver.wait_for_spans(2), 2, "{protocol}");
-        assert_eq!(receiver.header_values("x-api-key")[0], "sp ecific", "{protocol}");
+        assert_eq!(
+            receiver.header_values("x-api-key")[0],
+            "sp ecific",
+            "{protocol}"
+        );
 
         // Without the client identity the receiver refuses the connection.
         let refused = Receiver::start(protocol, &pki.server(true));
@@ -269,14 +290,18 @@ fn unreadable_or_bad_pem_files_are_config_errors_naming_field_and_path() {
     };
     let error = bad(&|c| c.otlp_certificate = Some("/nonexistent/ca.pem".into()));
     assert!(
-        error.starts_with(r#"otlp_certificate: invalid value "/nonexistent/ca.pem"; expected a readable PEM file"#),
+        error.starts_with(
+            r#"otlp_certificate: invalid value "/nonexistent/ca.pem"; expected a readable PEM file"#
+        ),
         "{error}"
     );
     let not_pem = file("not a certificate");
     let error = bad(&|c| c.otlp_certificate = Some(not_pem.clone()));
     assert_eq!(
         error,
-        format!(r#"otlp_certificate: invalid value "{not_pem}"; expected a PEM file of one or more CA certificates"#)
+        format!(
+            r#"otlp_certificate: invalid value "{not_pem}"; expected a PEM file of one or more CA certificates"#
+        )
     );
     // A key file that is no key: the error names the path, never the content.
     let certificate = file(&pki.client_certificate);
@@ -286,7 +311,9 @@ fn unreadable_or_bad_pem_files_are_config_errors_naming_field_and_path() {
     });
     assert_eq!(
         error,
-        format!(r#"otlp_client_key: invalid value "{not_pem}"; expected a PEM file of a private key"#)
+        format!(
+            r#"otlp_client_key: invalid value "{not_pem}"; expected a PEM file of a private key"#
+        )
     );
     let error = bad(&|c| c.otlp_client_certificate = Some(certificate.clone()));
     assert!(error.starts_with("otlp_client_key: "), "{error}");

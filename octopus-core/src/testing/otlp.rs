@@ -83,13 +83,12 @@ impl ReceiverTls {
                         .add(certificate.expect("the client CA PEM parses"))
                         .expect("a valid client CA");
                 }
-                let verifier =
-                    rustls::server::WebPkiClientVerifier::builder_with_provider(
-                        Arc::new(roots),
-                        provider,
-                    )
-                    .build()
-                    .expect("a client certificate verifier");
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .expect("a client certificate verifier");
                 builder.with_client_cert_verifier(verifier)
             }
         };
@@ -392,7 +391,9 @@ impl OtlpGrpcReceiver {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = tls {
-            builder = builder.tls_config(tls).expect("valid receiver TLS settings");
+            builder = builder
+                .tls_config(tls)
+                .expect("valid receiver TLS settings");
         }
         let server = Background::spawn(move |stopped| async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
@@ -495,7 +496,9 @@ impl OtlpHttpReceiver {
     /// Binds and starts serving over TLS; the URLs are then `https://`. A client whose
     /// handshake fails gets no answer.
     pub fn start_tls(tls: &ReceiverTls) -> Self {
-        OtlpHttpReceiver::serve(Some(tokio_rustls::TlsAcceptor::from(tls.rustls(b"http/1.1"))))
+        OtlpHttpReceiver::serve(Some(tokio_rustls::TlsAcceptor::from(
+            tls.rustls(b"http/1.1"),
+        )))
     }
 
     fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {

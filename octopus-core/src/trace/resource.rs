@@ -50,7 +50,9 @@ pub(crate) fn resource(config: &OctopusConfig) -> Resource {
     if let Some(version) = &config.service_version {
         builder = builder.with_attribute(KeyValue::new("service.version", version.clone()));
     }
-    builder.with_service_name(config.service_name.clone()).build()
+    builder
+        .with_service_name(config.service_name.clone())
+        .build()
 }
 
 #[cfg(test)]
@@ -92,14 +94,8 @@ mod tests {
             get(&built, "service.instance.id"),
             Some(instance_id().to_owned().into())
         );
-        assert_eq!(
-            get(&built, "host.name").map(|v| v.to_string()),
-            host_name()
-        );
-        assert_eq!(
-            get(&built, "telemetry.sdk.language"),
-            Some("rust".into())
-        );
+        assert_eq!(get(&built, "host.name").map(|v| v.to_string()), host_name());
+        assert_eq!(get(&built, "telemetry.sdk.language"), Some("rust".into()));
 
         // A configured instance id or host name replaces the detected one.
         let config = OctopusConfig {

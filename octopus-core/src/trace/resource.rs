@@ -111,6 +111,27 @@ mod tests {
     }
 
     #[test]
+    fn nothing_but_the_configuration_and_detected_values_is_in_it() {
+        // No SDK env detector: OTEL_RESOURCE_ATTRIBUTES reaches the resource only through the
+        // (validated) configuration, whatever the process environment holds.
+        let built = resource(&OctopusConfig::default());
+        let mut keys: Vec<String> = built.iter().map(|(k, _)| k.to_string()).collect();
+        keys.sort();
+        let mut expected = vec![
+            "process.pid",
+            "service.instance.id",
+            "service.name",
+            "telemetry.sdk.language",
+            "telemetry.sdk.name",
+            "telemetry.sdk.version",
+        ];
+        if host_name().is_some() {
+            expected.insert(0, "host.name");
+        }
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
     fn the_instance_id_is_a_version_4_uuid_fixed_for_the_process() {
         let id = uuid::Uuid::parse_str(instance_id()).unwrap();
         assert_eq!(id.get_version_num(), 4);

@@ -76,16 +76,33 @@ impl TestPki {
     }
 }
 
-/// Writes `text` to a new file in the system's temporary directory; the path.
-fn file(text: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let path: PathBuf = std::env::temp_dir().join(format!(
-        "octopus-otlp-tls-{}-{}.pem",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::write(&path, text).unwrap();
-    path.to_string_lossy().into_owned()
+/// A directory of this test's PEM files, removed when dropped.
+struct PemDir(PathBuf);
+
+impl PemDir {
+    fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "octopus-otlp-tls-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        PemDir(path)
+    }
+
+    /// Writes `text` to a new file here; its path.
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for PemDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn otlp_octopus(
@@ -171,7 +188,8 @@ const PROTOCOLS: [OtlpProtocol; 2] = [OtlpProtocol::Grpc, OtlpProtocol::HttpProt
 #[test]
 fn spans_and_api_key_headers_arrive_over_tls_with_the_configured_ca() {
     let pki = TestPki::new("octopus");
-    let ca = file(&pki.ca);
+    let dir = PemDir::new();
+    let ca = dir.file("ca.pem", &pki.ca);
     for protocol in PROTOCOLS {
         let receiver = Receiver::start(protocol, &pki.server(false));
         let octopus = otlp_octopus(protocol, receiver.endpoint(), |c| {
@@ -201,10 +219,11 @@ fn spans_and_api_key_headers_arrive_over_tls_with_the_configured_ca() {
 #[test]
 fn the_standard_variables_configure_ca_client_identity_and_headers_for_mutual_tls() {
     let pki = TestPki::new("octopus");
+    let dir = PemDir::new();
     let (ca, certificate, key) = (
-        file(&pki.ca),
-        file(&pki.client_certificate),
-        file(&pki.client_key),
+        dir.file("ca.pem", &pki.ca),
+        dir.file("client.pem", &pki.client_certificate),
+        dir.file("client.key", &pki.client_key),
     );
     for protocol in PROTOCOLS {
         let receiver = Receiver::start(protocol, &pki.server(true));
@@ -257,7 +276,8 @@ fn the_standard_variables_configure_ca_client_identity_and_headers_for_mutual_tl
 #[test]
 fn a_server_certificate_not_chaining_to_the_ca_fails_exports_but_not_start_up() {
     let server_pki = TestPki::new("server");
-    let other_ca = file(&TestPki::new("other").ca);
+    let dir = PemDir::new();
+    let other_ca = dir.file("other-ca.pem", &TestPki::new("other").ca);
     for protocol in PROTOCOLS {
         let receiver = Receiver::start(protocol, &server_pki.server(false));
         let octopus = otlp_octopus(protocol, receiver.endpoint(), |c| {
@@ -279,6 +299,7 @@ fn a_server_certificate_not_chaining_to_the_ca_fails_exports_but_not_start_up() 
 #[test]
 fn unreadable_or_bad_pem_files_are_config_errors_naming_field_and_path() {
     let pki = TestPki::new("octopus");
+    let dir = PemDir::new();
     let bad = |edit: &dyn Fn(&mut OctopusConfig)| {
         let mut config = OctopusConfig {
             traces_exporter: TracesExporter::Otlp,
@@ -295,7 +316,7 @@ fn unreadable_or_bad_pem_files_are_config_errors_naming_field_and_path() {
         ),
         "{error}"
     );
-    let not_pem = file("not a certificate");
+    let not_pem = dir.file("not.pem", "not a certificate");
     let error = bad(&|c| c.otlp_certificate = Some(not_pem.clone()));
     assert_eq!(
         error,
@@ -304,7 +325,7 @@ fn unreadable_or_bad_pem_files_are_config_errors_naming_field_and_path() {
         )
     );
     // A key file that is no key: the error names the path, never the content.
-    let certificate = file(&pki.client_certificate);
+    let certificate = dir.file("client.pem", &pki.client_certificate);
     let error = bad(&|c| {
         c.otlp_client_certificate = Some(certificate.clone());
         c.otlp_client_key = Some(not_pem.clone());

@@ -71,6 +71,8 @@ impl DemoSettings {
         };
         let config = OctopusConfig {
             service_name: DEFAULT_SERVICE_NAME.into(),
+            // `service.version` of the spans: the demos' own version.
+            service_version: Some(env!("CARGO_PKG_VERSION").into()),
             // The contract gives a demo 5 s to exit: at most 2.5 s for in-flight requests
             // (`DRAIN_TIMEOUT`), then at most 2 s to flush spans.
             shutdown_timeout_ms: 2_000,

@@ -282,7 +282,13 @@ fn spans_reach_the_jaeger_agent_with_their_parents_and_sigterm_flushes_them() {
         assert_eq!(fail.trace_id_hex(), "0af7651916cd43dd8448eb211c80319c");
         assert_eq!(fail.parent_span_id_hex(), "b7ad6b7169203331");
         assert_eq!(fail.tag("error"), Some(&TagValue::Bool(true)));
-        assert_eq!(agent.batches()[0].process.service_name, "demo-traced");
+        let process = &agent.batches()[0].process;
+        assert_eq!(process.service_name, "demo-traced");
+        let version = process.tags.iter().find(|t| t.key == "service.version");
+        assert_eq!(
+            version.map(|t| &t.value),
+            Some(&TagValue::String(env!("CARGO_PKG_VERSION").into()))
+        );
     }
 }
 
@@ -387,6 +393,38 @@ fn a_bad_variable_stops_start_up_with_exit_code_2() {
                 .unwrap();
             assert_eq!(output.status.code(), Some(2), "{var}={value}");
             assert_eq!(String::from_utf8_lossy(&output.stderr).trim_end(), message);
+            assert!(output.stdout.is_empty());
+        }
+    }
+}
+
+/// An OTLP endpoint that is a URL but one the exporter cannot use: exit code 2 and the error
+/// naming the value, as for any other bad value — never a panic at start-up inside the demo's
+/// async runtime.
+#[test]
+fn an_otlp_endpoint_the_exporter_rejects_stops_start_up_with_exit_code_2() {
+    for bin in DEMOS {
+        for (protocol, endpoint) in [
+            ("grpc", "http://exa mple:4317"),
+            ("http/protobuf", "http://exa mple:4318/v1/traces"),
+        ] {
+            let output = Command::new(bin.path)
+                .env("OCTOPUS_ADDR", "127.0.0.1:0")
+                .env("OTEL_TRACES_EXPORTER", "otlp")
+                .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+                .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{}: {stderr}", bin.path);
+            assert!(
+                stderr.starts_with(&format!(
+                    "error: otlp_endpoint: invalid value \"{endpoint}\"; expected an endpoint the OTLP exporter accepts ("
+                )),
+                "{}: {stderr}",
+                bin.path
+            );
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
             assert!(output.stdout.is_empty());
         }
     }

@@ -284,6 +284,16 @@ pub fn check_config(config: &OctopusConfig) {
     }
 }
 
+/// `config` as it serialises: secrets (the metrics token, the OTLP headers) are never written,
+/// so a config read back from its own serialisation lacks them.
+pub fn without_secrets(config: &OctopusConfig) -> OctopusConfig {
+    OctopusConfig {
+        metrics_bearer_token: None,
+        otlp_headers: Default::default(),
+        ..config.clone()
+    }
+}
+
 /// Whether two configs are equal, NaN equal to NaN (serde round trips compare this way).
 pub fn same_config(a: &OctopusConfig, b: &OctopusConfig) -> bool {
     // Every NaN is one value here: its payload and sign need not survive a text format.

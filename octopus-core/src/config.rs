@@ -1,6 +1,7 @@
 //! Configuration: a serde-loadable struct, the standard environment variables, and the
 //! constructors shaped like the original plugin configs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -22,6 +23,52 @@ pub const DEFAULT_BSP_SCHEDULE_DELAY_MS: u64 = 5_000;
 pub const DEFAULT_BSP_MAX_QUEUE_SIZE: usize = 2_048;
 /// The batch span processor's spans per export when none is configured (the SDK's default).
 pub const DEFAULT_BSP_MAX_EXPORT_BATCH_SIZE: usize = 512;
+
+/// A value that must never be printed: a token, an API key, a header value.
+///
+/// `Debug` shows `"<redacted>"`, and it has no `Serialize`: the fields holding one are skipped
+/// when a configuration is serialised. Deserialises from a plain string.
+///
+/// ```
+/// use octopus_core::config::Secret;
+///
+/// let key = Secret::from("s3cret");
+/// assert_eq!(format!("{key:?}"), r#""<redacted>""#);
+/// assert_eq!(key.expose(), "s3cret");
+/// ```
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that uses it (a header, a comparison).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.into())
+    }
+}
 
 /// A metric collector, selected by the name the original library used.
 ///
@@ -372,8 +419,19 @@ pub struct OctopusConfig {
     pub metrics_address: Option<String>,
     /// A bearer token `/metrics` requires (`Authorization: Bearer <token>`), wherever it is
     /// served: for a metrics endpoint reachable from the internet. Environment:
-    /// `OCTOPUS_METRICS_TOKEN`.
-    pub metrics_bearer_token: Option<String>,
+    /// `OCTOPUS_METRICS_TOKEN`. Never printed nor serialised.
+    #[serde(skip_serializing)]
+    pub metrics_bearer_token: Option<Secret>,
+
+    /// The service's version: the `service.version` resource attribute of its spans.
+    pub service_version: Option<String>,
+    /// More resource attributes of the spans (OTLP resource, Jaeger process tags), e.g.
+    /// `deployment.environment.name`. `host.name`, `process.pid` and `service.instance.id` (a
+    /// random id per process) are detected; an entry here replaces the detected value;
+    /// `service_name` and `service_version` win over `service.name` and `service.version` here.
+    /// Environment: `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k2=v2`, values percent-decoded; entries
+    /// add to and replace the file's).
+    pub resource_attributes: BTreeMap<String, String>,
 
     /// Whether requests are traced at all. Environment: `OTEL_SDK_DISABLED=true` turns it off.
     pub tracing_enabled: bool,
@@ -395,6 +453,24 @@ pub struct OctopusConfig {
     /// The OTLP transport. Environment: `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`,
     /// `OTEL_EXPORTER_OTLP_PROTOCOL`.
     pub otlp_protocol: OtlpProtocol,
+    /// Headers sent with every OTLP export, e.g. an API key: `{ "x-api-key" = "..." }`.
+    /// Environment: `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, or `OTEL_EXPORTER_OTLP_HEADERS`
+    /// (`k=v,k2=v2`, values percent-decoded; they replace the file's headers). The values are
+    /// never printed nor serialised.
+    #[serde(skip_serializing)]
+    pub otlp_headers: BTreeMap<String, Secret>,
+    /// A PEM file of the CA certificate(s) an `https://` OTLP endpoint's certificate must chain
+    /// to, besides the system's and Mozilla's roots. Environment:
+    /// `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CERTIFICATE`.
+    pub otlp_certificate: Option<String>,
+    /// A PEM file of the client certificate (chain) for mutual TLS; needs
+    /// `otlp_client_key`. Environment: `OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE`,
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`.
+    pub otlp_client_certificate: Option<String>,
+    /// A PEM file of the client's private key for mutual TLS; needs
+    /// `otlp_client_certificate`. Environment: `OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY`,
+    /// `OTEL_EXPORTER_OTLP_CLIENT_KEY`.
+    pub otlp_client_key: Option<String>,
     /// How long one OTLP export may take, milliseconds. Environment:
     /// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT`.
     pub otlp_timeout_ms: u64,
@@ -440,6 +516,8 @@ impl Default for OctopusConfig {
             excluded_paths: vec!["/metrics".into(), "/health".into()],
             metrics_address: None,
             metrics_bearer_token: None,
+            service_version: None,
+            resource_attributes: BTreeMap::new(),
             tracing_enabled: true,
             traces_exporter: TracesExporter::Jaeger,
             jaeger_host: "localhost".into(),
@@ -447,6 +525,10 @@ impl Default for OctopusConfig {
             jaeger_max_packet_size: 65_000,
             otlp_endpoint: None,
             otlp_protocol: OtlpProtocol::Grpc,
+            otlp_headers: BTreeMap::new(),
+            otlp_certificate: None,
+            otlp_client_certificate: None,
+            otlp_client_key: None,
             otlp_timeout_ms: 10_000,
             sampler: SamplerKind::ParentBasedAlwaysOn,
             sampler_arg: None,
@@ -462,8 +544,9 @@ impl Default for OctopusConfig {
 }
 
 /// The environment variables [`OctopusConfig::apply_env`] reads.
-pub const ENV_VARS: [&str; 24] = [
+pub const ENV_VARS: [&str; 33] = [
     "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
     "OCTOPUS_METRICS",
     "OCTOPUS_METRICS_ADDR",
     "OCTOPUS_METRICS_TOKEN",
@@ -478,6 +561,14 @@ pub const ENV_VARS: [&str; 24] = [
     "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
     "OTEL_EXPORTER_OTLP_TIMEOUT",
     "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
     "OTEL_TRACES_SAMPLER",
     "OTEL_TRACES_SAMPLER_ARG",
     "OTEL_PROPAGATORS",
@@ -666,7 +757,12 @@ impl OctopusConfig {
         }
         if let Some((var, value)) = env("OCTOPUS_METRICS_TOKEN") {
             check_bearer_token(&var, &value)?;
-            self.metrics_bearer_token = Some(value);
+            self.metrics_bearer_token = Some(Secret(value));
+        }
+        if let Some((var, value)) = env("OTEL_RESOURCE_ATTRIBUTES") {
+            for (key, value) in parse_key_values(&var, &value, false)? {
+                self.resource_attributes.insert(key, value);
+            }
         }
         if let Some((var, value)) = env("OTEL_SDK_DISABLED") {
             self.tracing_enabled = !parse_bool(&var, &value, "true", "false")?;
@@ -711,6 +807,42 @@ impl OctopusConfig {
             env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT").or_else(|| env("OTEL_EXPORTER_OTLP_TIMEOUT"))
         {
             self.otlp_timeout_ms = parse_number(&var, &value, "milliseconds, a whole number")?;
+        }
+        // The signal-specific variables win over the generic ones, as the OTLP exporter
+        // specification says.
+        if let Some((var, value)) =
+            env("OTEL_EXPORTER_OTLP_TRACES_HEADERS").or_else(|| env("OTEL_EXPORTER_OTLP_HEADERS"))
+        {
+            let headers = parse_key_values(&var, &value, true)?;
+            for (name, value) in &headers {
+                check_otlp_header(&var, name, value)?;
+            }
+            self.otlp_headers = headers
+                .into_iter()
+                .map(|(name, value)| (name, Secret(value)))
+                .collect();
+        }
+        for (field, specific, generic) in [
+            (
+                &mut self.otlp_certificate,
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            ),
+            (
+                &mut self.otlp_client_certificate,
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            ),
+            (
+                &mut self.otlp_client_key,
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            ),
+        ] {
+            if let Some((var, path)) = env(specific).or_else(|| env(generic)) {
+                check_file_path(&var, &path)?;
+                *field = Some(path);
+            }
         }
         if let Some((var, value)) = env("OTEL_TRACES_SAMPLER") {
             self.sampler = value
@@ -781,7 +913,7 @@ impl OctopusConfig {
             check_socket_address("metrics_address", address)?;
         }
         if let Some(token) = &self.metrics_bearer_token {
-            check_bearer_token("metrics_bearer_token", token)?;
+            check_bearer_token("metrics_bearer_token", token.expose())?;
         }
         if self.jaeger_host.trim().is_empty() {
             return Err(ConfigError::invalid(
@@ -803,6 +935,7 @@ impl OctopusConfig {
                 "an http:// or https:// URL",
             ));
         }
+        self.validate_otlp_and_resource()?;
         if let Some(ratio) = self.sampler_arg {
             check_ratio("sampler_arg", ratio)?;
         }
@@ -860,6 +993,61 @@ impl OctopusConfig {
     pub fn bsp_export_batch_size(&self) -> usize {
         self.bsp_max_export_batch_size
             .unwrap_or(DEFAULT_BSP_MAX_EXPORT_BATCH_SIZE)
+    }
+
+    /// The OTLP headers, TLS files and resource attributes (apart from `validate`'s other
+    /// checks, which others extend).
+    fn validate_otlp_and_resource(&self) -> Result<(), ConfigError> {
+        for (name, value) in &self.otlp_headers {
+            check_otlp_header("otlp_headers", name, value.expose())?;
+        }
+        for (field, path) in [
+            ("otlp_certificate", &self.otlp_certificate),
+            ("otlp_client_certificate", &self.otlp_client_certificate),
+            ("otlp_client_key", &self.otlp_client_key),
+        ] {
+            if let Some(path) = path {
+                check_file_path(field, path)?;
+            }
+        }
+        match (&self.otlp_client_certificate, &self.otlp_client_key) {
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    "otlp_client_key",
+                    "",
+                    "the client key's PEM file, since otlp_client_certificate is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "otlp_client_certificate",
+                    "",
+                    "the client certificate's PEM file, since otlp_client_key is set",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(version) = &self.service_version
+            && version.trim().is_empty()
+        {
+            return Err(ConfigError::invalid(
+                "service_version",
+                version,
+                "a non-empty version",
+            ));
+        }
+        if let Some(key) = self
+            .resource_attributes
+            .keys()
+            .find(|k| k.trim().is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "resource_attributes",
+                key,
+                "attribute names that are not empty",
+            ));
+        }
+        Ok(())
     }
 
     /// The OTLP traces endpoint in force: the configured one or the protocol's default.
@@ -977,6 +1165,70 @@ fn check_bearer_token(field: &str, token: &str) -> Result<(), ConfigError> {
             "a non-empty token of letters, digits and -._~+/=",
         ))
     }
+}
+
+/// `k=v,k2=v2` as `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS` spell them (W3C
+/// baggage without properties): keys and values trimmed, values percent-decoded, empty members
+/// skipped. A malformed pair is an error naming it — unless the values are `secret`, when it
+/// only says which pair.
+fn parse_key_values(
+    field: &str,
+    text: &str,
+    secret: bool,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    const EXPECTED: &str = "comma-separated key=value pairs, values percent-encoded";
+    let mut pairs = Vec::new();
+    for (index, member) in text.split(',').map(str::trim).enumerate() {
+        if member.is_empty() {
+            continue;
+        }
+        let parsed = member.split_once('=').and_then(|(key, value)| {
+            let key = key.trim();
+            let value = percent_encoding::percent_decode_str(value.trim())
+                .decode_utf8()
+                .ok()?;
+            (!key.is_empty()).then(|| (key.to_owned(), value.into_owned()))
+        });
+        match parsed {
+            Some(pair) => pairs.push(pair),
+            None if secret => {
+                return Err(ConfigError::invalid(
+                    field,
+                    "(hidden)",
+                    &format!("{EXPECTED}; pair {} is not one", index + 1),
+                ));
+            }
+            None => return Err(ConfigError::invalid(field, member, EXPECTED)),
+        }
+    }
+    Ok(pairs)
+}
+
+/// A header the OTLP exporters can send (over HTTP and as gRPC metadata). The value is a
+/// secret: errors name the header, never its value.
+fn check_otlp_header(field: &str, name: &str, value: &str) -> Result<(), ConfigError> {
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(ConfigError::invalid(
+            field,
+            name,
+            "header names of letters, digits and !#$%&'*+-.^_`|~",
+        ));
+    }
+    if http::HeaderValue::from_str(value).is_err() {
+        return Err(ConfigError::invalid(
+            field,
+            "(hidden)",
+            &format!("a value of visible ASCII characters for header {name}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_file_path(field: &str, path: &str) -> Result<(), ConfigError> {
+    if path.trim().is_empty() {
+        return Err(ConfigError::invalid(field, path, "the path of a PEM file"));
+    }
+    Ok(())
 }
 
 fn check_service_name(name: &str) -> Result<(), ConfigError> {
@@ -1419,5 +1671,183 @@ mod tests {
             r#"otlp_endpoint: invalid value "collector:4317"; expected an http:// or https:// URL"#
         );
         assert!(OctopusConfig::jaeger("", 6831, "x").is_err());
+    }
+
+    #[test]
+    fn resource_attributes_come_from_the_variable_percent_decoded_and_merge_with_the_file() {
+        let mut config: OctopusConfig = toml::from_str(
+            r#"
+            service_version = "1.2.3"
+            [resource_attributes]
+            "deployment.environment.name" = "prod"
+            team = "payments"
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        config
+            .apply_env(env(&[(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                " deployment.environment.name = staging ,k8s.pod.name=web%2C1%3Dx,",
+            )]))
+            .unwrap();
+        let attributes: Vec<(&str, &str)> = config
+            .resource_attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            attributes,
+            [
+                ("deployment.environment.name", "staging"),
+                ("k8s.pod.name", "web,1=x"),
+                ("team", "payments"),
+            ]
+        );
+        assert_eq!(config.service_version.as_deref(), Some("1.2.3"));
+    }
+
+    #[test]
+    fn a_malformed_resource_attribute_names_the_pair() {
+        let bad = |value: &str| {
+            let mut config = OctopusConfig::default();
+            config
+                .apply_env(env(&[("OTEL_RESOURCE_ATTRIBUTES", value)]))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            bad("team=payments,region"),
+            r#"OTEL_RESOURCE_ATTRIBUTES: invalid value "region"; expected comma-separated key=value pairs, values percent-encoded"#
+        );
+        assert_eq!(
+            bad("=x"),
+            r#"OTEL_RESOURCE_ATTRIBUTES: invalid value "=x"; expected comma-separated key=value pairs, values percent-encoded"#
+        );
+        assert_eq!(
+            bad("a=%FF"),
+            r#"OTEL_RESOURCE_ATTRIBUTES: invalid value "a=%FF"; expected comma-separated key=value pairs, values percent-encoded"#
+        );
+        let config = OctopusConfig {
+            service_version: Some(" ".into()),
+            ..OctopusConfig::default()
+        };
+        assert_eq!(
+            config.validate().unwrap_err().to_string(),
+            r#"service_version: invalid value " "; expected a non-empty version"#
+        );
+    }
+
+    #[test]
+    fn otlp_headers_and_tls_files_come_from_the_standard_variables() {
+        let mut config = OctopusConfig::default();
+        config
+            .apply_env(env(&[
+                ("OTEL_EXPORTER_OTLP_HEADERS", "x-generic=1"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                    "x-api-key = s3cret%3D%3D , x-tenant=acme",
+                ),
+                ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
+                ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/generic.pem"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                    "/etc/client.pem",
+                ),
+                ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/etc/client.key"),
+            ]))
+            .unwrap();
+        config.validate().unwrap();
+        let headers: Vec<(&str, &str)> = config
+            .otlp_headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose()))
+            .collect();
+        // The signal-specific variable replaces the generic one whole.
+        assert_eq!(headers, [("x-api-key", "s3cret=="), ("x-tenant", "acme")]);
+        assert_eq!(config.otlp_certificate.as_deref(), Some("/etc/ca.pem"));
+        assert_eq!(
+            config.otlp_client_certificate.as_deref(),
+            Some("/etc/client.pem")
+        );
+        assert_eq!(config.otlp_client_key.as_deref(), Some("/etc/client.key"));
+    }
+
+    #[test]
+    fn bad_otlp_headers_name_the_variable_but_never_the_value() {
+        let bad = |var: &str, value: &str| {
+            let mut config = OctopusConfig::default();
+            let error = config
+                .apply_env(env(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(!error.contains("s3cret"), "{error}");
+            error
+        };
+        assert_eq!(
+            bad(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "x-api-key=s3cret,s3cret-no-equals"
+            ),
+            r#"OTEL_EXPORTER_OTLP_HEADERS: invalid value "(hidden)"; expected comma-separated key=value pairs, values percent-encoded; pair 2 is not one"#
+        );
+        assert_eq!(
+            bad("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=s3cret%0A"),
+            r#"OTEL_EXPORTER_OTLP_TRACES_HEADERS: invalid value "(hidden)"; expected a value of visible ASCII characters for header x-api-key"#
+        );
+        assert_eq!(
+            bad("OTEL_EXPORTER_OTLP_HEADERS", "x api key=s3cret"),
+            r#"OTEL_EXPORTER_OTLP_HEADERS: invalid value "x api key"; expected header names of letters, digits and !#$%&'*+-.^_`|~"#
+        );
+        let config = OctopusConfig {
+            otlp_headers: [("x-api-key".to_owned(), Secret::from("s3cret\n"))].into(),
+            ..OctopusConfig::default()
+        };
+        let error = config.validate().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            r#"otlp_headers: invalid value "(hidden)"; expected a value of visible ASCII characters for header x-api-key"#
+        );
+        let config = OctopusConfig {
+            otlp_client_key: Some("/etc/client.key".into()),
+            ..OctopusConfig::default()
+        };
+        assert_eq!(
+            config.validate().unwrap_err().to_string(),
+            r#"otlp_client_certificate: invalid value ""; expected the client certificate's PEM file, since otlp_client_key is set"#
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_and_left_out_when_serialised() {
+        let mut config = OctopusConfig::default();
+        config
+            .apply_env(env(&[
+                ("OCTOPUS_METRICS_TOKEN", "t0ken-s3cret"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=k3y-s3cret"),
+            ]))
+            .unwrap();
+        let debug = format!("{config:?} {config:#?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(
+            debug.contains(r#"metrics_bearer_token: Some("<redacted>")"#),
+            "{debug}"
+        );
+        assert!(debug.contains(r#""x-api-key": "<redacted>""#), "{debug}");
+        for serialised in [
+            toml::to_string(&config).unwrap(),
+            serde_norway::to_string(&config).unwrap(),
+        ] {
+            assert!(!serialised.contains("s3cret"), "{serialised}");
+            assert!(!serialised.contains("metrics_bearer_token"), "{serialised}");
+            assert!(!serialised.contains("otlp_headers"), "{serialised}");
+        }
+        // A secret still loads from a file.
+        let loaded: OctopusConfig = toml::from_str(
+            "metrics_bearer_token = \"t0ken\"\n[otlp_headers]\nx-api-key = \"k3y\"\n",
+        )
+        .unwrap();
+        assert_eq!(loaded.metrics_bearer_token, Some(Secret::from("t0ken")));
+        assert_eq!(loaded.otlp_headers["x-api-key"].expose(), "k3y");
     }
 }

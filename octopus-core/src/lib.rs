@@ -94,7 +94,8 @@ pub mod trace;
 pub mod tracing_layer;
 
 pub use config::{
-    ConfigError, InboundTrace, MetricKind, OctopusConfig, OtlpProtocol, SamplerKind, TracesExporter,
+    ConfigError, InboundTrace, MetricKind, OctopusConfig, OtlpProtocol, SamplerKind, Secret,
+    TracesExporter,
 };
 pub use metrics::{MetricsExposition, MetricsObservation, MetricsObserver};
 pub use metrics_endpoint::MetricsResponse;

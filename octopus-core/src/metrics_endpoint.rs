@@ -53,7 +53,7 @@ impl Octopus {
     /// ```
     pub fn scrape_metrics(&self, authorization: Option<&str>) -> MetricsResponse {
         if let Some(token) = &self.config().metrics_bearer_token
-            && !bearer_matches(authorization, token)
+            && !bearer_matches(authorization, token.expose())
         {
             return MetricsResponse {
                 status: 401,

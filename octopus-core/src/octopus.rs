@@ -302,6 +302,22 @@ impl OctopusBuilder {
         self
     }
 
+    /// The service's version (`service.version` on its spans), e.g.
+    /// `.service_version(env!("CARGO_PKG_VERSION"))`.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.config.service_version = Some(version.into());
+        self
+    }
+
+    /// Adds a resource attribute to the spans (OTLP resource, Jaeger process tags), e.g.
+    /// `.resource_attribute("deployment.environment.name", "production")`.
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config
+            .resource_attributes
+            .insert(key.into(), value.into());
+        self
+    }
+
     /// The collectors to run.
     pub fn metrics(mut self, metrics: impl IntoIterator<Item = MetricKind>) -> Self {
         self.config.metrics = metrics.into_iter().collect();
@@ -347,7 +363,7 @@ impl OctopusBuilder {
 
     /// Requires `Authorization: Bearer <token>` on `/metrics`.
     pub fn metrics_bearer_token(mut self, token: impl Into<String>) -> Self {
-        self.config.metrics_bearer_token = Some(token.into());
+        self.config.metrics_bearer_token = Some(crate::config::Secret::new(token));
         self
     }
 

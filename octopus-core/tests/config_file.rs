@@ -42,7 +42,13 @@ fn the_sample_file_is_the_defaults_and_names_every_key() {
         metrics_prefix: Some("p".into()),
         metrics_address: Some("127.0.0.1:9464".into()),
         metrics_bearer_token: Some("t".into()),
+        service_version: Some("1".into()),
+        resource_attributes: [("k".to_owned(), "v".to_owned())].into(),
         otlp_endpoint: Some("http://x".into()),
+        otlp_headers: [("k".to_owned(), "v".into())].into(),
+        otlp_certificate: Some("ca.pem".into()),
+        otlp_client_certificate: Some("client.pem".into()),
+        otlp_client_key: Some("client.key".into()),
         sampler_arg: Some(0.5),
         bsp_schedule_delay_ms: Some(1),
         bsp_max_queue_size: Some(1),
@@ -50,10 +56,15 @@ fn the_sample_file_is_the_defaults_and_names_every_key() {
         ..OctopusConfig::default()
     };
     let table: toml::Table = toml::from_str(&toml::to_string(&every_field_set).unwrap()).unwrap();
-    let fields: BTreeSet<&str> = table.keys().map(String::as_str).collect();
+    // Secrets are never serialised; the sample names them all the same.
+    let fields: BTreeSet<&str> = table
+        .keys()
+        .map(String::as_str)
+        .chain(["metrics_bearer_token", "otlp_headers"])
+        .collect();
     assert_eq!(
         fields.len(),
-        26,
+        32,
         "a new field? add it to deploy/octopus.toml"
     );
     let text = std::fs::read_to_string(sample_path()).unwrap();
@@ -175,7 +186,10 @@ fn metrics_listener_and_token_come_from_the_environment() {
     ]))
     .unwrap();
     assert_eq!(config.metrics_address.as_deref(), Some("127.0.0.1:9464"));
-    assert_eq!(config.metrics_bearer_token.as_deref(), Some("s3cret-token"));
+    assert_eq!(
+        config.metrics_bearer_token.as_ref().map(|t| t.expose()),
+        Some("s3cret-token")
+    );
     // The token itself never appears in an error message.
     let error = OctopusConfig::load(lookup(vec![("OCTOPUS_METRICS_TOKEN", "two words".into())]))
         .unwrap_err()

@@ -405,3 +405,100 @@ fn a_stopped_agent_costs_one_lookup_per_interval_and_delivery_resumes_when_it_is
     let lookups = stats.get().address_lookups;
     assert!(lookups <= most_lookups(), "{lookups} lookups");
 }
+
+/// The resource after the OpenTelemetry conventions — `host.name`, `process.pid`, a random
+/// `service.instance.id`, `service.version` and `OTEL_RESOURCE_ATTRIBUTES` — arrives with the
+/// same values as the OTLP resource and as the Jaeger process tags.
+#[test]
+fn resource_attributes_are_the_same_in_the_otlp_resource_and_the_jaeger_process_tags() {
+    use octopus_core::testing::otlp::{AttributeValue, OtlpHttpReceiver};
+
+    let agent = JaegerAgentReceiver::start();
+    let collector = OtlpHttpReceiver::start();
+    let environment = |exporter: &str, port: String| {
+        let vars = [
+            ("OTEL_SERVICE_NAME", "checkout".to_owned()),
+            ("OTEL_TRACES_EXPORTER", exporter.to_owned()),
+            ("OTEL_EXPORTER_JAEGER_AGENT_HOST", "127.0.0.1".to_owned()),
+            ("OTEL_EXPORTER_JAEGER_AGENT_PORT", port),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", collector.traces_url()),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment.name=staging, team=pay%20ments,service.name=ignored"
+                    .to_owned(),
+            ),
+        ];
+        OctopusConfig::load(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap()
+    };
+    for exporter in ["jaeger", "otlp"] {
+        let octopus = Octopus::builder()
+            .config(environment(exporter, agent.port().to_string()))
+            .service_version("3.4.5")
+            .build()
+            .unwrap();
+        octopus
+            .observe(&RequestView::new("GET", "/", &[] as &[(&str, &str)]))
+            .finish(&ResponseView::new(200));
+        octopus.shutdown().unwrap();
+    }
+    assert_eq!(agent.wait_for_spans(1, WAIT).len(), 1);
+    let otlp = collector.wait_for_spans(1, WAIT).remove(0);
+    let process = &agent.batches()[0].process;
+    let tag = |key: &str| {
+        process
+            .tags
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.value.clone())
+    };
+    let text = |value: &str| {
+        (
+            AttributeValue::String(value.into()),
+            TagValue::String(value.into()),
+        )
+    };
+
+    assert_eq!(
+        (otlp.service_name.as_str(), process.service_name.as_str()),
+        ("checkout", "checkout")
+    );
+    let Some(AttributeValue::String(host)) = otlp.resource_attribute("host.name").cloned() else {
+        panic!("no host.name in {:?}", otlp.resource_attributes);
+    };
+    assert!(!host.is_empty());
+    let Some(AttributeValue::String(instance)) =
+        otlp.resource_attribute("service.instance.id").cloned()
+    else {
+        panic!("no service.instance.id in {:?}", otlp.resource_attributes);
+    };
+    assert_eq!(
+        uuid::Uuid::parse_str(&instance).unwrap().get_version_num(),
+        4
+    );
+    let pid = i64::from(std::process::id());
+    assert_eq!(
+        otlp.resource_attribute("process.pid"),
+        Some(&AttributeValue::Int(pid))
+    );
+    assert_eq!(tag("process.pid"), Some(TagValue::Long(pid)));
+    for (key, value) in [
+        ("host.name", host.as_str()),
+        ("service.instance.id", instance.as_str()),
+        ("service.version", "3.4.5"),
+        ("deployment.environment.name", "staging"),
+        ("team", "pay ments"),
+        ("telemetry.sdk.language", "rust"),
+    ] {
+        let (attribute, tag_value) = text(value);
+        assert_eq!(otlp.resource_attribute(key), Some(&attribute), "{key}");
+        assert_eq!(tag(key), Some(tag_value), "{key}");
+    }
+    // Jaeger's own name for the host is the same value.
+    assert_eq!(tag("hostname"), Some(TagValue::String(host)));
+}

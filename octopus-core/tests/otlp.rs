@@ -198,3 +198,67 @@ fn a_dead_or_hung_backend_never_slows_requests_and_shutdown_is_bounded() {
     eprintln!("{}", report.join("\n"));
     assert_eq!(live.spans().len(), 1_000);
 }
+
+/// An endpoint that passes validation (an `http://` URL) but that the exporter's builder
+/// rejects: a `ConfigError` naming it, also when Octopus is built inside a tokio runtime (as
+/// in `#[tokio::main]`), where the exporter's own runtime must not be dropped blocking.
+#[test]
+fn an_endpoint_the_exporter_rejects_is_a_config_error_inside_a_tokio_runtime() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    for (protocol, endpoint) in [
+        (OtlpProtocol::Grpc, "http://exa mple:4317"),
+        (OtlpProtocol::HttpProtobuf, "http://exa mple:4318/v1/traces"),
+    ] {
+        let config = OctopusConfig {
+            traces_exporter: TracesExporter::Otlp,
+            otlp_protocol: protocol,
+            otlp_endpoint: Some(endpoint.into()),
+            ..OctopusConfig::default()
+        };
+        let error = runtime
+            .block_on(async { Octopus::new(config).map(drop) })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!(
+                r#"otlp_endpoint: invalid value "{endpoint}"; expected an endpoint the OTLP exporter accepts ("#
+            )),
+            "{error}"
+        );
+    }
+}
+
+/// `tracing::debug!(?octopus)` and the like print the whole instance — configuration,
+/// provider, exporter: neither the metrics token nor an OTLP header value may be in it.
+#[test]
+fn debug_of_octopus_with_otlp_headers_and_a_token_shows_neither() {
+    let grpc = OtlpGrpcReceiver::start();
+    let http = OtlpHttpReceiver::start();
+    for (protocol, endpoint) in [
+        (OtlpProtocol::Grpc, grpc.endpoint()),
+        (OtlpProtocol::HttpProtobuf, http.traces_url()),
+    ] {
+        let config = OctopusConfig::load(|name| match name {
+            "OTEL_TRACES_EXPORTER" => Some("otlp".into()),
+            "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol.name().into()),
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" => Some(endpoint.clone()),
+            "OTEL_EXPORTER_OTLP_HEADERS" => Some("x-api-key=k3y-s3cret".into()),
+            "OCTOPUS_METRICS_TOKEN" => Some("t0ken-s3cret".into()),
+            _ => None,
+        })
+        .unwrap();
+        let octopus = Octopus::new(config).unwrap();
+        let debug = format!("{octopus:?} {octopus:#?}");
+        assert!(!debug.contains("s3cret"), "{protocol}: {debug}");
+        assert!(debug.contains("<redacted>"), "{protocol}");
+        request(&octopus, &[], "/x", 200);
+        octopus.shutdown().unwrap();
+    }
+    // The header still reaches the collector.
+    let sent = |headers: Vec<http::HeaderMap>| headers[0]["x-api-key"].to_str().unwrap().to_owned();
+    assert_eq!(sent(grpc.request_headers()), "k3y-s3cret");
+    assert_eq!(sent(http.request_headers()), "k3y-s3cret");
+}

@@ -371,7 +371,12 @@ impl SpanExporter for JaegerAgentExporter {
             "jaeger.version",
             TagValue::String(format!("octopus-rust-{}", env!("CARGO_PKG_VERSION"))),
         )];
-        if let Some(hostname) = hostname() {
+        // Jaeger's own name for the host, the same value as the resource's `host.name`.
+        let host_name = resource
+            .get(&opentelemetry::Key::from_static_str("host.name"))
+            .map(|name| name.as_str().into_owned())
+            .or_else(hostname);
+        if let Some(hostname) = host_name {
             tags.push(Tag::new("hostname", TagValue::String(hostname)));
         }
         if let Some(ip) = self.local_ip() {

@@ -3,7 +3,9 @@
 //! refuses and one that accepts and never answers.
 //!
 //! Each receiver runs its own tokio runtime on a background thread, so sync and async tests
-//! use it alike, and stops when dropped.
+//! use it alike, and stops when dropped. Both also serve over TLS
+//! ([`OtlpGrpcReceiver::start_tls`], [`OtlpHttpReceiver::start_tls`]) with a certificate the
+//! test makes, optionally requiring a client certificate (mutual TLS).
 //!
 //! ```
 //! use octopus_core::testing::otlp::OtlpHttpReceiver;
@@ -43,6 +45,72 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
 use tokio::sync::oneshot;
 
+/// A receiver's TLS settings, PEM-encoded: its certificate chain and private key, and the CA
+/// a client certificate must chain to when one is required (mutual TLS).
+#[derive(Clone)]
+pub struct ReceiverTls {
+    /// The server's certificate chain, leaf first.
+    pub certificate_pem: String,
+    /// The server's private key.
+    pub key_pem: String,
+    /// When set, clients must present a certificate chaining to this CA.
+    pub client_ca_pem: Option<String>,
+}
+
+impl ReceiverTls {
+    /// rustls's server configuration, for the HTTP receiver.
+    fn rustls(&self, alpn: &[u8]) -> Arc<tokio_rustls::rustls::ServerConfig> {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let certificates: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(self.certificate_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .expect("the receiver's certificate PEM parses");
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
+            .expect("the receiver's key PEM parses");
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("default TLS versions");
+        let builder = match &self.client_ca_pem {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for certificate in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                    roots
+                        .add(certificate.expect("the client CA PEM parses"))
+                        .expect("a valid client CA");
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .expect("a client certificate verifier");
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(certificates, key)
+            .expect("the receiver's certificate and key match");
+        config.alpn_protocols = vec![alpn.to_vec()];
+        Arc::new(config)
+    }
+
+    /// tonic's server TLS settings, for the gRPC receiver.
+    fn tonic(&self) -> tonic::transport::ServerTlsConfig {
+        let mut tls = tonic::transport::ServerTlsConfig::new().identity(
+            tonic::transport::Identity::from_pem(&self.certificate_pem, &self.key_pem),
+        );
+        if let Some(ca) = &self.client_ca_pem {
+            tls = tls.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+        }
+        tls
+    }
+}
+
 /// An attribute value as received.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttributeValue {
@@ -75,6 +143,8 @@ impl AttributeValue {
 pub struct ReceivedSpan {
     /// The resource's `service.name`.
     pub service_name: String,
+    /// Every attribute of the span's resource, in order.
+    pub resource_attributes: Vec<(String, AttributeValue)>,
     /// The instrumentation scope's name.
     pub scope_name: String,
     /// The trace id.
@@ -107,6 +177,14 @@ impl ReceivedSpan {
     /// The attribute named `key`.
     pub fn attribute(&self, key: &str) -> Option<&AttributeValue> {
         self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// The resource attribute named `key`.
+    pub fn resource_attribute(&self, key: &str) -> Option<&AttributeValue> {
+        self.resource_attributes
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v)
@@ -151,13 +229,16 @@ impl Store {
     fn collect(&self, request: ExportTraceServiceRequest) {
         let mut spans = Vec::new();
         for resource_spans in request.resource_spans {
-            let service_name = resource_spans
+            let resource_attributes = resource_spans
                 .resource
+                .as_ref()
+                .map(|r| attributes(&r.attributes))
+                .unwrap_or_default();
+            let service_name = resource_attributes
                 .iter()
-                .flat_map(|r| attributes(&r.attributes))
                 .find(|(k, _)| k == "service.name")
                 .map(|(_, v)| match v {
-                    AttributeValue::String(s) => s,
+                    AttributeValue::String(s) => s.clone(),
                     other => format!("{other:?}"),
                 })
                 .unwrap_or_default();
@@ -166,6 +247,7 @@ impl Store {
                 for span in scope_spans.spans {
                     spans.push(ReceivedSpan {
                         service_name: service_name.clone(),
+                        resource_attributes: resource_attributes.clone(),
                         scope_name: scope_name.clone(),
                         trace_id: span.trace_id.try_into().unwrap_or_default(),
                         span_id: span.span_id.try_into().unwrap_or_default(),
@@ -262,7 +344,7 @@ fn loopback_listener() -> (TcpListener, SocketAddr) {
     (listener, address)
 }
 
-struct GrpcService(Store);
+struct GrpcService(Store, Arc<Mutex<Vec<http::HeaderMap>>>);
 
 #[tonic::async_trait]
 impl TraceService for GrpcService {
@@ -270,6 +352,10 @@ impl TraceService for GrpcService {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.1
+            .lock()
+            .unwrap()
+            .push(request.metadata().clone().into_headers());
         self.0.collect(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
@@ -280,20 +366,39 @@ impl TraceService for GrpcService {
 /// An OTLP/gRPC collector on `127.0.0.1` with an ephemeral port.
 pub struct OtlpGrpcReceiver {
     address: SocketAddr,
+    scheme: &'static str,
     store: Store,
+    headers: Arc<Mutex<Vec<http::HeaderMap>>>,
     _server: Background,
 }
 
 impl OtlpGrpcReceiver {
     /// Binds and starts serving.
     pub fn start() -> Self {
+        OtlpGrpcReceiver::serve(None)
+    }
+
+    /// Binds and starts serving over TLS; [`endpoint`](Self::endpoint) is then `https://`.
+    pub fn start_tls(tls: &ReceiverTls) -> Self {
+        OtlpGrpcReceiver::serve(Some(tls.tonic()))
+    }
+
+    fn serve(tls: Option<tonic::transport::ServerTlsConfig>) -> Self {
         let (listener, address) = loopback_listener();
         let store = Store::default();
-        let service = GrpcService(store.clone());
+        let headers = Arc::new(Mutex::new(Vec::new()));
+        let service = GrpcService(store.clone(), headers.clone());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            builder = builder
+                .tls_config(tls)
+                .expect("valid receiver TLS settings");
+        }
         let server = Background::spawn(move |stopped| async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
-            let _ = tonic::transport::Server::builder()
+            let _ = builder
                 .add_service(TraceServiceServer::new(service))
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
@@ -302,14 +407,21 @@ impl OtlpGrpcReceiver {
         });
         OtlpGrpcReceiver {
             address,
+            scheme,
             store,
+            headers,
             _server: server,
         }
     }
 
-    /// The endpoint to give an OTLP/gRPC exporter.
+    /// The metadata (headers) of every export received so far.
+    pub fn request_headers(&self) -> Vec<http::HeaderMap> {
+        self.headers.lock().unwrap().clone()
+    }
+
+    /// The endpoint to give an OTLP/gRPC exporter (`https://` when serving TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.address)
+        format!("{}://{}", self.scheme, self.address)
     }
 
     /// Waits until at least `n` spans arrived or `timeout` passed; returns all spans so far.
@@ -326,14 +438,18 @@ impl OtlpGrpcReceiver {
 /// An OTLP/HTTP collector (`POST /v1/traces`, protobuf) on `127.0.0.1` with an ephemeral port.
 pub struct OtlpHttpReceiver {
     address: SocketAddr,
+    scheme: &'static str,
     store: Store,
+    headers: Arc<Mutex<Vec<http::HeaderMap>>>,
     _server: Background,
 }
 
 async fn handle_http(
     store: Store,
+    headers: Arc<Mutex<Vec<http::HeaderMap>>>,
     request: http::Request<hyper::body::Incoming>,
 ) -> Result<http::Response<Full<Bytes>>, Infallible> {
+    headers.lock().unwrap().push(request.headers().clone());
     let respond = |status: u16, body: Vec<u8>| {
         let mut response = http::Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = http::StatusCode::from_u16(status).expect("valid status");
@@ -374,23 +490,49 @@ async fn handle_http(
 impl OtlpHttpReceiver {
     /// Binds and starts serving.
     pub fn start() -> Self {
+        OtlpHttpReceiver::serve(None)
+    }
+
+    /// Binds and starts serving over TLS; the URLs are then `https://`. A client whose
+    /// handshake fails gets no answer.
+    pub fn start_tls(tls: &ReceiverTls) -> Self {
+        OtlpHttpReceiver::serve(Some(tokio_rustls::TlsAcceptor::from(
+            tls.rustls(b"http/1.1"),
+        )))
+    }
+
+    fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let (listener, address) = loopback_listener();
         let store = Store::default();
-        let shared = store.clone();
+        let headers = Arc::new(Mutex::new(Vec::new()));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let shared = (store.clone(), headers.clone());
         let server = Background::spawn(move |mut stopped| async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
             loop {
                 tokio::select! {
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
-                        let store = shared.clone();
+                        let (store, headers) = shared.clone();
                         let service = hyper::service::service_fn(move |request| {
-                            handle_http(store.clone(), request)
+                            handle_http(store.clone(), headers.clone(), request)
                         });
+                        let tls = tls.clone();
                         tokio::spawn(async move {
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                                .await;
+                            let http = hyper::server::conn::http1::Builder::new();
+                            match tls {
+                                None => {
+                                    let _ = http
+                                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                        .await;
+                                }
+                                Some(tls) => {
+                                    let Ok(stream) = tls.accept(stream).await else { return };
+                                    let _ = http
+                                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                        .await;
+                                }
+                            }
                         });
                     }
                     _ = &mut stopped => break,
@@ -399,19 +541,26 @@ impl OtlpHttpReceiver {
         });
         OtlpHttpReceiver {
             address,
+            scheme,
             store,
+            headers,
             _server: server,
         }
     }
 
-    /// The base URL (`http://127.0.0.1:PORT`).
+    /// The base URL (`http://127.0.0.1:PORT`, `https://` when serving TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.address)
+        format!("{}://{}", self.scheme, self.address)
     }
 
-    /// The full traces URL (`http://127.0.0.1:PORT/v1/traces`).
+    /// The full traces URL (`http://127.0.0.1:PORT/v1/traces`, `https://` when serving TLS).
     pub fn traces_url(&self) -> String {
-        format!("http://{}/v1/traces", self.address)
+        format!("{}://{}/v1/traces", self.scheme, self.address)
+    }
+
+    /// The headers of every request received so far (exports with API keys, say).
+    pub fn request_headers(&self) -> Vec<http::HeaderMap> {
+        self.headers.lock().unwrap().clone()
     }
 
     /// Waits until at least `n` spans arrived or `timeout` passed; returns all spans so far.

@@ -26,7 +26,9 @@
 //! ```
 
 mod observer;
+mod otlp;
 mod pipeline;
+mod resource;
 mod sampling;
 mod span_names;
 

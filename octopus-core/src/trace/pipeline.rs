@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::Context;
-use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
@@ -15,9 +14,10 @@ use opentelemetry_sdk::trace::{
 use prometheus::{IntCounter, Opts};
 
 use crate::ConfigError;
-use crate::config::{OctopusConfig, OtlpProtocol, TracesExporter};
-use crate::export::ExportHealth;
+use crate::config::{OctopusConfig, TracesExporter};
 use crate::export::jaeger_agent::JaegerAgentExporter;
+
+use super::otlp::OtlpOnRuntime;
 
 /// Counts of spans through the pipeline since start. `ended - exported - failed` spans are
 /// queued or were dropped (queue full); after shutdown, nothing is queued.
@@ -197,11 +197,8 @@ pub(crate) fn tracer_provider(
     counters: &Arc<SpanCounters>,
     custom: Option<CustomExporter>,
 ) -> Result<SdkTracerProvider, ConfigError> {
-    let resource = Resource::builder()
-        .with_service_name(config.service_name.clone())
-        .build();
     let builder = SdkTracerProvider::builder()
-        .with_resource(resource)
+        .with_resource(super::resource::resource(config))
         .with_sampler(super::sampler(
             config.sampler,
             config.sampler_arg,
@@ -229,114 +226,4 @@ pub(crate) fn tracer_provider(
         TracesExporter::None => builder,
     };
     Ok(builder.build())
-}
-
-/// The OTLP exporter on a runtime of its own.
-///
-/// `opentelemetry-otlp`'s clients (tonic, async reqwest) need a tokio runtime: to be built
-/// (the gRPC channel spawns its connection tasks) and to run. The SDK's batch processor drives
-/// exports from its own thread without one, and Octopus must work whether or not the
-/// application runs tokio — so exports run on one small dedicated runtime thread, and the
-/// batch thread only waits for them.
-#[derive(Debug)]
-struct OtlpOnRuntime {
-    exporter: Arc<opentelemetry_otlp::SpanExporter>,
-    runtime: Option<tokio::runtime::Runtime>,
-    endpoint: String,
-    health: ExportHealth,
-}
-
-impl OtlpOnRuntime {
-    fn new(config: &OctopusConfig) -> Result<Self, ConfigError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("octopus-otlp")
-            .enable_all()
-            .build()
-            .map_err(|error| ConfigError::InvalidValue {
-                field: "traces_exporter".into(),
-                value: "otlp".into(),
-                expected: format!("an exporter that can start its runtime ({error})"),
-            })?;
-        let exporter = {
-            let _entered = runtime.enter();
-            otlp_exporter(config)?
-        };
-        Ok(OtlpOnRuntime {
-            exporter: Arc::new(exporter),
-            runtime: Some(runtime),
-            endpoint: format!("OTLP {}", config.otlp_traces_endpoint()),
-            health: ExportHealth::default(),
-        })
-    }
-}
-
-impl SpanExporter for OtlpOnRuntime {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let Some(runtime) = &self.runtime else {
-            return Err(opentelemetry_sdk::error::OTelSdkError::AlreadyShutdown);
-        };
-        let exporter = self.exporter.clone();
-        let result = runtime
-            .spawn(async move { exporter.export(batch).await })
-            .await
-            .unwrap_or_else(|error| {
-                Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
-                    error.to_string(),
-                ))
-            });
-        self.health.report(
-            &self.endpoint,
-            result.as_ref().err().map(|e| e as &dyn std::fmt::Display),
-        );
-        result
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.exporter.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.exporter.force_flush()
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        // The exporter is shared with in-flight exports only during `export`, never here.
-        if let Some(exporter) = Arc::get_mut(&mut self.exporter) {
-            exporter.set_resource(resource);
-        }
-    }
-}
-
-impl Drop for OtlpOnRuntime {
-    fn drop(&mut self) {
-        // Dropping a runtime blocks until its tasks end; in an async context that panics.
-        // Abandoned exports are already counted as failed.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-fn otlp_exporter(config: &OctopusConfig) -> Result<opentelemetry_otlp::SpanExporter, ConfigError> {
-    let endpoint = config.otlp_traces_endpoint();
-    let timeout = Duration::from_millis(config.otlp_timeout_ms);
-    let built = match config.otlp_protocol {
-        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint.clone())
-            .with_timeout(timeout)
-            .build(),
-        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_endpoint(endpoint.clone())
-            .with_timeout(timeout)
-            .build(),
-    };
-    built.map_err(|error| ConfigError::InvalidValue {
-        field: "otlp_endpoint".into(),
-        value: endpoint,
-        expected: format!("an endpoint the OTLP exporter accepts ({error})"),
-    })
 }

@@ -12,6 +12,12 @@ impl HeaderSource for ActixHeaders<&HeaderMap> {
         self.0.get(name).and_then(|value| value.to_str().ok())
     }
 
+    fn header_values<'a>(&'a self, name: &str, visit: &mut dyn FnMut(Option<&'a str>)) {
+        for value in self.0.get_all(name) {
+            visit(value.to_str().ok());
+        }
+    }
+
     fn header_names(&self) -> Vec<&str> {
         self.0.keys().map(HeaderName::as_str).collect()
     }

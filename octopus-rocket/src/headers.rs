@@ -15,6 +15,13 @@ impl HeaderSource for RocketHeaders<&HeaderMap<'_>> {
         self.0.get_one(name)
     }
 
+    fn header_values<'a>(&'a self, name: &str, visit: &mut dyn FnMut(Option<&'a str>)) {
+        // Rocket keeps header values as text: every one is usable.
+        for value in self.0.get(name) {
+            visit(Some(value));
+        }
+    }
+
     fn header_names(&self) -> Vec<&str> {
         // Rocket hands out names borrowed from the map; an owned one cannot outlive the
         // iterator's item, and rocket never stores request header names owned.

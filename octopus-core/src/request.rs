@@ -453,4 +453,50 @@ mod tests {
         assert_eq!(headers.header("traceparent"), None);
         assert_eq!(headers.header_names(), vec!["traceparent"]);
     }
+
+    fn values<H: HeaderSource + ?Sized>(headers: &H, name: &str) -> Vec<Option<String>> {
+        let mut values = Vec::new();
+        headers.header_values(name, &mut |value| values.push(value.map(str::to_owned)));
+        values
+    }
+
+    #[test]
+    fn every_value_of_a_repeated_header_is_visited_in_order() {
+        let mut map = http::HeaderMap::new();
+        map.append("tracestate", http::HeaderValue::from_static("a=1"));
+        map.append("host", http::HeaderValue::from_static("x"));
+        map.append("tracestate", http::HeaderValue::from_static("b=2"));
+        map.append(
+            "tracestate",
+            http::HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
+        assert_eq!(
+            values(&map, "tracestate"),
+            [Some("a=1".into()), Some("b=2".into()), None]
+        );
+        assert_eq!(values(&map, "baggage"), []);
+
+        let pairs: &[(&str, &str)] = &[("TraceState", "a=1"), ("host", "x"), ("tracestate", "b=2")];
+        assert_eq!(
+            values(pairs, "tracestate"),
+            [Some("a=1".into()), Some("b=2".into())]
+        );
+        assert_eq!(values(&NoHeaders, "tracestate"), []);
+    }
+
+    /// A source written before `header_values` existed still works: it offers its first value.
+    #[test]
+    fn the_default_visits_the_first_value() {
+        struct OneValue;
+        impl HeaderSource for OneValue {
+            fn header(&self, name: &str) -> Option<&str> {
+                (name == "tracestate").then_some("a=1")
+            }
+            fn header_names(&self) -> Vec<&str> {
+                vec!["tracestate"]
+            }
+        }
+        assert_eq!(values(&OneValue, "tracestate"), [Some("a=1".into())]);
+        assert_eq!(values(&OneValue, "baggage"), []);
+    }
 }

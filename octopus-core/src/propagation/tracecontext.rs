@@ -216,7 +216,7 @@ fn trace_state(members: &[(&str, &str)]) -> TraceState {
 }
 
 /// The single `traceparent` of `extractor`; `None` when absent or repeated.
-fn single_traceparent<'a>(extractor: &'a dyn Extractor) -> Option<&'a str> {
+fn single_traceparent(extractor: &dyn Extractor) -> Option<&str> {
     match extractor.get_all(TRACEPARENT)?.as_slice() {
         [value] => Some(value),
         _ => None,

@@ -19,6 +19,9 @@ const BAGGAGE: &str = "baggage";
 /// The W3C Baggage propagator (`baggage` in `OTEL_PROPAGATORS`): the SDK's, reading every
 /// `baggage` line.
 ///
+/// Several `baggage` lines are one list, joined with commas in order (a key repeated later
+/// wins). The joined list is capped like one header: over 8 192 bytes it is ignored whole.
+///
 /// ```
 /// use octopus_core::propagation::BaggagePropagator;
 /// use octopus_core::opentelemetry::baggage::BaggageExt;

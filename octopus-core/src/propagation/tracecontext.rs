@@ -1,41 +1,10 @@
 //! W3C Trace Context: `traceparent` and `tracestate`, parsed as the Recommendation (level 2)
-//! says.
-//!
-//! `traceparent: {version}-{trace-id}-{parent-id}-{trace-flags}`, each field lower-case hex of
-//! 2, 32, 16 and 2 characters; version `ff` and all-zero ids are invalid. Version `00` is
-//! exactly those 55 characters. A higher version is read by its prefix: at least 55
-//! characters, the four fields where version `00` has them, then either the end or a `-`
-//! before data this version does not know (ignored). A request with two `traceparent` headers
-//! starts a new trace. Of the flags only `sampled` is kept: the others are not defined here.
-//!
-//! `tracestate` may arrive as several lines, which mean one list joined with commas in order.
-//! Empty list members and the optional whitespace around members are ignored. The list is
-//! discarded whole — never forwarded — when it has more than 32 members, a duplicate key, or a
-//! member that is not `key=value` by the grammar:
-//!
-//! ```text
-//! key              = simple-key / multi-tenant-key
-//! simple-key       = lcalpha 0*255( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
-//! multi-tenant-key = tenant-id "@" system-id
-//! tenant-id        = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
-//! system-id        = lcalpha 0*13( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
-//! value            = 0*255( chr ) nblk-chr   ; printable ASCII, not "," or "=";
-//!                                            ; no trailing space
-//! ```
-//!
-//! The state kept is at most 512 characters joined (the W3C asks that at least 512 be
-//! propagated): above that, members longer than 128 characters are removed first (from the
-//! end), then members from the end, until it fits. The same applies on injection, where a
-//! member the grammar rejects (a value set by application code, say) is left out, and an empty
-//! state writes no `tracestate` header at all.
-//!
-//! One limit is the SDK's, not ours: its `TraceState` refuses a multi-tenant key whose
-//! system-id has the full 14 characters the grammar allows. Such a member cannot be stored, so
-//! it alone is dropped; the rest of the list is kept.
+//! says (the rules are on [`TraceContextPropagator`]).
 //!
 //! The SDK's `TraceContextPropagator` is not used: it accepts fields of the wrong length, a
-//! version `00` header with trailing data, and the first of two `traceparent` headers, and it
-//! forwards a state with an invalid member dropped instead of discarding it.
+//! version `00` header with trailing data and the first of two `traceparent` headers; it keeps
+//! the first 32 members of a longer `tracestate`, empty values and duplicate keys, and forwards
+//! them; and it reads only the first `tracestate` line.
 
 use std::sync::OnceLock;
 
@@ -54,6 +23,39 @@ const TRACEPARENT_LEN: usize = 55;
 const LONG_MEMBER: usize = 128;
 
 /// The W3C Trace Context propagator (`tracecontext` in `OTEL_PROPAGATORS`).
+///
+/// `traceparent: {version}-{trace-id}-{parent-id}-{trace-flags}`, each field lower-case hex of
+/// 2, 32, 16 and 2 characters; version `ff` and all-zero ids are invalid. Version `00` is
+/// exactly those 55 characters. A higher version is read by its prefix: at least 55
+/// characters, the four fields where version `00` has them, then either the end or a `-`
+/// before data this version does not know (ignored); it is sent on as version `00`. Two
+/// `traceparent` headers are invalid. An invalid `traceparent` is ignored: the request starts
+/// a new trace. Of the flags only `sampled` is kept, the others being undefined here.
+///
+/// `tracestate` may arrive as several lines, which mean one list joined with commas in order.
+/// Empty list members and the optional whitespace around members are ignored. The list is
+/// discarded whole — never forwarded — when it has more than 32 members, a duplicate key, or a
+/// member that is not `key=value` by the grammar:
+///
+/// ```text
+/// key              = simple-key / multi-tenant-key
+/// simple-key       = lcalpha 0*255( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
+/// multi-tenant-key = tenant-id "@" system-id
+/// tenant-id        = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
+/// system-id        = lcalpha 0*13( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
+/// value            = 0*255( chr ) nblk-chr   ; printable ASCII but "," and "=",
+///                                            ; the last not a space
+/// ```
+///
+/// The state kept is at most 512 characters joined (the W3C asks that at least 512 be
+/// propagated): above that, members longer than 128 characters are removed first (the last
+/// first), then members from the end, until it fits. The same applies on injection, where a
+/// member the grammar rejects (a value set by application code, say) is left out, and an empty
+/// state writes no `tracestate` header at all.
+///
+/// One limit is the SDK's: its `TraceState` refuses a multi-tenant key whose system-id has the
+/// full 14 characters the grammar allows. Such a member cannot be stored, so it alone is
+/// dropped; the rest of the list is kept.
 ///
 /// ```
 /// use octopus_core::propagation::TraceContextPropagator;

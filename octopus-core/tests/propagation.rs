@@ -346,7 +346,9 @@ fn oversized_trace_headers_read_as_absent() {
         "00f067aa0ba902b7".to_string(),
         true,
     ));
-    // tracestate: at most 512 bytes and 32 members, or it is dropped (the parent stays).
+    // tracestate: over 32 members, or a value over 256 characters, and it is dropped (the
+    // parent stays); a long valid list is truncated instead (see
+    // `a_long_tracestate_is_truncated_by_whole_members_as_the_w3c_says`).
     let members = |n: usize| {
         (0..n)
             .map(|i| format!("k{i}=v"))

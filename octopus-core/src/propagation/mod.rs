@@ -7,8 +7,8 @@
 //!
 //! | name | headers |
 //! |---|---|
-//! | `tracecontext` | W3C `traceparent`, `tracestate` (the SDK's propagator) |
-//! | `baggage` | W3C `baggage` (the SDK's propagator) |
+//! | `tracecontext` | W3C `traceparent`, `tracestate` ([`TraceContextPropagator`]) |
+//! | `baggage` | W3C `baggage` ([`BaggagePropagator`], the SDK's parser over every `baggage` line) |
 //! | `jaeger` | `uber-trace-id`, `uberctx-{key}` ([`JaegerPropagator`]) |
 //! | `b3` | `b3` single header written ([`B3Propagator`]); both encodings read |
 //! | `b3multi` | `x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled` written; both encodings read (`x-b3-parentspanid`, `x-b3-flags` too) |
@@ -21,9 +21,16 @@
 //! configured format wins. Baggage is capped by the SDK at the W3C limits
 //! (64 entries, 8 192 bytes), whichever format it arrives in.
 //!
+//! A header sent as several lines is read as the W3C says: `tracestate` and `baggage` lines
+//! are one comma-joined list, in order; two `traceparent` headers are invalid (a new trace).
+//! The other formats read the first line of each header.
+//!
 //! Inbound size limits, before any parsing: id headers (`traceparent`, `uber-trace-id`, `b3`,
-//! `x-b3-*`) at most 256 bytes, `tracestate` at most 512 bytes and 32 members, `baggage` and
-//! each `uberctx-*` value at most 8 192 bytes. A value over its limit is treated as absent.
+//! `x-b3-*`) at most 256 bytes a line, `baggage` (all lines joined) and each `uberctx-*`
+//! value at most 8 192 bytes. A header over its limit is treated as absent. `tracestate` has
+//! no length limit on the way in — the W3C sets none, and its parser stops at the 33rd member
+//! or the first invalid one, and copies only what it keeps: at most 32 members and 512
+//! characters, truncated as the W3C says (see [`TraceContextPropagator`]).
 //!
 //! ```
 //! use octopus_core::{HeaderCodec, PropagatorKind};
@@ -46,7 +53,9 @@
 //! ```
 
 mod b3;
+mod baggage;
 mod jaeger;
+mod tracecontext;
 
 use std::cell::Cell;
 use std::fmt;
@@ -59,10 +68,11 @@ use opentelemetry::trace::{
     SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
 };
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
 pub use self::b3::{B3Encoding, B3Propagator};
+pub use self::baggage::BaggagePropagator;
 pub use self::jaeger::JaegerPropagator;
+pub use self::tracecontext::TraceContextPropagator;
 pub use crate::config::PropagatorKind;
 use crate::{ConfigError, HeaderSource};
 
@@ -158,43 +168,81 @@ impl HeaderSink for Vec<(String, String)> {
     }
 }
 
-/// The longest `tracestate` value read: W3C asks propagators to carry at least 512 bytes, and
-/// 32 list members of any length would let one request allocate a parser's worth of strings.
+/// The longest `tracestate` kept and sent, joined with commas: the W3C asks propagators to
+/// carry at least 512 characters, and truncates a longer list by whole members (see
+/// [`TraceContextPropagator`]). It bounds what one request's trace state holds in memory.
 pub(crate) const MAX_TRACESTATE_LEN: usize = 512;
 /// The most `tracestate` list members: W3C says a longer list is discarded whole.
 pub(crate) const MAX_TRACESTATE_MEMBERS: usize = 32;
-/// The longest `baggage` (and each `uberctx-*`) value read: the W3C baggage limit for the whole
-/// header. The SDK caps what it keeps at the same size, but would parse any length first.
+/// The longest `baggage` (all lines joined) and `uberctx-*` value read: the W3C baggage limit
+/// for the whole header. The SDK caps what it keeps at the same size, but would parse any
+/// length first.
 pub(crate) const MAX_BAGGAGE_LEN: usize = 8_192;
 
 /// Presents a [`HeaderSource`] as an OpenTelemetry `Extractor`.
 ///
-/// It is also where inbound size limits are enforced, once for every propagator (ours and the
-/// SDK's): an oversized trace header reads as absent, so parsing costs at most a few hundred
-/// bytes of work whatever a client sends.
+/// It is also where inbound size limits are enforced, once for every propagator: an oversized
+/// trace header reads as absent, so parsing an id header costs at most a few hundred bytes of
+/// work whatever a client sends. (`tracestate` is left to its parser, which copies at most
+/// what it keeps; see [`MAX_TRACESTATE_LEN`].)
 struct SourceExtractor<'a, H: ?Sized> {
     headers: &'a H,
     /// Whether the codec's pre-pass saw a name with a trigger prefix (`uberctx-`). Only
-    /// Jaeger's baggage scan asks for [`keys`](Extractor::keys) (the SDK's W3C propagators
+    /// Jaeger's baggage scan asks for [`keys`](Extractor::keys) (the W3C propagators
     /// never do); when no such name exists, it gets none, without collecting every header name
     /// into a `Vec` — which every hop between two Octopus services (`traceparent` and
     /// `uber-trace-id`, no baggage) would otherwise pay.
     list_names: bool,
 }
 
+/// How much of a header is read, by name.
+enum Limit {
+    /// Every line at most this long.
+    Line(usize),
+    /// All lines, joined with commas, at most this long.
+    Joined(usize),
+    /// Left to the propagator.
+    None,
+}
+
+fn limit(key: &str) -> Limit {
+    match key {
+        "tracestate" => Limit::None,
+        "baggage" => Limit::Joined(MAX_BAGGAGE_LEN),
+        key if key.starts_with(jaeger::BAGGAGE_PREFIX) => Limit::Line(MAX_BAGGAGE_LEN),
+        _ => Limit::Line(MAX_ID_HEADER_LEN),
+    }
+}
+
 impl<H: HeaderSource + ?Sized> Extractor for SourceExtractor<'_, H> {
     fn get(&self, key: &str) -> Option<&str> {
         let value = self.headers.header(key)?;
-        let within_limits = match key {
-            "tracestate" => {
-                value.len() <= MAX_TRACESTATE_LEN
-                    && value.bytes().filter(|&b| b == b',').count() < MAX_TRACESTATE_MEMBERS
-            }
-            "baggage" => value.len() <= MAX_BAGGAGE_LEN,
-            key if key.starts_with(jaeger::BAGGAGE_PREFIX) => value.len() <= MAX_BAGGAGE_LEN,
-            _ => value.len() <= MAX_ID_HEADER_LEN,
+        let within_limits = match limit(key) {
+            Limit::Line(max) | Limit::Joined(max) => value.len() <= max,
+            Limit::None => true,
         };
         within_limits.then_some(value)
+    }
+
+    /// Every line of `key`; `None` (absent) when there is none, when one is not text (the
+    /// header cannot be read whole), or when the header is over its limit.
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let mut values = Vec::new();
+        let mut all_text = true;
+        self.headers.header_values(key, &mut |value| match value {
+            Some(value) => values.push(value),
+            None => all_text = false,
+        });
+        let within_limits = match limit(key) {
+            Limit::Line(max) => values.iter().all(|value| value.len() <= max),
+            Limit::Joined(max) => {
+                values.iter().map(|value| value.len()).sum::<usize>()
+                    + values.len().saturating_sub(1)
+                    <= max
+            }
+            Limit::None => true,
+        };
+        (all_text && within_limits && !values.is_empty()).then_some(values)
     }
 
     fn keys(&self) -> Vec<&str> {

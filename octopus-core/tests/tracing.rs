@@ -443,12 +443,11 @@ async fn credentials_in_an_absolute_form_target_never_reach_the_span() {
             Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
         }
     };
-    let server = tokio::spawn(octopus_core::serve::serve_http1(
-        "test",
-        listener,
-        handler,
-        std::future::pending(),
-    ));
+    let server = tokio::spawn(async move {
+        let options = octopus_core::serve::ServeOptions::new();
+        octopus_core::serve::serve("test", listener, handler, &options, std::future::pending())
+            .await
+    });
     // A proxy-style request line: the target is an absolute URL with credentials in it.
     let response = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};

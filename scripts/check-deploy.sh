@@ -189,11 +189,22 @@ fi
 
 DEMO_PORT="$(free_port)"
 DEMO="127.0.0.1:$DEMO_PORT"
-# Spans go to a Jaeger agent address nobody listens on (UDP: nothing waits for it), so the
-# span counters the dashboard shows exist and move; with no exporter they are not registered.
+# Spans go to a UDP sink standing in for a Jaeger agent, so the span counters the dashboard
+# shows exist and move (with no exporter they are not registered). A port nobody listens on
+# would not do: the exporter's socket is connected, so the refusals count as failed exports.
+python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+while True:
+    s.recv(65535)' >"$WORK/agent.port" &
+PIDS+=("$!")
+for _ in $(seq 50); do [[ -s "$WORK/agent.port" ]] && break; sleep 0.1; done
+AGENT_PORT="$(cat "$WORK/agent.port")"
+[[ -n "$AGENT_PORT" ]] || fail "the UDP sink standing in for the Jaeger agent did not start"
 OCTOPUS_ADDR="$DEMO" OTEL_SERVICE_NAME="$SERVICE_NAME" RUST_BACKTRACE=0 \
     OTEL_TRACES_EXPORTER=jaeger OTEL_EXPORTER_JAEGER_AGENT_HOST=127.0.0.1 \
-    OTEL_EXPORTER_JAEGER_AGENT_PORT=9 OTEL_BSP_SCHEDULE_DELAY=200 \
+    OTEL_EXPORTER_JAEGER_AGENT_PORT="$AGENT_PORT" OTEL_BSP_SCHEDULE_DELAY=200 \
     "$DEMO_BIN" >"$WORK/demo.log" 2>&1 &
 PIDS+=("$!")
 for _ in $(seq 300); do
@@ -202,7 +213,7 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 grep -q "listening on http://$DEMO" "$WORK/demo.log" || fail "axum-demo did not announce 'listening on http://$DEMO' within 30 s"
-say "axum-demo listening on $DEMO (OTEL_SERVICE_NAME=$SERVICE_NAME, spans to a Jaeger agent address nobody listens on)"
+say "axum-demo listening on $DEMO (OTEL_SERVICE_NAME=$SERVICE_NAME, spans to a UDP sink on port $AGENT_PORT)"
 
 PROM_PORT="$(free_port)"
 PROM="http://127.0.0.1:$PROM_PORT"

@@ -11,6 +11,9 @@
 # OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0.1 (default always_on), or
 # OTEL_SDK_DISABLED=true for metrics only.
 #
+# LOAD_BINARY=path runs that demo binary instead of building the workspace's (to compare two
+# builds, e.g. before and after a change, on the same machine in one session).
+#
 # Needs wrk (apt-get install wrk). Bounded: rounds x 2 runs of the given seconds.
 set -euo pipefail
 
@@ -21,8 +24,12 @@ connections=${4:-64}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
-cargo build --release -q -p octopus-examples --bin "$demo" --manifest-path "$root/Cargo.toml"
-binary="$root/target/release/$demo"
+if [[ -n "${LOAD_BINARY:-}" ]]; then
+    binary=$LOAD_BINARY
+else
+    cargo build --release -q -p octopus-examples --bin "$demo" --manifest-path "$root/Cargo.toml"
+    binary="$root/target/release/$demo"
+fi
 
 # A Jaeger agent stand-in that reads and drops datagrams, so exports cost what they cost.
 sink_port=16831
@@ -53,7 +60,7 @@ run() { # mode → "requests/s p99_ms"
     echo "$rps $p99"
 }
 
-echo "demo=$demo seconds=$seconds rounds=$rounds connections=$connections"
+echo "demo=$demo binary=$binary seconds=$seconds rounds=$rounds connections=$connections"
 total_off=0; total_on=0; p99_off=0; p99_on=0
 for round in $(seq "$rounds"); do
     read -r off_rps off_p99 < <(run off)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Regenerates the README's benchmark section and chart from criterion's own output.
+"""Regenerates the benchmark section of docs/benchmarks.md and the chart from criterion's own output.
 
     cargo bench -p octopus-benches          # writes target/criterion/**/new/estimates.json
-    python3 benches/scripts/report.py       # rewrites README.md between the benchmark markers
+    python3 benches/scripts/report.py       # rewrites docs/benchmarks.md between the markers
                                             # and benches/overhead.svg
 
 Overhead is `setup - bare` of the same group in the same run; ratios compare times to bare and
@@ -18,7 +18,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CRITERION = os.path.join(ROOT, "target", "criterion")
-README = os.path.join(ROOT, "README.md")
+PAGE = os.path.join(ROOT, "docs", "benchmarks.md")
 SVG = os.path.join(ROOT, "benches", "overhead.svg")
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
@@ -110,7 +110,7 @@ def markdown(results, when, where):
         "benchmark is one in-process `GET /users/42` (request built, body read); overhead is the "
         "set-up minus `bare` in the same run.",
         "",
-        "![overhead per request, Octopus beside its peers](benches/overhead.svg)",
+        "![overhead per request, Octopus beside its peers](../benches/overhead.svg)",
         "",
     ]
     for group, (bare, rows) in results.items():
@@ -164,22 +164,22 @@ def main():
     when = datetime.date.today().isoformat()
     where = machine()
     section = markdown(results, when, where)
-    with open(README) as f:
+    with open(PAGE) as f:
         readme = f.read()
     if START not in readme or END not in readme:
-        sys.exit(f"README.md has no {START} … {END} markers")
+        sys.exit(f"docs/benchmarks.md has no {START} … {END} markers")
     readme = re.sub(
         re.escape(START) + ".*?" + re.escape(END),
         lambda _: f"{START}\n{section}\n{END}",
         readme,
         flags=re.S,
     )
-    with open(README, "w") as f:
+    with open(PAGE, "w") as f:
         f.write(readme)
     chart = svg(results, when, where)
     with open(SVG, "w") as f:
         f.write(chart)
-    print(f"README.md and {os.path.relpath(SVG, ROOT)} updated from {len(results)} groups")
+    print(f"docs/benchmarks.md and {os.path.relpath(SVG, ROOT)} updated from {len(results)} groups")
 
 
 if __name__ == "__main__":

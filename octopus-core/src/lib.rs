@@ -76,6 +76,7 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+mod builder;
 pub mod config;
 pub mod export;
 pub mod metrics;
@@ -100,7 +101,8 @@ pub use config::{
 pub use metrics::{MetricsExposition, MetricsObservation, MetricsObserver};
 pub use metrics_endpoint::MetricsResponse;
 pub use observer::{InContext, Observation, ObservedRequest, RequestObserver};
-pub use octopus::{Octopus, OctopusBuilder, OctopusObservation, ShutdownGuard};
+pub use builder::OctopusBuilder;
+pub use octopus::{Octopus, OctopusObservation, ShutdownGuard};
 pub use propagation::{HeaderCodec, HeaderSink, PropagatorKind};
 pub use request::{
     HeaderSource, HttpMethod, MAX_ROUTE_TEMPLATES, NoHeaders, OVERFLOW_ROUTE, RequestView,

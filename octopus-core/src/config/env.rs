@@ -398,6 +398,7 @@ fn parse_key_values(
 mod tests {
     use super::super::vars as env;
     use super::super::*;
+    use super::TABLE;
 
     #[test]
     fn environment_overrides_and_names_the_variable() {
@@ -742,5 +743,102 @@ mod tests {
             config.validate().unwrap_err().to_string(),
             r#"otlp_client_certificate: invalid value ""; expected the client certificate's PEM file, since otlp_client_key is set"#
         );
+    }
+
+    /// Per variable: a valid value that differs from the default, and a value the variable
+    /// rejects (`None` where the overlay accepts any text and `validate` judges the field).
+    const SAMPLES: &[(&str, &str, Option<&str>)] = &[
+        ("OTEL_SERVICE_NAME", "checkout", Some(" ")),
+        ("OTEL_RESOURCE_ATTRIBUTES", "team=payments", Some("region")),
+        ("OCTOPUS_METRICS", "latency", Some("latncy")),
+        ("OCTOPUS_METRICS_ADDR", "127.0.0.1:9464", Some("localhost")),
+        ("OCTOPUS_METRICS_TOKEN", "t0ken", Some("two words")),
+        ("OTEL_SDK_DISABLED", "true", Some("maybe")),
+        ("OTEL_TRACES_EXPORTER", "otlp", Some("zipkin")),
+        ("OTEL_EXPORTER_JAEGER_AGENT_HOST", "agent", None),
+        ("OTEL_EXPORTER_JAEGER_AGENT_PORT", "6832", Some("0")),
+        ("OCTOPUS_JAEGER_MAX_PACKET_SIZE", "1400", Some("100000")),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf", Some("http/json")),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", Some("http/json")),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4317", None),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317", None),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2500", Some("soon")),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500", Some("soon")),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=k", Some("no-pair")),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=k", Some("no-pair")),
+        ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/etc/ca.pem", Some(" ")),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem", Some(" ")),
+        ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "/etc/c.pem", Some(" ")),
+        ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/c.pem", Some(" ")),
+        ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/etc/c.key", Some(" ")),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/etc/c.key", Some(" ")),
+        ("OTEL_TRACES_SAMPLER", "always_off", Some("sometimes")),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.5", Some("1.5")),
+        ("OTEL_PROPAGATORS", "b3", Some("xray")),
+        ("OCTOPUS_INBOUND_TRACE", "restart", Some("trust")),
+        ("OCTOPUS_TRACE_RESPONSE", "on", Some("yes")),
+        ("OTEL_BSP_SCHEDULE_DELAY", "250", Some("0")),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "4096", Some("0")),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64", Some("0")),
+        ("OCTOPUS_SHUTDOWN_TIMEOUT", "100", Some("-1")),
+    ];
+
+    #[test]
+    fn env_vars_are_the_tables_variables_and_each_is_read() {
+        let table: Vec<&str> = TABLE.iter().map(|var| var.name).collect();
+        assert_eq!(ENV_VARS, table.as_slice());
+        let mut unique = table.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ENV_VARS.len(), "a variable listed twice");
+        assert!(!ENV_VARS.contains(&CONFIG_FILE_VAR));
+
+        // With nothing set, apply_env asks for every variable and nothing else.
+        let asked = std::cell::RefCell::new(Vec::new());
+        OctopusConfig::default()
+            .apply_env(|name| {
+                asked.borrow_mut().push(name.to_owned());
+                None
+            })
+            .unwrap();
+        let mut asked = asked.into_inner();
+        asked.sort_unstable();
+        asked.dedup();
+        assert_eq!(asked, unique);
+
+        // Every variable has a sample here, so a new one cannot go untested.
+        let sampled: Vec<&str> = SAMPLES.iter().map(|(var, _, _)| *var).collect();
+        assert_eq!(sampled, table);
+        for &(var, good, bad) in SAMPLES {
+            let mut config = OctopusConfig::default();
+            config.apply_env(env(&[(var, good)])).unwrap();
+            assert_ne!(config, OctopusConfig::default(), "{var}={good} changed nothing");
+            if let Some(bad) = bad {
+                let error = OctopusConfig::default()
+                    .apply_env(env(&[(var, bad)]))
+                    .unwrap_err()
+                    .to_string();
+                assert!(error.starts_with(&format!("{var}: ")), "{var}={bad}: {error}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_generic_otlp_variable_is_not_read_when_the_specific_one_is_set() {
+        for specific in TABLE.iter().filter_map(|var| var.unless) {
+            let generic = TABLE.iter().find(|var| var.unless == Some(specific)).unwrap();
+            let (_, good, bad) = SAMPLES.iter().find(|(v, _, _)| *v == specific).unwrap();
+            let mut config = OctopusConfig::default();
+            config
+                // A value the generic variable rejects, or else one that differs.
+                .apply_env(env(&[
+                    (generic.name, bad.unwrap_or("http://generic:4317")),
+                    (specific, good),
+                ]))
+                .unwrap();
+            let mut expected = OctopusConfig::default();
+            expected.apply_env(env(&[(specific, good)])).unwrap();
+            assert_eq!(config, expected, "{} was read beside {specific}", generic.name);
+        }
     }
 }

@@ -205,7 +205,11 @@ impl OctopusBuilder {
     }
 
     /// The configuration in layers (configuration, environment, settings), validated.
-    fn resolve(base: OctopusConfig, env: Option<Lookup>, settings: Vec<Setting>) -> Result<OctopusConfig, ConfigError> {
+    fn resolve(
+        base: OctopusConfig,
+        env: Option<Lookup>,
+        settings: Vec<Setting>,
+    ) -> Result<OctopusConfig, ConfigError> {
         let mut config = base;
         if let Some(lookup) = env {
             config.apply_env(lookup)?;

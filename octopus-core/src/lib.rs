@@ -74,9 +74,9 @@
 
 #![warn(missing_docs)]
 
+mod builder;
 #[cfg(feature = "client")]
 pub mod client;
-mod builder;
 pub mod config;
 pub mod export;
 pub mod metrics;
@@ -94,6 +94,7 @@ pub mod trace;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
 
+pub use builder::OctopusBuilder;
 pub use config::{
     ConfigError, InboundTrace, MetricKind, OctopusConfig, OtlpProtocol, SamplerKind, Secret,
     TracesExporter,
@@ -101,7 +102,6 @@ pub use config::{
 pub use metrics::{MetricsExposition, MetricsObservation, MetricsObserver};
 pub use metrics_endpoint::MetricsResponse;
 pub use observer::{InContext, Observation, ObservedRequest, RequestObserver};
-pub use builder::OctopusBuilder;
 pub use octopus::{Octopus, OctopusObservation, ShutdownGuard};
 pub use propagation::{HeaderCodec, HeaderSink, PropagatorKind};
 pub use request::{

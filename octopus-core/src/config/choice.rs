@@ -246,6 +246,9 @@ mod tests {
             "always".parse::<SamplerKind>().unwrap_err().to_string(),
             r#"sampler: invalid value "always"; expected one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio"#
         );
-        assert_eq!(MetricKind::choices(), "latency, request_count, processing_requests");
+        assert_eq!(
+            MetricKind::choices(),
+            "latency, request_count, processing_requests"
+        );
     }
 }

@@ -127,8 +127,11 @@ const TABLE: &[EnvVar] = &[
     EnvVar::new("OTEL_EXPORTER_OTLP_HEADERS", set_otlp_headers)
         .checked(validate::otlp_headers)
         .unless("OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
-    EnvVar::new("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", set_otlp_certificate)
-        .checked(validate::otlp_certificate),
+    EnvVar::new(
+        "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+        set_otlp_certificate,
+    )
+    .checked(validate::otlp_certificate),
     EnvVar::new("OTEL_EXPORTER_OTLP_CERTIFICATE", set_otlp_certificate)
         .checked(validate::otlp_certificate)
         .unless("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"),
@@ -311,7 +314,10 @@ impl OctopusConfig {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
         for var in TABLE {
-            if var.unless.is_some_and(|specific| lookup(specific).is_some()) {
+            if var
+                .unless
+                .is_some_and(|specific| lookup(specific).is_some())
+            {
                 continue;
             }
             let Some(value) = lookup(var.name) else {
@@ -334,7 +340,10 @@ fn parse_number<T: FromStr>(field: &str, value: &str, expected: &str) -> Result<
 }
 
 fn parse_choice<T: FromStr<Err = ConfigError>>(field: &str, value: &str) -> Result<T, ConfigError> {
-    value.trim().parse().map_err(|e: ConfigError| e.in_field(field))
+    value
+        .trim()
+        .parse()
+        .map_err(|e: ConfigError| e.in_field(field))
 }
 
 fn parse_bool(field: &str, value: &str, yes: &str, no: &str) -> Result<bool, ConfigError> {
@@ -758,19 +767,47 @@ mod tests {
         ("OTEL_EXPORTER_JAEGER_AGENT_HOST", "agent", None),
         ("OTEL_EXPORTER_JAEGER_AGENT_PORT", "6832", Some("0")),
         ("OCTOPUS_JAEGER_MAX_PACKET_SIZE", "1400", Some("100000")),
-        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf", Some("http/json")),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", Some("http/json")),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "http/protobuf",
+            Some("http/json"),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "http/protobuf",
+            Some("http/json"),
+        ),
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4317", None),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317", None),
         ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2500", Some("soon")),
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500", Some("soon")),
-        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=k", Some("no-pair")),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "x-api-key=k",
+            Some("no-pair"),
+        ),
         ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=k", Some("no-pair")),
-        ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/etc/ca.pem", Some(" ")),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            "/etc/ca.pem",
+            Some(" "),
+        ),
         ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem", Some(" ")),
-        ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "/etc/c.pem", Some(" ")),
-        ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/c.pem", Some(" ")),
-        ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/etc/c.key", Some(" ")),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+            "/etc/c.pem",
+            Some(" "),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            "/etc/c.pem",
+            Some(" "),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+            "/etc/c.key",
+            Some(" "),
+        ),
         ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/etc/c.key", Some(" ")),
         ("OTEL_TRACES_SAMPLER", "always_off", Some("sometimes")),
         ("OTEL_TRACES_SAMPLER_ARG", "0.5", Some("1.5")),
@@ -812,13 +849,20 @@ mod tests {
         for &(var, good, bad) in SAMPLES {
             let mut config = OctopusConfig::default();
             config.apply_env(env(&[(var, good)])).unwrap();
-            assert_ne!(config, OctopusConfig::default(), "{var}={good} changed nothing");
+            assert_ne!(
+                config,
+                OctopusConfig::default(),
+                "{var}={good} changed nothing"
+            );
             if let Some(bad) = bad {
                 let error = OctopusConfig::default()
                     .apply_env(env(&[(var, bad)]))
                     .unwrap_err()
                     .to_string();
-                assert!(error.starts_with(&format!("{var}: ")), "{var}={bad}: {error}");
+                assert!(
+                    error.starts_with(&format!("{var}: ")),
+                    "{var}={bad}: {error}"
+                );
             }
         }
     }
@@ -826,7 +870,10 @@ mod tests {
     #[test]
     fn a_generic_otlp_variable_is_not_read_when_the_specific_one_is_set() {
         for specific in TABLE.iter().filter_map(|var| var.unless) {
-            let generic = TABLE.iter().find(|var| var.unless == Some(specific)).unwrap();
+            let generic = TABLE
+                .iter()
+                .find(|var| var.unless == Some(specific))
+                .unwrap();
             let (_, good, bad) = SAMPLES.iter().find(|(v, _, _)| *v == specific).unwrap();
             let mut config = OctopusConfig::default();
             config
@@ -838,7 +885,11 @@ mod tests {
                 .unwrap();
             let mut expected = OctopusConfig::default();
             expected.apply_env(env(&[(specific, good)])).unwrap();
-            assert_eq!(config, expected, "{} was read beside {specific}", generic.name);
+            assert_eq!(
+                config, expected,
+                "{} was read beside {specific}",
+                generic.name
+            );
         }
     }
 }

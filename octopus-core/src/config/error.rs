@@ -10,7 +10,10 @@ use super::MetricKind;
 #[non_exhaustive]
 pub enum ConfigError {
     /// A metric name that is not one of the collectors.
-    #[error("{field}: unknown metric \"{value}\"; expected one of {}", MetricKind::choices())]
+    #[error(
+        "{field}: unknown metric \"{value}\"; expected one of {}",
+        MetricKind::choices()
+    )]
     UnknownMetric {
         /// The field or environment variable.
         field: String,

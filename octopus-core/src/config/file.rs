@@ -49,12 +49,10 @@ pub(super) fn read(path: impl AsRef<Path>) -> Result<OctopusConfig, ConfigError>
         path: shown.clone(),
         reason: error.to_string(),
     })?;
-    format
-        .parse(&text)
-        .map_err(|reason| ConfigError::File {
-            path: shown,
-            reason,
-        })
+    format.parse(&text).map_err(|reason| ConfigError::File {
+        path: shown,
+        reason,
+    })
 }
 
 impl OctopusConfig {

@@ -211,7 +211,6 @@ impl Default for OctopusConfig {
     }
 }
 
-
 impl OctopusConfig {
     /// The original `Prometheus(service_name, metrics=[...])` plugin config.
     ///
@@ -316,8 +315,8 @@ fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::vars as env;
+    use super::*;
 
     #[test]
     fn defaults_are_valid_and_complete() {

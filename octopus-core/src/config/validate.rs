@@ -246,11 +246,9 @@ pub(super) fn otlp_client_key(config: &OctopusConfig) -> Result<(), ConfigError>
 
 fn check_pem_path(field: &str, path: &Option<String>) -> Result<(), ConfigError> {
     match path {
-        Some(path) if path.trim().is_empty() => Err(ConfigError::invalid(
-            field,
-            path,
-            "the path of a PEM file",
-        )),
+        Some(path) if path.trim().is_empty() => {
+            Err(ConfigError::invalid(field, path, "the path of a PEM file"))
+        }
         _ => Ok(()),
     }
 }
@@ -302,11 +300,9 @@ fn resource_attributes(config: &OctopusConfig) -> Result<(), ConfigError> {
 
 pub(super) fn sampler_arg(config: &OctopusConfig) -> Result<(), ConfigError> {
     match config.sampler_arg {
-        Some(ratio) if !(0.0..=1.0).contains(&ratio) => Err(ConfigError::invalid(
-            "sampler_arg",
-            ratio,
-            RATIO_EXPECTED,
-        )),
+        Some(ratio) if !(0.0..=1.0).contains(&ratio) => {
+            Err(ConfigError::invalid("sampler_arg", ratio, RATIO_EXPECTED))
+        }
         _ => Ok(()),
     }
 }

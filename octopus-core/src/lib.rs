@@ -74,6 +74,7 @@
 
 #![warn(missing_docs)]
 
+mod builder;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod config;
@@ -93,6 +94,7 @@ pub mod trace;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
 
+pub use builder::OctopusBuilder;
 pub use config::{
     ConfigError, InboundTrace, MetricKind, OctopusConfig, OtlpProtocol, SamplerKind, Secret,
     TracesExporter,
@@ -100,7 +102,7 @@ pub use config::{
 pub use metrics::{MetricsExposition, MetricsObservation, MetricsObserver};
 pub use metrics_endpoint::MetricsResponse;
 pub use observer::{InContext, Observation, ObservedRequest, RequestObserver};
-pub use octopus::{Octopus, OctopusBuilder, OctopusObservation, ShutdownGuard};
+pub use octopus::{Octopus, OctopusObservation, ShutdownGuard};
 pub use propagation::{HeaderCodec, HeaderSink, PropagatorKind};
 pub use request::{
     HeaderSource, HttpMethod, MAX_ROUTE_TEMPLATES, NoHeaders, OVERFLOW_ROUTE, RequestView,

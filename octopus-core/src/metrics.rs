@@ -141,6 +141,14 @@ impl MetricsObserver {
     /// Fails if the config is invalid or a metric name is already registered.
     pub fn new(config: &OctopusConfig, registry: Option<Registry>) -> Result<Self, ConfigError> {
         config.validate()?;
+        MetricsObserver::with_valid_config(config, registry)
+    }
+
+    /// [`new`](Self::new) for a config already validated (the builder validates once).
+    pub(crate) fn with_valid_config(
+        config: &OctopusConfig,
+        registry: Option<Registry>,
+    ) -> Result<Self, ConfigError> {
         let registry = registry.unwrap_or_default();
         let prefix = config.metrics_prefix.as_deref().unwrap_or("");
         let opts = |kind: MetricKind, help: &str| {

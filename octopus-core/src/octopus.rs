@@ -10,10 +10,10 @@ use prometheus::Registry;
 
 use crate::metrics::{MetricsExposition, MetricsObservation};
 use crate::propagation::{HeaderCodec, HeaderSink};
-use crate::trace::{CustomExporter, SpanCounters, SpanCounts, TracingObservation, TracingObserver};
+use crate::trace::{SpanCounters, SpanCounts, TracingObservation, TracingObserver};
 use crate::{
-    ConfigError, HeaderSource, MetricKind, MetricsObserver, Observation, OctopusConfig,
-    RequestObserver, RequestView, ResponseView, TracesExporter,
+    ConfigError, HeaderSource, MetricsObserver, Observation, OctopusBuilder, OctopusConfig,
+    RequestObserver, RequestView, ResponseView,
 };
 
 /// One Octopus instance: metrics and spans for one service.
@@ -52,16 +52,17 @@ pub struct Octopus {
     inner: Arc<Inner>,
 }
 
+/// What an instance holds; [`OctopusBuilder::build`] makes it.
 #[derive(Debug)]
-struct Inner {
-    config: OctopusConfig,
-    registry: Registry,
-    metrics: Option<MetricsObserver>,
-    tracing: Option<TracingObserver>,
-    provider: Option<SdkTracerProvider>,
-    span_counters: Arc<SpanCounters>,
-    codec: HeaderCodec,
-    excluded_paths: Box<[Box<str>]>,
+pub(crate) struct Inner {
+    pub(crate) config: OctopusConfig,
+    pub(crate) registry: Registry,
+    pub(crate) metrics: Option<MetricsObserver>,
+    pub(crate) tracing: Option<TracingObserver>,
+    pub(crate) provider: Option<SdkTracerProvider>,
+    pub(crate) span_counters: Arc<SpanCounters>,
+    pub(crate) codec: HeaderCodec,
+    pub(crate) excluded_paths: Box<[Box<str>]>,
 }
 
 impl Octopus {
@@ -75,9 +76,15 @@ impl Octopus {
         Octopus::new(OctopusConfig::from_env()?)
     }
 
-    /// A typed builder, starting from the defaults.
+    /// A typed builder, starting from the defaults; its calls may come in any order.
     pub fn builder() -> OctopusBuilder {
         OctopusBuilder::default()
+    }
+
+    pub(crate) fn from_parts(inner: Inner) -> Self {
+        Octopus {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The configuration in force.
@@ -241,213 +248,5 @@ impl Observation for OctopusObservation {
     fn set_route(&mut self, route: &str) {
         self.metrics.set_route(route);
         self.tracing.set_route(route);
-    }
-}
-
-/// Builds an [`Octopus`]: start from [`Octopus::builder`], set what differs from the defaults.
-///
-/// ```
-/// use octopus_core::{MetricKind, Octopus};
-/// use prometheus::{IntCounter, Registry};
-///
-/// let registry = Registry::new();
-/// let logins = IntCounter::new("logins_total", "Logins.").unwrap();
-/// registry.register(Box::new(logins.clone())).unwrap();
-///
-/// let octopus = Octopus::builder()
-///     .service_name("auth")
-///     .metrics([MetricKind::RequestCount, MetricKind::Latency])
-///     .latency_buckets([0.01, 0.1, 1.0])
-///     .exclude_path("/ready")
-///     .registry(registry)
-///     .build()?;
-/// logins.inc();
-/// let text = String::from_utf8(octopus.render_metrics().body).unwrap();
-/// assert!(text.contains("logins_total 1"));
-/// # Ok::<(), octopus_core::ConfigError>(())
-/// ```
-#[derive(Default)]
-pub struct OctopusBuilder {
-    config: OctopusConfig,
-    registry: Option<Registry>,
-    span_exporter: Option<CustomExporter>,
-}
-
-impl std::fmt::Debug for OctopusBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OctopusBuilder")
-            .field("config", &self.config)
-            .field("registry", &self.registry.is_some())
-            .field("span_exporter", &self.span_exporter.is_some())
-            .finish()
-    }
-}
-
-impl OctopusBuilder {
-    /// Replaces the whole configuration (a file loaded with serde, say).
-    pub fn config(mut self, config: OctopusConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Applies the process environment on top of the configuration so far.
-    pub fn env(mut self) -> Result<Self, ConfigError> {
-        self.config.apply_env(|name| std::env::var(name).ok())?;
-        Ok(self)
-    }
-
-    /// The service name.
-    pub fn service_name(mut self, name: impl Into<String>) -> Self {
-        self.config.service_name = name.into();
-        self
-    }
-
-    /// The service's version (`service.version` on its spans), e.g.
-    /// `.service_version(env!("CARGO_PKG_VERSION"))`.
-    pub fn service_version(mut self, version: impl Into<String>) -> Self {
-        self.config.service_version = Some(version.into());
-        self
-    }
-
-    /// Adds a resource attribute to the spans (OTLP resource, Jaeger process tags), e.g.
-    /// `.resource_attribute("deployment.environment.name", "production")`.
-    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.config
-            .resource_attributes
-            .insert(key.into(), value.into());
-        self
-    }
-
-    /// The collectors to run.
-    pub fn metrics(mut self, metrics: impl IntoIterator<Item = MetricKind>) -> Self {
-        self.config.metrics = metrics.into_iter().collect();
-        self
-    }
-
-    /// A prefix for every metric name.
-    pub fn metrics_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.config.metrics_prefix = Some(prefix.into());
-        self
-    }
-
-    /// The latency histogram's bucket bounds, seconds.
-    pub fn latency_buckets(mut self, buckets: impl IntoIterator<Item = f64>) -> Self {
-        self.config.latency_buckets = buckets.into_iter().collect();
-        self
-    }
-
-    /// Where adapters serve `/metrics`.
-    pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
-        self.config.metrics_path = path.into();
-        self
-    }
-
-    /// The `http_route` label value of requests that matched no route.
-    pub fn unmatched_route_label(mut self, label: impl Into<String>) -> Self {
-        self.config.unmatched_route_label = label.into();
-        self
-    }
-
-    /// Adds a path that is neither counted nor traced.
-    pub fn exclude_path(mut self, path: impl Into<String>) -> Self {
-        self.config.excluded_paths.push(path.into());
-        self
-    }
-
-    /// Serves `/metrics` on this separate address (`IP:PORT`) with
-    /// [`Octopus::serve_metrics`] instead of on the application's routes.
-    pub fn metrics_address(mut self, address: impl Into<String>) -> Self {
-        self.config.metrics_address = Some(address.into());
-        self
-    }
-
-    /// Requires `Authorization: Bearer <token>` on `/metrics`.
-    pub fn metrics_bearer_token(mut self, token: impl Into<String>) -> Self {
-        self.config.metrics_bearer_token = Some(crate::config::Secret::new(token));
-        self
-    }
-
-    /// Registers the metrics in this registry instead of a new one, so the user's own metrics
-    /// appear on the same `/metrics`.
-    pub fn registry(mut self, registry: Registry) -> Self {
-        self.registry = Some(registry);
-        self
-    }
-
-    /// Sends spans to this exporter (through the batch processor) instead of the configured
-    /// `traces_exporter`: for backends Octopus does not know, or an in-memory exporter in tests.
-    pub fn span_exporter<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
-        mut self,
-        exporter: E,
-    ) -> Self {
-        self.span_exporter = Some(crate::trace::custom_exporter(exporter));
-        self
-    }
-
-    /// The trace header formats read and written, in order.
-    pub fn propagators(
-        mut self,
-        propagators: impl IntoIterator<Item = crate::PropagatorKind>,
-    ) -> Self {
-        self.config.propagators = propagators.into_iter().collect();
-        self
-    }
-
-    /// The sampler, by its OpenTelemetry name, with the ratio of the ratio samplers.
-    pub fn sampler(mut self, sampler: crate::SamplerKind, ratio: Option<f64>) -> Self {
-        self.config.sampler = sampler;
-        self.config.sampler_arg = ratio;
-        self
-    }
-
-    /// Validates the configuration and creates the collectors.
-    pub fn build(self) -> Result<Octopus, ConfigError> {
-        let config = self.config;
-        config.validate()?;
-        let registry = self.registry.unwrap_or_default();
-        let metrics = if config.metrics_enabled() {
-            Some(MetricsObserver::new(&config, Some(registry.clone()))?)
-        } else {
-            None
-        };
-        let codec = HeaderCodec::new(&config.propagators);
-        let span_counters = Arc::new(SpanCounters::new(&config.service_name));
-        let (tracing, provider) = if config.tracing_enabled {
-            // With no exporter the counters would sit at 0 beside traffic that is traced: no
-            // series is better than a misleading one.
-            if self.span_exporter.is_some() || config.traces_exporter != TracesExporter::None {
-                span_counters.register(&registry)?;
-            }
-            let provider =
-                crate::trace::tracer_provider(&config, &span_counters, self.span_exporter)?;
-            let tracer = opentelemetry::trace::TracerProvider::tracer_with_scope(
-                &provider,
-                opentelemetry::InstrumentationScope::builder("octopus")
-                    .with_version(env!("CARGO_PKG_VERSION"))
-                    .build(),
-            );
-            let observer = TracingObserver::new(tracer, codec.clone(), config.inbound_trace);
-            (Some(observer), Some(provider))
-        } else {
-            (None, None)
-        };
-        let mut excluded: Vec<Box<str>> = Vec::new();
-        for path in std::iter::once(&config.metrics_path).chain(&config.excluded_paths) {
-            if !excluded.iter().any(|p| **p == **path) {
-                excluded.push(path.as_str().into());
-            }
-        }
-        Ok(Octopus {
-            inner: Arc::new(Inner {
-                config,
-                registry,
-                metrics,
-                tracing,
-                provider,
-                span_counters,
-                codec,
-                excluded_paths: excluded.into_boxed_slice(),
-            }),
-        })
     }
 }

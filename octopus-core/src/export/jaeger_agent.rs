@@ -43,6 +43,8 @@ use super::jaeger_thrift::{
     TagValue, encode_with, write_log, write_span, write_tag,
 };
 
+/// The agent's host when none is configured: an agent beside the service (a sidecar).
+pub const DEFAULT_HOST: &str = "localhost";
 /// The agent's compact-thrift port.
 pub const DEFAULT_PORT: u16 = 6831;
 /// The largest datagram sent: the loopback ceiling, with room for IP and UDP headers.

@@ -1,0 +1,393 @@
+//! [`OctopusBuilder`]: an [`Octopus`] from a configuration, the environment and settings made
+//! in code — given in any order.
+
+use std::sync::Arc;
+
+use prometheus::Registry;
+
+use crate::config::Secret;
+use crate::octopus::Inner;
+use crate::propagation::HeaderCodec;
+use crate::trace::{CustomExporter, SpanCounters, TracingObserver};
+use crate::{
+    ConfigError, MetricKind, MetricsObserver, Octopus, OctopusConfig, PropagatorKind, SamplerKind,
+    TracesExporter,
+};
+
+/// Where the environment overlay reads variables.
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send>;
+
+/// One setting made in code, applied to the configuration at [`build`](OctopusBuilder::build).
+type Setting = Box<dyn FnOnce(&mut OctopusConfig) + Send>;
+
+/// Builds an [`Octopus`]: start from [`Octopus::builder`], set what differs from the defaults.
+///
+/// The order of the calls does not matter. [`build`](Self::build) layers, from the bottom:
+///
+/// 1. the configuration given to [`config`](Self::config) (a file loaded with serde, say), or
+///    the defaults;
+/// 2. the environment variables, when [`env`](Self::env) was called: they override the
+///    configuration, as operators expect when one value differs per deployment;
+/// 3. the settings made in code (`service_name`, `exclude_path`, ...), in the order they were
+///    made: what the program states explicitly wins, as in the OpenTelemetry SDKs.
+///
+/// Then it validates the result, once. So `.service_name("auth").config(file)` keeps the
+/// service name, and `.exclude_path("/ready")` adds to the file's excluded paths whether it
+/// comes before or after it.
+///
+/// ```
+/// use octopus_core::{MetricKind, Octopus};
+/// use prometheus::{IntCounter, Registry};
+///
+/// let registry = Registry::new();
+/// let logins = IntCounter::new("logins_total", "Logins.").unwrap();
+/// registry.register(Box::new(logins.clone())).unwrap();
+///
+/// let octopus = Octopus::builder()
+///     .service_name("auth")
+///     .metrics([MetricKind::RequestCount, MetricKind::Latency])
+///     .latency_buckets([0.01, 0.1, 1.0])
+///     .exclude_path("/ready")
+///     .registry(registry)
+///     .build()?;
+/// logins.inc();
+/// let text = String::from_utf8(octopus.render_metrics().body).unwrap();
+/// assert!(text.contains("logins_total 1"));
+/// # Ok::<(), octopus_core::ConfigError>(())
+/// ```
+#[derive(Default)]
+pub struct OctopusBuilder {
+    /// The configuration everything else refines: the last one given to `config`.
+    base: OctopusConfig,
+    env: Option<Lookup>,
+    settings: Vec<Setting>,
+    registry: Option<Registry>,
+    span_exporter: Option<CustomExporter>,
+}
+
+impl std::fmt::Debug for OctopusBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OctopusBuilder")
+            .field("config", &self.base)
+            .field("env", &self.env.is_some())
+            .field("settings", &self.settings.len())
+            .field("registry", &self.registry.is_some())
+            .field("span_exporter", &self.span_exporter.is_some())
+            .finish()
+    }
+}
+
+impl OctopusBuilder {
+    /// The configuration the environment and the other settings refine (a file loaded with
+    /// serde, say), instead of the defaults. Settings made before this call are kept.
+    pub fn config(mut self, config: OctopusConfig) -> Self {
+        self.base = config;
+        self
+    }
+
+    /// Applies the process environment (see [`OctopusConfig::apply_env`]) over the
+    /// configuration, below the settings made in code. A bad variable is an error of
+    /// [`build`](Self::build), naming it.
+    pub fn env(self) -> Self {
+        self.env_from(|name| std::env::var(name).ok())
+    }
+
+    fn env_from(mut self, lookup: impl Fn(&str) -> Option<String> + Send + 'static) -> Self {
+        self.env = Some(Box::new(lookup));
+        self
+    }
+
+    fn set(mut self, setting: impl FnOnce(&mut OctopusConfig) + Send + 'static) -> Self {
+        self.settings.push(Box::new(setting));
+        self
+    }
+
+    /// The service name.
+    pub fn service_name(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.set(|c| c.service_name = name)
+    }
+
+    /// The service's version (`service.version` on its spans), e.g.
+    /// `.service_version(env!("CARGO_PKG_VERSION"))`.
+    pub fn service_version(self, version: impl Into<String>) -> Self {
+        let version = version.into();
+        self.set(|c| c.service_version = Some(version))
+    }
+
+    /// Adds a resource attribute to the spans (OTLP resource, Jaeger process tags), e.g.
+    /// `.resource_attribute("deployment.environment.name", "production")`.
+    pub fn resource_attribute(self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let (key, value) = (key.into(), value.into());
+        self.set(|c| {
+            c.resource_attributes.insert(key, value);
+        })
+    }
+
+    /// The collectors to run.
+    pub fn metrics(self, metrics: impl IntoIterator<Item = MetricKind>) -> Self {
+        let metrics = metrics.into_iter().collect();
+        self.set(|c| c.metrics = metrics)
+    }
+
+    /// A prefix for every metric name.
+    pub fn metrics_prefix(self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        self.set(|c| c.metrics_prefix = Some(prefix))
+    }
+
+    /// The latency histogram's bucket bounds, seconds.
+    pub fn latency_buckets(self, buckets: impl IntoIterator<Item = f64>) -> Self {
+        let buckets = buckets.into_iter().collect();
+        self.set(|c| c.latency_buckets = buckets)
+    }
+
+    /// Where adapters serve `/metrics`.
+    pub fn metrics_path(self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        self.set(|c| c.metrics_path = path)
+    }
+
+    /// The `http_route` label value of requests that matched no route.
+    pub fn unmatched_route_label(self, label: impl Into<String>) -> Self {
+        let label = label.into();
+        self.set(|c| c.unmatched_route_label = label)
+    }
+
+    /// Adds a path that is neither counted nor traced.
+    pub fn exclude_path(self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        self.set(|c| c.excluded_paths.push(path))
+    }
+
+    /// Serves `/metrics` on this separate address (`IP:PORT`) with
+    /// [`Octopus::serve_metrics`] instead of on the application's routes.
+    pub fn metrics_address(self, address: impl Into<String>) -> Self {
+        let address = address.into();
+        self.set(|c| c.metrics_address = Some(address))
+    }
+
+    /// Requires `Authorization: Bearer <token>` on `/metrics`.
+    pub fn metrics_bearer_token(self, token: impl Into<String>) -> Self {
+        let token = Secret::new(token);
+        self.set(|c| c.metrics_bearer_token = Some(token))
+    }
+
+    /// The trace header formats read and written, in order.
+    pub fn propagators(self, propagators: impl IntoIterator<Item = PropagatorKind>) -> Self {
+        let propagators = propagators.into_iter().collect();
+        self.set(|c| c.propagators = propagators)
+    }
+
+    /// The sampler, by its OpenTelemetry name, with the ratio of the ratio samplers.
+    pub fn sampler(self, sampler: SamplerKind, ratio: Option<f64>) -> Self {
+        self.set(move |c| {
+            c.sampler = sampler;
+            c.sampler_arg = ratio;
+        })
+    }
+
+    /// Registers the metrics in this registry instead of a new one, so the user's own metrics
+    /// appear on the same `/metrics`.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Sends spans to this exporter (through the batch processor) instead of the configured
+    /// `traces_exporter`: for backends Octopus does not know, or an in-memory exporter in tests.
+    pub fn span_exporter<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
+        mut self,
+        exporter: E,
+    ) -> Self {
+        self.span_exporter = Some(crate::trace::custom_exporter(exporter));
+        self
+    }
+
+    /// The configuration in layers (configuration, environment, settings), validated.
+    fn resolve(
+        base: OctopusConfig,
+        env: Option<Lookup>,
+        settings: Vec<Setting>,
+    ) -> Result<OctopusConfig, ConfigError> {
+        let mut config = base;
+        if let Some(lookup) = env {
+            config.apply_env(lookup)?;
+        }
+        for setting in settings {
+            setting(&mut config);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Validates the configuration and creates the collectors.
+    pub fn build(self) -> Result<Octopus, ConfigError> {
+        let config = OctopusBuilder::resolve(self.base, self.env, self.settings)?;
+        let registry = self.registry.unwrap_or_default();
+        let metrics = if config.metrics_enabled() {
+            Some(MetricsObserver::with_valid_config(
+                &config,
+                Some(registry.clone()),
+            )?)
+        } else {
+            None
+        };
+        let codec = HeaderCodec::new(&config.propagators);
+        let span_counters = Arc::new(SpanCounters::new(&config.service_name));
+        let (tracing, provider) = if config.tracing_enabled {
+            // With no exporter the counters would sit at 0 beside traffic that is traced: no
+            // series is better than a misleading one.
+            if self.span_exporter.is_some() || config.traces_exporter != TracesExporter::None {
+                span_counters.register(&registry)?;
+            }
+            let provider =
+                crate::trace::tracer_provider(&config, &span_counters, self.span_exporter)?;
+            let tracer = opentelemetry::trace::TracerProvider::tracer_with_scope(
+                &provider,
+                opentelemetry::InstrumentationScope::builder("octopus")
+                    .with_version(env!("CARGO_PKG_VERSION"))
+                    .build(),
+            );
+            let observer = TracingObserver::new(tracer, codec.clone(), config.inbound_trace);
+            (Some(observer), Some(provider))
+        } else {
+            (None, None)
+        };
+        let mut excluded: Vec<Box<str>> = Vec::new();
+        for path in std::iter::once(&config.metrics_path).chain(&config.excluded_paths) {
+            if !excluded.iter().any(|p| **p == **path) {
+                excluded.push(path.as_str().into());
+            }
+        }
+        Ok(Octopus::from_parts(Inner {
+            config,
+            registry,
+            metrics,
+            tracing,
+            provider,
+            span_counters,
+            codec,
+            excluded_paths: excluded.into_boxed_slice(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every ordering of `steps`, each as the list of step indices.
+    fn orderings(n: usize) -> Vec<Vec<usize>> {
+        if n == 0 {
+            return vec![Vec::new()];
+        }
+        let mut all = Vec::new();
+        for rest in orderings(n - 1) {
+            for at in 0..=rest.len() {
+                let mut order = rest.clone();
+                order.insert(at, n - 1);
+                all.push(order);
+            }
+        }
+        all
+    }
+
+    fn file_config() -> OctopusConfig {
+        OctopusConfig {
+            service_name: "from-file".into(),
+            jaeger_port: 6832,
+            excluded_paths: vec!["/health".into()],
+            tracing_enabled: false,
+            ..OctopusConfig::default()
+        }
+    }
+
+    type Step = fn(OctopusBuilder) -> OctopusBuilder;
+
+    const STEPS: [Step; 6] = [
+        |b| b.config(file_config()),
+        |b| {
+            b.env_from(|name| match name {
+                "OTEL_SERVICE_NAME" => Some("from-env".into()),
+                "OTEL_EXPORTER_JAEGER_AGENT_PORT" => Some("7000".into()),
+                "OCTOPUS_METRICS" => Some("latency".into()),
+                _ => None,
+            })
+        },
+        |b| b.service_name("from-code"),
+        |b| b.exclude_path("/ready"),
+        |b| b.resource_attribute("team", "payments"),
+        |b| b.sampler(SamplerKind::TraceIdRatio, Some(0.5)),
+    ];
+
+    fn resolved(order: &[usize]) -> OctopusConfig {
+        let builder = order
+            .iter()
+            .fold(Octopus::builder(), |builder, &step| STEPS[step](builder));
+        OctopusBuilder::resolve(builder.base, builder.env, builder.settings).unwrap()
+    }
+
+    #[test]
+    fn every_order_of_the_calls_gives_the_same_configuration() {
+        let expected = OctopusConfig {
+            // Code over environment over file.
+            service_name: "from-code".into(),
+            // Environment over file.
+            jaeger_port: 7000,
+            metrics: vec![MetricKind::Latency],
+            // The file's, plus the one added in code.
+            excluded_paths: vec!["/health".into(), "/ready".into()],
+            resource_attributes: [("team".to_owned(), "payments".to_owned())].into(),
+            sampler: SamplerKind::TraceIdRatio,
+            sampler_arg: Some(0.5),
+            ..file_config()
+        };
+        let orders = orderings(STEPS.len());
+        assert_eq!(orders.len(), 720);
+        for order in &orders {
+            assert_eq!(resolved(order), expected, "calls in the order {order:?}");
+        }
+        // And what `build` makes of it.
+        let octopus = STEPS
+            .iter()
+            .rev()
+            .fold(Octopus::builder(), |builder, step| step(builder))
+            .build()
+            .unwrap();
+        assert_eq!(*octopus.config(), expected);
+        assert!(octopus.is_excluded("/ready") && octopus.is_excluded("/health"));
+    }
+
+    #[test]
+    fn the_service_name_set_before_a_configuration_is_kept() {
+        let octopus = Octopus::builder()
+            .service_name("auth")
+            .config(file_config())
+            .build()
+            .unwrap();
+        assert_eq!(octopus.service_name(), "auth");
+    }
+
+    #[test]
+    fn a_bad_variable_is_an_error_of_build_naming_it() {
+        let error = Octopus::builder()
+            .env_from(|name| (name == "OTEL_EXPORTER_JAEGER_AGENT_PORT").then(|| "0".into()))
+            .config(file_config())
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            r#"OTEL_EXPORTER_JAEGER_AGENT_PORT: invalid value "0"; expected a port number, 1 to 65535"#
+        );
+        // A bad value set in code is `validate`'s error, naming the field.
+        let error = Octopus::builder()
+            .metrics_path("metrics")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            r#"metrics_path: invalid value "metrics"; expected a path starting with '/'"#
+        );
+    }
+}

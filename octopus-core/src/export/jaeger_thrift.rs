@@ -3,14 +3,15 @@
 //! Field ids and types follow Jaeger's IDL (`jaeger-idl/thrift/jaeger.thrift`, and
 //! `agent.thrift` for the `emitBatch` envelope) exactly; the `thrift` crate does the protocol,
 //! the structs are written by hand because no thrift compiler is part of the build.
-//! Decoding (for test receivers) lives beside encoding so the two cannot drift apart.
+//! Decoding (for test receivers, compiled only for tests and the `testing` feature) lives beside
+//! encoding so the two cannot drift apart.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use thrift::protocol::{
-    TFieldIdentifier, TInputProtocol, TListIdentifier, TMessageIdentifier, TMessageType,
-    TOutputProtocol, TStructIdentifier, TType,
+    TFieldIdentifier, TListIdentifier, TMessageIdentifier, TMessageType, TOutputProtocol,
+    TStructIdentifier, TType,
 };
 
 /// `Batch`: the spans of one process.
@@ -125,6 +126,9 @@ pub enum TagValue {
     /// `LONG` (3), `vLong` (6).
     Long(i64),
     /// `BINARY` (4), `vBinary` (7).
+    // The exporter never builds one (OpenTelemetry attribute values have no bytes); the
+    // variant is the IDL's, which the test receivers decode.
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     Binary(Vec<u8>),
 }
 
@@ -530,7 +534,17 @@ impl Batch {
             })
         })
     }
+}
 
+/// Decoding, for the test receivers (`testing::jaeger_agent`) and this file's tests only: the
+/// exporter never reads thrift, so a service does not compile a decoder.
+#[cfg(any(test, feature = "testing"))]
+mod decode {
+    use thrift::protocol::{TInputProtocol, TType};
+
+    use super::{Batch, ClientStats, Log, Process, Span, SpanRef, SpanRefType, Tag, TagValue};
+
+    impl Batch {
     /// Decodes an `emitBatch` datagram.
     pub fn decode_emit_batch(datagram: &[u8]) -> thrift::Result<Batch> {
         let mut i = thrift::protocol::TCompactInputProtocol::new(datagram);
@@ -575,7 +589,8 @@ impl Batch {
             stats,
         })
     }
-}
+    }
+
 
 fn missing(what: &str) -> thrift::Error {
     thrift::Error::Protocol(thrift::ProtocolError::new(
@@ -746,6 +761,7 @@ impl Tag {
             key,
         })
     }
+}
 }
 
 #[cfg(test)]

@@ -33,9 +33,12 @@ const PLAIN_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 /// response type copies the four fields over.
 ///
 /// ```
-/// use octopus_core::{NoHeaders, Octopus};
+/// use octopus_core::{NoHeaders, Octopus, RequestObserver, RequestView, ResponseView};
 ///
 /// let octopus = Octopus::builder().service_name("users").build()?;
+/// let view = RequestView::new("GET", "/users/7", &NoHeaders).with_route(Some("/users/{id}"));
+/// octopus.observe(&view).finish(&ResponseView::new(200));
+///
 /// let scrape = octopus.scrape(&NoHeaders);
 /// assert_eq!(scrape.status, http::StatusCode::OK);
 /// assert!(scrape.text().contains("# TYPE http_server_requests_total counter"));

@@ -17,8 +17,8 @@ use std::borrow::Cow;
 use http::StatusCode;
 use prometheus::Registry;
 
-use crate::config::Secret;
 use crate::HeaderSource;
+use crate::config::Secret;
 
 /// `Content-Type` of the Prometheus text exposition format.
 const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -130,7 +130,8 @@ impl<B: From<Vec<u8>>> From<MetricsResponse> for http::Response<B> {
 #[cfg(feature = "metrics-server")]
 pub(crate) fn answer_on_listener<B>(
     octopus: &crate::Octopus,
-    request: &http::Request<B>) -> MetricsResponse {
+    request: &http::Request<B>,
+) -> MetricsResponse {
     if request.uri().path() != octopus.metrics_path() {
         return MetricsResponse::plain(StatusCode::NOT_FOUND, "not found\n");
     }

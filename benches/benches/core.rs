@@ -153,7 +153,7 @@ fn core(c: &mut Criterion) {
         }
     }
     group.bench_function("render_1000_series", |b| {
-        b.iter(|| black_box(big.render_metrics()))
+        b.iter(|| black_box(big.scrape(&NoHeaders)))
     });
 
     for (id, metrics, sampler) in [

@@ -271,7 +271,7 @@ pub fn check_config(config: &OctopusConfig) {
             let octopus = Octopus::new(config.clone()).unwrap_or_else(|e| {
                 panic!("validate accepted a config Octopus::new rejects: {e}; {config:?}")
             });
-            let _ = octopus.render_metrics();
+            let _ = octopus.scrape(&octopus_core::NoHeaders);
             let _ = octopus.shutdown();
         }
         Err(error) => {

@@ -2,9 +2,8 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use octopus_core::Octopus;
 
@@ -23,17 +22,5 @@ pub fn metrics_router<S: Clone + Send + Sync + 'static>(octopus: &Octopus) -> Ro
 
 /// The handler behind [`metrics_router`], for mounting yourself with `Octopus` as state.
 pub async fn metrics_handler(State(octopus): State<Octopus>, headers: HeaderMap) -> Response {
-    let scrape = octopus.scrape_metrics(
-        headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok()),
-    );
-    let status = StatusCode::from_u16(scrape.status).unwrap_or(StatusCode::OK);
-    let mut response = (status, [(CONTENT_TYPE, scrape.content_type)], scrape.body).into_response();
-    if let Some(challenge) = scrape.www_authenticate {
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-    }
-    response
+    octopus.scrape(&headers).into()
 }

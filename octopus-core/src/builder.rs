@@ -51,8 +51,8 @@ type Setting = Box<dyn FnOnce(&mut OctopusConfig) + Send>;
 ///     .registry(registry)
 ///     .build()?;
 /// logins.inc();
-/// let text = String::from_utf8(octopus.render_metrics().body).unwrap();
-/// assert!(text.contains("logins_total 1"));
+/// let scrape = octopus.scrape(&octopus_core::NoHeaders);
+/// assert!(scrape.text().contains("logins_total 1"));
 /// # Ok::<(), octopus_core::ConfigError>(())
 /// ```
 #[derive(Default)]

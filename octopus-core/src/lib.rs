@@ -27,10 +27,10 @@
 //! request.finish(&ResponseView::new(200));
 //! // (if the request future is dropped instead, dropping `request` records the cancellation)
 //!
-//! // On GET /metrics:
-//! let metrics = octopus.render_metrics();
-//! let text = String::from_utf8(metrics.body).unwrap();
-//! assert!(text.contains(concat!(
+//! // On GET /metrics, with the request's headers (a bearer token, when one is configured):
+//! let metrics = octopus.scrape(&headers);
+//! assert_eq!(metrics.status, 200);
+//! assert!(metrics.text().contains(concat!(
 //!     r#"http_server_requests_total{http_request_method="GET","#,
 //!     r#"http_response_status_code="200",http_route="/users/{id}",service_name="users"} 1"#,
 //! )));
@@ -52,21 +52,25 @@
 //! A request cancelled before it ended (client gone) leaves the gauge but is neither counted nor
 //! timed: it has no status code.
 //!
-//! # Modules
+//! # Where things are
 //!
-//! - [`request`] and [`response`]: the framework-neutral views;
-//! - [`observer`]: the [`RequestObserver`] seam and the [`ObservedRequest`] guard;
-//! - [`metrics`]: the Prometheus collectors and the exposition;
+//! Everything an application or an adapter names is exported here, at the crate root: the
+//! framework-neutral views ([`RequestView`], [`ResponseView`], the [`HeaderSource`] and
+//! [`HeaderSink`] traits), the seam ([`RequestObserver`], [`Observation`],
+//! [`ObservedRequest`]), [`Octopus`] and its configuration, and the `/metrics` answer
+//! ([`MetricsResponse`], from [`Octopus::scrape`]). The public modules are reference:
+//!
+//! - [`observer`]: the seam's lifecycle;
 //! - [`propagation`]: the header codec (W3C trace context and baggage, Jaeger, B3);
-//! - [`trace`]: the server span of each request, samplers, the export pipeline;
+//! - [`trace`]: the server span of each request, samplers, limits;
 //! - [`export`]: the Jaeger agent exporter (thrift compact over UDP);
 //! - [`config`]: [`OctopusConfig`], environment variables and errors;
-//! - `serve` (cargo feature `metrics-server`, on by default): the accept loop of the separate
-//!   metrics listener, also serving adapters whose framework's loop takes only its own types;
 //! - `client` (cargo feature): the traced HTTP client on `reqwest-middleware`;
-//! - `testing` (cargo feature): receivers that decode the Jaeger and OTLP wire formats;
-//! - `tracing_layer` (cargo feature `tracing`): `Octopus::tracing_layer`, which makes spans of
-//!   the `tracing` crate children of the request's server span.
+//! - `testing` (cargo feature): receivers that decode the Jaeger and OTLP wire formats.
+//!
+//! Cargo features: `metrics-server` (on by default) adds [`Octopus::serve_metrics`], the
+//! separate metrics listener; `tracing` adds `Octopus::tracing_layer`, which makes spans of
+//! the `tracing` crate children of the request's server span.
 //!
 //! Tracing is on by default, exporting to a Jaeger agent on `localhost:6831`; see
 //! [`OctopusConfig`] for OTLP, console and the `OTEL_*` variables. Call
@@ -79,35 +83,40 @@ mod builder;
 pub mod client;
 pub mod config;
 pub mod export;
-pub mod metrics;
-pub mod metrics_endpoint;
+mod headers;
+mod metrics;
+mod metrics_endpoint;
 pub mod observer;
 mod octopus;
 pub mod propagation;
-pub mod request;
-pub mod response;
+mod request;
+mod response;
+/// The accept loop of the metrics listener, which octopus-warp also serves through: not part
+/// of the API ([`ServeOptions`] is).
 #[cfg(feature = "metrics-server")]
+#[doc(hidden)]
 pub mod serve;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace;
 #[cfg(feature = "tracing")]
-pub mod tracing_layer;
+mod tracing_layer;
 
 pub use builder::OctopusBuilder;
 pub use config::{
     ConfigError, InboundTrace, MetricKind, OctopusConfig, OtlpProtocol, SamplerKind, Secret,
     TracesExporter,
 };
-pub use metrics::{MetricsExposition, MetricsObservation, MetricsObserver};
+pub use headers::{HeaderSink, HeaderSource, NoHeaders};
+pub use metrics::{MetricsObservation, MetricsObserver};
 pub use metrics_endpoint::MetricsResponse;
 pub use observer::{InContext, Observation, ObservedRequest, RequestObserver};
 pub use octopus::{Octopus, OctopusObservation, ShutdownGuard};
-pub use propagation::{HeaderCodec, HeaderSink, PropagatorKind};
-pub use request::{
-    HeaderSource, HttpMethod, MAX_ROUTE_TEMPLATES, NoHeaders, OVERFLOW_ROUTE, RequestView,
-};
+pub use propagation::{HeaderCodec, PropagatorKind};
+pub use request::{HttpMethod, MAX_ROUTE_TEMPLATES, OVERFLOW_ROUTE, RequestView};
 pub use response::ResponseView;
+#[cfg(feature = "metrics-server")]
+pub use serve::ServeOptions;
 pub use trace::{ParentContext, SpanCounts, TraceContext, TracingObserver};
 #[cfg(feature = "tracing")]
 pub use tracing_layer::TracingLayer;

@@ -1,4 +1,4 @@
-//! Prometheus metrics: the [`MetricsObserver`] and the `/metrics` exposition.
+//! Prometheus metrics: the [`MetricsObserver`] and the text exposition of a registry.
 //!
 //! # Cost per request
 //!
@@ -32,25 +32,14 @@ use crate::{
     Observation, OctopusConfig, RequestObserver, RequestView, ResponseView,
 };
 
-/// `Content-Type` of the Prometheus text exposition format.
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
 const METHOD_LABEL: &str = "http_request_method";
 const ROUTE_LABEL: &str = "http_route";
 const STATUS_LABEL: &str = "http_response_status_code";
 const SERVICE_LABEL: &str = "service_name";
 
-/// A rendered `/metrics` response.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MetricsExposition {
-    /// The `Content-Type` header value.
-    pub content_type: &'static str,
-    /// The body, in the Prometheus text exposition format.
-    pub body: Vec<u8>,
-}
-
-/// Renders everything registered in `registry` in the text exposition format.
-pub fn render(registry: &Registry) -> MetricsExposition {
+/// Everything registered in `registry`, in the text exposition format: the body of
+/// [`MetricsResponse`](crate::MetricsResponse), Octopus's one rendering.
+pub(crate) fn encode_text(registry: &Registry) -> Vec<u8> {
     let mut body = Vec::with_capacity(16 * 1024);
     // Encoding into a Vec cannot fail on I/O; the encoder only fails on metric families that
     // violate the format, which the registry refuses to register in the first place.
@@ -58,10 +47,7 @@ pub fn render(registry: &Registry) -> MetricsExposition {
         body.clear();
         body.extend_from_slice(format!("# octopus: cannot encode metrics: {error}\n").as_bytes());
     }
-    MetricsExposition {
-        content_type: TEXT_CONTENT_TYPE,
-        body,
-    }
+    body
 }
 
 /// Creates a collector if it is `enabled` and registers it; errors name the metric.
@@ -104,7 +90,8 @@ struct Families {
 /// let request = RequestView::new("GET", "/users/7", headers).with_route(Some("/users/{id}"));
 /// metrics.observe(&request).finish(&ResponseView::new(200));
 ///
-/// let text = String::from_utf8(metrics.render().body).unwrap();
+/// // Octopus serves the registry with `Octopus::scrape`; alone, render it with `prometheus`:
+/// let text = prometheus::TextEncoder::new().encode_to_string(&metrics.registry().gather()).unwrap();
 /// assert!(text.contains(
 ///     r#"http_server_requests_total{http_request_method="GET",http_response_status_code="200",http_route="/users/{id}",service_name="users"} 1"#
 /// ));
@@ -203,11 +190,6 @@ impl MetricsObserver {
     /// them on the same `/metrics`.
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
-    }
-
-    /// Renders the registry in the text exposition format.
-    pub fn render(&self) -> MetricsExposition {
-        render(&self.inner.registry)
     }
 }
 

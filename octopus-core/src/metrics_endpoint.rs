@@ -1,5 +1,5 @@
-//! The `/metrics` endpoint's policy: the optional bearer token, and the optional separate
-//! listener ([`Octopus::serve_metrics`]).
+//! The `/metrics` endpoint: [`MetricsResponse`], what a scrape is answered, and the policy behind
+//! it (the optional bearer token, the separate listener's routing).
 //!
 //! Which to use:
 //! - **On the application's listener** (the default): simplest; fine when the service is only
@@ -12,13 +12,50 @@
 //!   `authorization: { credentials: ... }` in its scrape config. Use TLS in front of it, or the
 //!   token travels in clear. Both can be combined.
 
-use crate::{MetricsExposition, Octopus};
+use std::borrow::Cow;
 
-/// The answer to one scrape of `/metrics`: what an adapter writes back.
+use http::StatusCode;
+use prometheus::Registry;
+
+use crate::HeaderSource;
+use crate::config::Secret;
+
+/// `Content-Type` of the Prometheus text exposition format.
+const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// `Content-Type` of the one-line reasons of refused requests.
+const PLAIN_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// The answer to one scrape of the metrics endpoint, made by
+/// [`Octopus::scrape`](crate::Octopus::scrape): the only way Octopus renders its metrics.
+///
+/// axum, warp, hyper and tower take it as an [`http::Response`] through its `From`
+/// conversion, into any body type that can be made from a `Vec<u8>`; a framework with its own
+/// response type copies the four fields over.
+///
+/// ```
+/// use octopus_core::{NoHeaders, Octopus, RequestObserver, RequestView, ResponseView};
+///
+/// let octopus = Octopus::builder().service_name("users").build()?;
+/// let view = RequestView::new("GET", "/users/7", &NoHeaders).with_route(Some("/users/{id}"));
+/// octopus.observe(&view).finish(&ResponseView::new(200));
+///
+/// let scrape = octopus.scrape(&NoHeaders);
+/// assert_eq!(scrape.status, http::StatusCode::OK);
+/// assert!(scrape.text().contains("# TYPE http_server_requests_total counter"));
+///
+/// let response: http::Response<Vec<u8>> = scrape.into();
+/// assert_eq!(
+///     response.headers()["content-type"],
+///     "text/plain; version=0.0.4; charset=utf-8"
+/// );
+/// # octopus.shutdown().unwrap();
+/// # Ok::<(), octopus_core::ConfigError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MetricsResponse {
-    /// 200, or 401 when a token is configured and the request does not carry it.
-    pub status: u16,
+    /// 200 with the exposition; 401 when a token is configured and the request does not carry
+    /// it; 404 or 405 from the separate listener for requests that are not scrapes.
+    pub status: StatusCode,
     /// The `Content-Type` header value.
     pub content_type: &'static str,
     /// The `WWW-Authenticate` header value of a 401.
@@ -27,50 +64,81 @@ pub struct MetricsResponse {
     pub body: Vec<u8>,
 }
 
-impl From<MetricsExposition> for MetricsResponse {
-    fn from(exposition: MetricsExposition) -> Self {
-        MetricsResponse {
-            status: 200,
-            content_type: exposition.content_type,
-            www_authenticate: None,
-            body: exposition.body,
+impl MetricsResponse {
+    /// Answers a scrape with these request headers: everything in `registry` in the text
+    /// exposition format, or a 401 when `token` is set and the `Authorization` header is not
+    /// `Bearer <token>`. The headers are taken whole so content negotiation (`Accept`) can
+    /// join the token check here without changing any adapter.
+    pub(crate) fn scrape<H: HeaderSource + ?Sized>(
+        registry: &Registry,
+        token: Option<&Secret>,
+        request_headers: &H,
+    ) -> Self {
+        if let Some(token) = token
+            && !bearer_matches(request_headers.header("authorization"), token.expose())
+        {
+            return MetricsResponse {
+                www_authenticate: Some("Bearer realm=\"metrics\""),
+                ..MetricsResponse::plain(StatusCode::UNAUTHORIZED, "a bearer token is required\n")
+            };
         }
+        MetricsResponse {
+            status: StatusCode::OK,
+            content_type: TEXT_CONTENT_TYPE,
+            www_authenticate: None,
+            body: crate::metrics::encode_text(registry),
+        }
+    }
+
+    /// A refusal with a one-line reason.
+    fn plain(status: StatusCode, reason: &'static str) -> Self {
+        MetricsResponse {
+            status,
+            content_type: PLAIN_CONTENT_TYPE,
+            www_authenticate: None,
+            body: reason.as_bytes().to_vec(),
+        }
+    }
+
+    /// The body as text (the exposition format and the reasons are UTF-8).
+    pub fn text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
     }
 }
 
-impl Octopus {
-    /// Answers a scrape whose `Authorization` header is `authorization`: the exposition, or a
-    /// 401 when `metrics_bearer_token` is set and the header is not `Bearer <that token>`.
-    ///
-    /// ```
-    /// use octopus_core::Octopus;
-    ///
-    /// let octopus = Octopus::builder().metrics_bearer_token("s3cret").build()?;
-    /// assert_eq!(octopus.scrape_metrics(None).status, 401);
-    /// assert_eq!(octopus.scrape_metrics(Some("Bearer wrong")).status, 401);
-    /// assert_eq!(octopus.scrape_metrics(Some("Bearer s3cret")).status, 200);
-    /// # Ok::<(), octopus_core::ConfigError>(())
-    /// ```
-    pub fn scrape_metrics(&self, authorization: Option<&str>) -> MetricsResponse {
-        if let Some(token) = &self.config().metrics_bearer_token
-            && !bearer_matches(authorization, token.expose())
-        {
-            return MetricsResponse {
-                status: 401,
-                content_type: "text/plain; charset=utf-8",
-                www_authenticate: Some("Bearer realm=\"metrics\""),
-                body: b"a bearer token is required\n".to_vec(),
-            };
+impl<B: From<Vec<u8>>> From<MetricsResponse> for http::Response<B> {
+    fn from(scrape: MetricsResponse) -> Self {
+        let mut response = http::Response::new(B::from(scrape.body));
+        *response.status_mut() = scrape.status;
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(scrape.content_type),
+        );
+        if let Some(challenge) = scrape.www_authenticate {
+            headers.insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static(challenge),
+            );
         }
-        self.render_metrics().into()
+        response
     }
+}
 
-    /// Whether adapters mount `/metrics` on the application's own routes: not when a separate
-    /// `metrics_address` is configured (then [`serve_metrics`](Octopus::serve_metrics) serves
-    /// it, and the application's port answers 404 there).
-    pub fn metrics_on_app(&self) -> bool {
-        self.config().metrics_address.is_none()
+/// What the separate metrics listener answers `request`: a scrape at the metrics path, 404
+/// elsewhere, 405 for methods other than `GET` and `HEAD`.
+#[cfg(feature = "metrics-server")]
+pub(crate) fn answer_on_listener<B>(
+    octopus: &crate::Octopus,
+    request: &http::Request<B>,
+) -> MetricsResponse {
+    if request.uri().path() != octopus.metrics_path() {
+        return MetricsResponse::plain(StatusCode::NOT_FOUND, "not found\n");
     }
+    if request.method() != http::Method::GET && request.method() != http::Method::HEAD {
+        return MetricsResponse::plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    }
+    octopus.scrape(request.headers())
 }
 
 /// `Authorization: Bearer <token>`, the scheme case-insensitive (RFC 9110), the token compared
@@ -95,116 +163,9 @@ fn bearer_matches(authorization: Option<&str>, token: &str) -> bool {
             == 0
 }
 
-#[cfg(feature = "metrics-server")]
-mod server {
-    use std::convert::Infallible;
-    use std::future::Future;
-
-    use bytes::Bytes;
-    use http_body_util::Full;
-    use tokio::net::TcpListener;
-
-    use crate::Octopus;
-    use crate::serve::ServeOptions;
-
-    impl Octopus {
-        /// Serves `GET {metrics_path}` on the configured `metrics_address` until `shutdown`
-        /// resolves; returns at once when no separate address is configured (so it can be
-        /// spawned unconditionally). Fails if the address cannot be bound.
-        ///
-        /// ```no_run
-        /// # async fn run() -> std::io::Result<()> {
-        /// let octopus = octopus_core::Octopus::builder().metrics_address("0.0.0.0:9464").build().unwrap();
-        /// tokio::spawn({
-        ///     let octopus = octopus.clone();
-        ///     async move { octopus.serve_metrics(std::future::pending()).await }
-        /// });
-        /// # Ok(()) }
-        /// ```
-        pub async fn serve_metrics(
-            &self,
-            shutdown: impl Future<Output = ()>,
-        ) -> std::io::Result<()> {
-            let Some(address) = &self.config().metrics_address else {
-                return Ok(());
-            };
-            let listener = TcpListener::bind(address.trim()).await?;
-            self.serve_metrics_on(listener, shutdown).await
-        }
-
-        /// Serves `GET {metrics_path}` on `listener` (any other request: 404, 405) until
-        /// `shutdown` resolves, then finishes the scrapes in progress; with the default
-        /// [`ServeOptions`].
-        pub async fn serve_metrics_on(
-            &self,
-            listener: TcpListener,
-            shutdown: impl Future<Output = ()>,
-        ) -> std::io::Result<()> {
-            self.serve_metrics_with(listener, &ServeOptions::default(), shutdown)
-                .await
-        }
-
-        /// [`serve_metrics_on`](Octopus::serve_metrics_on) with `options` (a shorter header
-        /// read timeout, say).
-        pub async fn serve_metrics_with(
-            &self,
-            listener: TcpListener,
-            options: &ServeOptions,
-            shutdown: impl Future<Output = ()>,
-        ) -> std::io::Result<()> {
-            let octopus = self.clone();
-            let handler = move |request: http::Request<hyper::body::Incoming>| {
-                let response = octopus.answer_metrics_request(&request);
-                async move { Ok::<_, Infallible>(response) }
-            };
-            let name = "octopus: metrics listener";
-            crate::serve::serve(name, listener, handler, options, shutdown).await
-        }
-
-        fn answer_metrics_request<B>(
-            &self,
-            request: &http::Request<B>,
-        ) -> http::Response<Full<Bytes>> {
-            let plain = |status: u16, body: &'static str| {
-                let mut response =
-                    http::Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-                *response.status_mut() =
-                    http::StatusCode::from_u16(status).expect("a valid status");
-                response
-            };
-            if request.uri().path() != self.metrics_path() {
-                return plain(404, "not found\n");
-            }
-            if request.method() != http::Method::GET && request.method() != http::Method::HEAD {
-                return plain(405, "method not allowed\n");
-            }
-            let authorization = request
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .and_then(|value| value.to_str().ok());
-            let scrape = self.scrape_metrics(authorization);
-            let mut response = http::Response::new(Full::new(Bytes::from(scrape.body)));
-            *response.status_mut() =
-                http::StatusCode::from_u16(scrape.status).expect("a valid status");
-            let headers = response.headers_mut();
-            headers.insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static(scrape.content_type),
-            );
-            if let Some(challenge) = scrape.www_authenticate {
-                headers.insert(
-                    http::header::WWW_AUTHENTICATE,
-                    http::HeaderValue::from_static(challenge),
-                );
-            }
-            response
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::bearer_matches;
+    use super::*;
 
     #[test]
     fn bearer_tokens_match_exactly() {
@@ -217,5 +178,30 @@ mod tests {
         assert!(!bearer_matches(Some("Bearer"), "abc"));
         assert!(!bearer_matches(Some("abc"), "abc"));
         assert!(!bearer_matches(None, "abc"));
+    }
+
+    #[test]
+    fn a_refusal_becomes_an_http_response_with_its_challenge() {
+        let registry = Registry::new();
+        let token = Secret::new("s3cret");
+        let refused = MetricsResponse::scrape(&registry, Some(&token), &crate::NoHeaders);
+        let response = http::Response::<Vec<u8>>::from(refused);
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["content-type"], PLAIN_CONTENT_TYPE);
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Bearer realm=\"metrics\""
+        );
+        assert_eq!(response.body(), b"a bearer token is required\n");
+
+        let headers: &[(&str, &str)] = &[("Authorization", "Bearer s3cret")];
+        let served = http::Response::<Vec<u8>>::from(MetricsResponse::scrape(
+            &registry,
+            Some(&token),
+            headers,
+        ));
+        assert_eq!(served.status(), StatusCode::OK);
+        assert_eq!(served.headers()["content-type"], TEXT_CONTENT_TYPE);
+        assert!(!served.headers().contains_key("www-authenticate"));
     }
 }

@@ -8,12 +8,12 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use prometheus::Registry;
 
-use crate::metrics::{MetricsExposition, MetricsObservation};
-use crate::propagation::{HeaderCodec, HeaderSink};
+use crate::metrics::MetricsObservation;
+use crate::propagation::HeaderCodec;
 use crate::trace::{SpanCounters, SpanCounts, TracingObservation, TracingObserver};
 use crate::{
-    ConfigError, HeaderSource, MetricsObserver, Observation, OctopusBuilder, OctopusConfig,
-    RequestObserver, RequestView, ResponseView,
+    ConfigError, HeaderSink, HeaderSource, MetricsObserver, MetricsResponse, Observation,
+    OctopusBuilder, OctopusConfig, RequestObserver, RequestView, ResponseView,
 };
 
 /// One Octopus instance: metrics and spans for one service.
@@ -29,7 +29,7 @@ use crate::{
 /// hold a [`ShutdownGuard`], so queued spans are flushed before the process exits.
 ///
 /// ```
-/// use octopus_core::{Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
+/// use octopus_core::{NoHeaders, Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
 ///
 /// let octopus = Octopus::new(OctopusConfig::prometheus(
 ///     "users",
@@ -43,7 +43,8 @@ use crate::{
 /// // ... run the handler with `request.context()` current ...
 /// request.finish(&ResponseView::new(200));
 ///
-/// let metrics = octopus.render_metrics();
+/// // What the adapters' `/metrics` routes answer:
+/// let metrics = octopus.scrape(&NoHeaders);
 /// assert_eq!(metrics.content_type, "text/plain; version=0.0.4; charset=utf-8");
 /// # Ok::<(), octopus_core::ConfigError>(())
 /// ```
@@ -107,9 +108,91 @@ impl Octopus {
         &self.inner.config.metrics_path
     }
 
-    /// The body and `Content-Type` of a `/metrics` response.
-    pub fn render_metrics(&self) -> MetricsExposition {
-        crate::metrics::render(&self.inner.registry)
+    /// Answers one scrape of the metrics endpoint whose request carried `request_headers`: the
+    /// registry in the Prometheus text format, or a 401 when `metrics_bearer_token` is set and
+    /// the `Authorization` header is not `Bearer <that token>`. Every adapter's `/metrics`
+    /// route and [`serve_metrics`](Octopus::serve_metrics) answer with it; a custom framework
+    /// passes its request's headers the same way.
+    ///
+    /// ```
+    /// use octopus_core::{NoHeaders, Octopus};
+    ///
+    /// let octopus = Octopus::builder().metrics_bearer_token("s3cret").build()?;
+    /// assert_eq!(octopus.scrape(&NoHeaders).status, 401);
+    /// let wrong: &[(&str, &str)] = &[("authorization", "Bearer wrong")];
+    /// assert_eq!(octopus.scrape(wrong).status, 401);
+    /// let right: &[(&str, &str)] = &[("authorization", "Bearer s3cret")];
+    /// assert_eq!(octopus.scrape(right).status, 200);
+    /// # Ok::<(), octopus_core::ConfigError>(())
+    /// ```
+    pub fn scrape<H: HeaderSource + ?Sized>(&self, request_headers: &H) -> MetricsResponse {
+        let token = self.inner.config.metrics_bearer_token.as_ref();
+        MetricsResponse::scrape(&self.inner.registry, token, request_headers)
+    }
+
+    /// Whether adapters mount `/metrics` on the application's own routes: not when a separate
+    /// `metrics_address` is configured (then [`serve_metrics`](Octopus::serve_metrics) serves
+    /// it, and the application's port answers 404 there).
+    pub fn metrics_on_app(&self) -> bool {
+        self.inner.config.metrics_address.is_none()
+    }
+
+    /// Serves `GET {metrics_path}` on the configured `metrics_address` until `shutdown`
+    /// resolves; returns at once when no separate address is configured (so it can be
+    /// spawned unconditionally). Fails if the address cannot be bound. (Cargo feature
+    /// `metrics-server`, on by default.)
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let octopus = octopus_core::Octopus::builder().metrics_address("0.0.0.0:9464").build().unwrap();
+    /// tokio::spawn({
+    ///     let octopus = octopus.clone();
+    ///     async move { octopus.serve_metrics(std::future::pending()).await }
+    /// });
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "metrics-server")]
+    pub async fn serve_metrics(
+        &self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let Some(address) = &self.inner.config.metrics_address else {
+            return Ok(());
+        };
+        let listener = tokio::net::TcpListener::bind(address.trim()).await?;
+        self.serve_metrics_on(listener, shutdown).await
+    }
+
+    /// Serves `GET {metrics_path}` on `listener` (any other request: 404, 405) until
+    /// `shutdown` resolves, then finishes the scrapes in progress; with the default
+    /// [`ServeOptions`](crate::ServeOptions).
+    #[cfg(feature = "metrics-server")]
+    pub async fn serve_metrics_on(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let options = crate::ServeOptions::default();
+        self.serve_metrics_with(listener, &options, shutdown).await
+    }
+
+    /// [`serve_metrics_on`](Octopus::serve_metrics_on) with `options` (a shorter header
+    /// read timeout, say).
+    #[cfg(feature = "metrics-server")]
+    pub async fn serve_metrics_with(
+        &self,
+        listener: tokio::net::TcpListener,
+        options: &crate::ServeOptions,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let octopus = self.clone();
+        let handler = move |request: http::Request<hyper::body::Incoming>| {
+            let answer = crate::metrics_endpoint::answer_on_listener(&octopus, &request);
+            let response = http::Response::<http_body_util::Full<bytes::Bytes>>::from(answer);
+            async move { Ok::<_, std::convert::Infallible>(response) }
+        };
+        let name = "octopus: metrics listener";
+        crate::serve::serve(name, listener, handler, options, shutdown).await
     }
 
     /// Whether requests to `path` are left unobserved.
@@ -146,6 +229,79 @@ impl Octopus {
         if self.inner.config.trace_response {
             crate::trace::inject_trace_response(context, sink);
         }
+    }
+
+    /// A `tracing-subscriber` layer that turns `tracing` spans into OpenTelemetry spans of this
+    /// instance's tracer provider, or `None` when tracing is off.
+    ///
+    /// It uses Octopus's provider rather than a global one so the spans share the server spans'
+    /// sampler, resource (`service.name`), exporter and [`shutdown`](Octopus::shutdown) flush;
+    /// two instances in one process stay apart. A `None` is itself a layer that does nothing,
+    /// so the subscriber can be set up the same way whether tracing is on or off.
+    ///
+    /// A `tracing` span opened with no `tracing` parent takes the current OpenTelemetry context
+    /// as its parent: in a handler, the request's server span. It keeps the layer's defaults
+    /// (code location, thread and target attributes, the OpenTelemetry context made current
+    /// while the span is entered); chain the layer's `with_*` methods to change them, and add a
+    /// filter (`Layer::with_filter`) when libraries' spans should stay out of the traces.
+    ///
+    /// Every adapter except rocket polls the handler with the request's context current.
+    /// Rocket handlers do not: take the `octopus_rocket::TraceContext` guard and open the spans
+    /// inside its `in_scope(future)`, or give a span its parent explicitly with
+    /// [`OpenTelemetrySpanExt::set_parent`](tracing_opentelemetry::OpenTelemetrySpanExt::set_parent)
+    /// and run the work with `tracing::Instrument`. (Cargo feature `tracing`.)
+    ///
+    /// ```
+    /// use octopus_core::{Octopus, RequestObserver, RequestView, ResponseView};
+    /// use opentelemetry_sdk::trace::InMemorySpanExporter;
+    /// use tracing_subscriber::layer::SubscriberExt as _;
+    ///
+    /// #[tracing::instrument]
+    /// fn load_user(id: u64) {
+    ///     let _query = tracing::info_span!("query").entered();
+    /// }
+    ///
+    /// let exporter = InMemorySpanExporter::default();
+    /// let octopus = Octopus::builder()
+    ///     .service_name("users")
+    ///     .span_exporter(exporter.clone())
+    ///     .build()?;
+    ///
+    /// // Once, at start-up (an application calls `tracing::subscriber::set_global_default`):
+    /// let subscriber = tracing_subscriber::registry().with(octopus.tracing_layer());
+    /// let _default = tracing::subscriber::set_default(subscriber);
+    ///
+    /// // What an adapter does around each handler: the request's context is current.
+    /// let headers: &[(&str, &str)] =
+    ///     &[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")];
+    /// let view = RequestView::new("GET", "/users/7", headers).with_route(Some("/users/{id}"));
+    /// let request = octopus.observe(&view);
+    /// {
+    ///     let _current = request.context().clone().attach();
+    ///     load_user(7);
+    /// }
+    /// request.finish(&ResponseView::new(200));
+    /// octopus.tracer_provider().unwrap().force_flush().unwrap();
+    ///
+    /// let spans = exporter.get_finished_spans().unwrap();
+    /// let span = |name: &str| spans.iter().find(|s| s.name == name).unwrap();
+    /// let server = span("GET /users/{id}").span_context.span_id();
+    /// assert_eq!(span("load_user").parent_span_id, server);
+    /// assert_eq!(span("query").parent_span_id, span("load_user").span_context.span_id());
+    /// assert_eq!(
+    ///     span("query").span_context.trace_id().to_string(),
+    ///     "4bf92f3577b34da6a3ce929d0e0e4736"
+    /// );
+    /// # octopus.shutdown().unwrap();
+    /// # Ok::<(), octopus_core::ConfigError>(())
+    /// ```
+    #[cfg(feature = "tracing")]
+    pub fn tracing_layer<S>(&self) -> Option<crate::TracingLayer<S>>
+    where
+        S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    {
+        let provider = self.tracer_provider()?;
+        Some(crate::tracing_layer::layer(provider))
     }
 
     /// What the span pipeline has handled so far.

@@ -7,6 +7,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::HeaderSource;
+
 /// The most distinct route templates Octopus keeps: span names are made once per template (for
 /// the process) and metric series resolved once per template (for each metrics observer).
 /// Route templates are the application's routes, a small fixed set; a caller passing raw paths
@@ -28,148 +30,6 @@ pub(crate) fn report_route_overflow() {
              further ones are named and counted as route \"{OVERFLOW_ROUTE}\" (route \
              templates must be patterns such as /users/{{id}}, never raw paths)"
         );
-    }
-}
-
-/// Read access to a request's (or response's) headers.
-///
-/// Implement this for your framework's header map so the core can read trace headers and the
-/// user agent. Header names passed to [`header`](HeaderSource::header) and
-/// [`header_values`](HeaderSource::header_values) are lower-case ASCII; implementations must
-/// match them case-insensitively (HTTP header names are).
-///
-/// The core implements it for [`http::HeaderMap`] (axum, warp, hyper, reqwest), for
-/// slices of `(name, value)` pairs and for [`NoHeaders`]. A framework on another `http` version
-/// (actix-web) wraps its map in a newtype.
-///
-/// ```
-/// use octopus_core::HeaderSource;
-///
-/// let headers: &[(&str, &str)] = &[("User-Agent", "curl/8.5.0")];
-/// assert_eq!(headers.header("user-agent"), Some("curl/8.5.0"));
-/// assert_eq!(headers.header("traceparent"), None);
-/// ```
-pub trait HeaderSource {
-    /// The first value of header `name`, if present and valid visible ASCII / UTF-8.
-    ///
-    /// A value that is not valid text must be reported as absent, never as an error: inbound
-    /// headers are untrusted input.
-    fn header(&self, name: &str) -> Option<&str>;
-
-    /// Passes every value of header `name` to `visit`, in the order received: `Some(value)`
-    /// for a value that is valid text, `None` for one that is not (its header is then unusable
-    /// as a whole, but it still counts).
-    ///
-    /// Some headers may be sent as several lines that mean one comma-joined value (W3C
-    /// `tracestate` and `baggage`), and some must appear once (a repeated `traceparent` is
-    /// invalid): the header codec reads those through this method. The default visits only
-    /// [`header`](HeaderSource::header)'s first value, so an implementation written before this
-    /// method existed keeps compiling; maps that can hold a name more than once should
-    /// override it.
-    ///
-    /// ```
-    /// use octopus_core::HeaderSource;
-    ///
-    /// let headers: &[(&str, &str)] = &[("tracestate", "a=1"), ("Host", "x"), ("TraceState", "b=2")];
-    /// let mut values = Vec::new();
-    /// headers.header_values("tracestate", &mut |value| values.push(value));
-    /// assert_eq!(values, [Some("a=1"), Some("b=2")]);
-    /// ```
-    fn header_values<'a>(&'a self, name: &str, visit: &mut dyn FnMut(Option<&'a str>)) {
-        if let Some(value) = self.header(name) {
-            visit(Some(value));
-        }
-    }
-
-    /// Every header name present. Only codecs that look for a prefix (such as Jaeger's
-    /// `uberctx-*` baggage) call this, so it may allocate.
-    fn header_names(&self) -> Vec<&str>;
-
-    /// Whether any header name satisfies `predicate` (given names as the map spells them;
-    /// compare case-insensitively); names are visited in order until `predicate` returns
-    /// true. The header codec makes this one pass per request to learn which trace formats
-    /// have their headers present, and runs only those — none at all for a request without a
-    /// trace header, the common case at an edge. The default goes through
-    /// [`header_names`](HeaderSource::header_names); maps that can iterate their names without
-    /// allocating should override it.
-    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
-        self.header_names().into_iter().any(predicate)
-    }
-}
-
-impl<T: HeaderSource + ?Sized> HeaderSource for &T {
-    fn header(&self, name: &str) -> Option<&str> {
-        (**self).header(name)
-    }
-
-    fn header_values<'a>(&'a self, name: &str, visit: &mut dyn FnMut(Option<&'a str>)) {
-        (**self).header_values(name, visit);
-    }
-
-    fn header_names(&self) -> Vec<&str> {
-        (**self).header_names()
-    }
-
-    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
-        (**self).any_header_name(predicate)
-    }
-}
-
-impl HeaderSource for http::HeaderMap {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(|value| value.to_str().ok())
-    }
-
-    fn header_values<'a>(&'a self, name: &str, visit: &mut dyn FnMut(Option<&'a str>)) {
-        for value in self.get_all(name) {
-            visit(value.to_str().ok());
-        }
-    }
-
-    fn header_names(&self) -> Vec<&str> {
-        self.keys().map(http::HeaderName::as_str).collect()
-    }
-
-    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
-        self.keys().any(|name| predicate(name.as_str()))
-    }
-}
-
-impl<N: AsRef<str>, V: AsRef<str>> HeaderSource for [(N, V)] {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(n, _)| n.as_ref().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_ref())
-    }
-
-    fn header_values<'a>(&'a self, name: &str, visit: &mut dyn FnMut(Option<&'a str>)) {
-        for (n, v) in self {
-            if n.as_ref().eq_ignore_ascii_case(name) {
-                visit(Some(v.as_ref()));
-            }
-        }
-    }
-
-    fn header_names(&self) -> Vec<&str> {
-        self.iter().map(|(n, _)| n.as_ref()).collect()
-    }
-
-    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
-        self.iter().any(|(n, _)| predicate(n.as_ref()))
-    }
-}
-
-/// A header source with no headers, for requests whose headers are not available.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoHeaders;
-
-impl HeaderSource for NoHeaders {
-    fn header(&self, _name: &str) -> Option<&str> {
-        None
-    }
-
-    fn header_names(&self) -> Vec<&str> {
-        Vec::new()
     }
 }
 
@@ -422,7 +282,7 @@ fn without_userinfo(authority: &str) -> &str {
 }
 
 /// The OpenTelemetry spelling of an [`http::Version`] (`network.protocol.version`).
-pub fn protocol_version(version: http::Version) -> Option<&'static str> {
+fn protocol_version(version: http::Version) -> Option<&'static str> {
     match version {
         http::Version::HTTP_09 => Some("0.9"),
         http::Version::HTTP_10 => Some("1.0"),
@@ -436,6 +296,7 @@ pub fn protocol_version(version: http::Version) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::NoHeaders;
 
     #[test]
     fn methods_round_trip_and_unknown_is_other() {
@@ -498,62 +359,5 @@ mod tests {
         assert_eq!(view.host(), Some("localhost:10999"));
         assert_eq!(view.scheme(), None);
         assert_eq!(view.protocol_version(), Some("1.1"));
-    }
-
-    #[test]
-    fn non_text_header_values_read_as_absent() {
-        let mut headers = http::HeaderMap::new();
-        headers.insert(
-            "traceparent",
-            http::HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
-        );
-        assert_eq!(headers.header("traceparent"), None);
-        assert_eq!(headers.header_names(), vec!["traceparent"]);
-    }
-
-    fn values<H: HeaderSource + ?Sized>(headers: &H, name: &str) -> Vec<Option<String>> {
-        let mut values = Vec::new();
-        headers.header_values(name, &mut |value| values.push(value.map(str::to_owned)));
-        values
-    }
-
-    #[test]
-    fn every_value_of_a_repeated_header_is_visited_in_order() {
-        let mut map = http::HeaderMap::new();
-        map.append("tracestate", http::HeaderValue::from_static("a=1"));
-        map.append("host", http::HeaderValue::from_static("x"));
-        map.append("tracestate", http::HeaderValue::from_static("b=2"));
-        map.append(
-            "tracestate",
-            http::HeaderValue::from_bytes(b"\xff").unwrap(),
-        );
-        assert_eq!(
-            values(&map, "tracestate"),
-            [Some("a=1".into()), Some("b=2".into()), None]
-        );
-        assert_eq!(values(&map, "baggage"), []);
-
-        let pairs: &[(&str, &str)] = &[("TraceState", "a=1"), ("host", "x"), ("tracestate", "b=2")];
-        assert_eq!(
-            values(pairs, "tracestate"),
-            [Some("a=1".into()), Some("b=2".into())]
-        );
-        assert_eq!(values(&NoHeaders, "tracestate"), []);
-    }
-
-    /// A source written before `header_values` existed still works: it offers its first value.
-    #[test]
-    fn the_default_visits_the_first_value() {
-        struct OneValue;
-        impl HeaderSource for OneValue {
-            fn header(&self, name: &str) -> Option<&str> {
-                (name == "tracestate").then_some("a=1")
-            }
-            fn header_names(&self) -> Vec<&str> {
-                vec!["tracestate"]
-            }
-        }
-        assert_eq!(values(&OneValue, "tracestate"), [Some("a=1".into())]);
-        assert_eq!(values(&OneValue, "baggage"), []);
     }
 }

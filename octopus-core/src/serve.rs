@@ -31,12 +31,13 @@ const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// hyper 0.14's server and warp do.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 
-/// How [`serve`] treats connections.
+/// How the metrics listener ([`Octopus::serve_metrics_with`](crate::Octopus::serve_metrics_with))
+/// and octopus-warp's `serve_with` treat connections.
 ///
 /// ```
 /// use std::time::Duration;
 ///
-/// let options = octopus_core::serve::ServeOptions::new()
+/// let options = octopus_core::ServeOptions::new()
 ///     .header_read_timeout(Duration::from_secs(10));
 /// # let _ = options;
 /// ```

@@ -9,7 +9,7 @@ use octopus_core::opentelemetry::trace::{
 };
 use octopus_core::opentelemetry::{Context, KeyValue};
 use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, SpanRefType, TagValue};
-use octopus_core::{Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
+use octopus_core::{NoHeaders, Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
@@ -237,7 +237,7 @@ fn a_thousand_spans_then_shutdown_are_a_thousand_received() {
     let spans = agent.wait_for_spans(1_000, WAIT);
     assert_eq!(spans.len(), 1_000);
     assert_eq!(agent.undecodable(), 0);
-    let text = String::from_utf8(octopus.render_metrics().body).unwrap();
+    let text = String::from_utf8(octopus.scrape(&NoHeaders).body).unwrap();
     for line in [
         r#"octopus_spans_ended_total{service_name="checkout"} 1000"#,
         r#"octopus_spans_exported_total{service_name="checkout"} 1000"#,

@@ -182,7 +182,7 @@ fn exact_counts_sums_and_buckets_after_a_known_sequence() {
 fn service_name_is_a_constant_label_on_every_series() {
     let octopus = octopus();
     request(&octopus, "GET", "/a", Some("/a"), ResponseView::new(200), 1);
-    let text = String::from_utf8(octopus.render_metrics().body).unwrap();
+    let text = String::from_utf8(octopus.scrape(&NoHeaders).body).unwrap();
     let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
     assert!(!samples.is_empty());
     for line in samples {
@@ -376,7 +376,7 @@ fn only_the_selected_collectors_exist() {
     let octopus =
         Octopus::new(OctopusConfig::prometheus("svc", ["request_count"]).unwrap()).unwrap();
     request(&octopus, "GET", "/x", Some("/x"), ResponseView::new(200), 1);
-    let text = String::from_utf8(octopus.render_metrics().body).unwrap();
+    let text = String::from_utf8(octopus.scrape(&NoHeaders).body).unwrap();
     assert!(text.contains(COUNT));
     assert!(!text.contains(DURATION));
     assert!(!text.contains(ACTIVE));
@@ -384,7 +384,7 @@ fn only_the_selected_collectors_exist() {
     let none = Octopus::new(OctopusConfig::prometheus("svc", Vec::<&str>::new()).unwrap()).unwrap();
     assert!(none.metrics().is_none());
     request(&none, "GET", "/x", Some("/x"), ResponseView::new(200), 1);
-    let text = String::from_utf8(none.render_metrics().body).unwrap();
+    let text = String::from_utf8(none.scrape(&NoHeaders).body).unwrap();
     assert!(!text.contains("http_server"), "{text}");
     // Only the span pipeline's own counters remain (tracing is on).
     assert!(text.contains("octopus_spans_ended_total"));

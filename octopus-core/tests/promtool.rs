@@ -60,7 +60,7 @@ fn rendered_metrics_pass_promtool_check_metrics() {
     let _in_flight = octopus
         .observe(&RequestView::new("GET", "/slow", &NoHeaders).with_route(Some("/slow/{ms}")));
 
-    let exposition = octopus.render_metrics();
+    let exposition = octopus.scrape(&NoHeaders);
     let (ok, output) = promtool_check(&exposition.body);
     assert!(
         ok,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use octopus_core::serve::ServeOptions;
+use octopus_core::ServeOptions;
 use octopus_core::{Octopus, OctopusConfig, TracesExporter};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};

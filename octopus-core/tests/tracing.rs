@@ -444,7 +444,7 @@ async fn credentials_in_an_absolute_form_target_never_reach_the_span() {
         }
     };
     let server = tokio::spawn(async move {
-        let options = octopus_core::serve::ServeOptions::new();
+        let options = octopus_core::ServeOptions::new();
         octopus_core::serve::serve("test", listener, handler, &options, std::future::pending())
             .await
     });

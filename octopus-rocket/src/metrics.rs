@@ -6,6 +6,8 @@ use rocket::response::Responder;
 use rocket::route::{Handler, Outcome, Route};
 use rocket::{Data, Request};
 
+use crate::headers::RocketHeaders;
+
 /// `GET {metrics_path}` (default `/metrics`), for mounting yourself when the fairing's own
 /// route is turned off ([`OctopusFairing::without_metrics_route`]). The path is among
 /// Octopus's exclusions, so scrapes are neither counted nor traced. A configured bearer token
@@ -27,12 +29,10 @@ pub struct MetricsHandler(pub Octopus);
 #[rocket::async_trait]
 impl Handler for MetricsHandler {
     async fn handle<'r>(&self, request: &'r Request<'_>, _: Data<'r>) -> Outcome<'r> {
-        let scrape = self
-            .0
-            .scrape_metrics(request.headers().get_one("authorization"));
+        let scrape = self.0.scrape(&RocketHeaders(request.headers()));
         let content_type =
             ContentType::parse_flexible(scrape.content_type).unwrap_or(ContentType::Plain);
-        let status = Status::from_code(scrape.status).unwrap_or(Status::Ok);
+        let status = Status::from_code(scrape.status.as_u16()).unwrap_or(Status::Ok);
         let mut response = match (status, (content_type, scrape.body)).respond_to(request) {
             Ok(response) => response,
             Err(status) => return Outcome::Error(status),

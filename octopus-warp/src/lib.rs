@@ -78,7 +78,7 @@ pub use service::{OctopusService, ResponseFuture};
 pub use trace_context::{TraceContext, trace_context};
 
 pub use octopus_core::Octopus;
-pub use octopus_core::serve::ServeOptions;
+pub use octopus_core::ServeOptions;
 
 /// `service` — `warp::service(filter)` — observed by `octopus`: the second of the quick start's
 /// two lines.

@@ -4,8 +4,7 @@ use std::sync::Arc;
 
 use octopus_core::Octopus;
 use warp::Filter;
-use warp::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use warp::http::{HeaderMap, HeaderValue, StatusCode};
+use warp::http::HeaderMap;
 use warp::path::FullPath;
 use warp::reply::Response;
 
@@ -55,18 +54,5 @@ pub fn metrics_filter(
         // All headers, not `warp::header::optional`: that rejects a value that is not visible
         // ASCII with a 400, and a scrape with such a header deserves the token check's 401.
         .and(warp::header::headers_cloned())
-        .map(move |headers: HeaderMap| {
-            let authorization = headers
-                .get(AUTHORIZATION)
-                .and_then(|value| value.to_str().ok());
-            let scrape = octopus.scrape_metrics(authorization);
-            let mut response = Response::new(scrape.body.into());
-            *response.status_mut() = StatusCode::from_u16(scrape.status).unwrap_or(StatusCode::OK);
-            let headers = response.headers_mut();
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static(scrape.content_type));
-            if let Some(challenge) = scrape.www_authenticate {
-                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-            }
-            response
-        })
+        .map(move |headers: HeaderMap| Response::from(octopus.scrape(&headers)))
 }

@@ -1,12 +1,13 @@
 //! Serving an observed filter: `warp::serve` takes only filters, so this is its counterpart for
-//! services — the core's accept loop ([`octopus_core::serve`]), which serves as warp's does.
+//! services — the core's accept loop (`octopus_core::serve`), which serves as warp's does.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 
 use hyper::body::Incoming;
-use octopus_core::serve::{RemoteAddr, ServeOptions};
+use octopus_core::ServeOptions;
+use octopus_core::serve::RemoteAddr;
 use tokio::net::TcpListener;
 use tower_service::Service;
 use warp::Filter;

@@ -144,7 +144,7 @@ async fn a_warp_websocket_route_echoes_through_observe_and_serve() {
     }
     socket.close(None).await.unwrap();
 
-    let metrics = octopus.render_metrics();
+    let metrics = octopus.scrape(&octopus_core::NoHeaders);
     let metrics = String::from_utf8(metrics.body).unwrap();
     assert_eq!(
         value(&metrics, &count("GET", "101", "/echo")),

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::FutureExt as _;
-use http::{Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -146,6 +146,7 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
 
 async fn handle(
     route: Route<'_>,
+    request_headers: &HeaderMap,
     octopus: Option<&Octopus>,
     client: &TracedClient,
 ) -> Response<Full<Bytes>> {
@@ -165,15 +166,8 @@ async fn handle(
         Route::Fail => text(StatusCode::INTERNAL_SERVER_ERROR, "failed on purpose"),
         Route::Panic => panic!("the /panic handler panics on purpose"),
         Route::Metrics => match octopus {
-            Some(octopus) => {
-                let metrics = octopus.render_metrics();
-                let mut response = text(StatusCode::OK, metrics.body);
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    header::HeaderValue::from_static(metrics.content_type),
-                );
-                response
-            }
+            // The scrape reads the request's headers: the bearer token, when one is set.
+            Some(octopus) => octopus.scrape(request_headers).into(),
             None => text(StatusCode::NOT_FOUND, "not found"),
         },
         Route::Health => text(StatusCode::OK, "ok"),
@@ -199,7 +193,7 @@ async fn serve<O: RequestObserver>(
     // The handler runs with the request's context current, so spans and traced calls inside
     // it join the request's trace; a panic becomes a 500 instead of a dropped connection.
     let context = observed.context().clone();
-    let outcome = AssertUnwindSafe(handle(route, octopus.as_ref(), &client))
+    let outcome = AssertUnwindSafe(handle(route, request.headers(), octopus.as_ref(), &client))
         .catch_unwind()
         .with_context(context)
         .await;

@@ -2,7 +2,7 @@
 //!
 //! This is the original library's transport, still accepted by Jaeger v2 on port 6831. The
 //! upstream `opentelemetry-jaeger` crate is deprecated and tied to an old `opentelemetry`, so
-//! Octopus speaks the protocol itself ([`super::jaeger_thrift`]).
+//! Octopus speaks the protocol itself (its wire model is the private `jaeger_thrift` module).
 //!
 //! No datagram exceeds the maximum packet size (65 000 bytes by default, the loopback ceiling;
 //! an agent on another host needs packets under the path MTU): a batch is split across

@@ -3,14 +3,15 @@
 //! Field ids and types follow Jaeger's IDL (`jaeger-idl/thrift/jaeger.thrift`, and
 //! `agent.thrift` for the `emitBatch` envelope) exactly; the `thrift` crate does the protocol,
 //! the structs are written by hand because no thrift compiler is part of the build.
-//! Decoding (for test receivers) lives beside encoding so the two cannot drift apart.
+//! Decoding (for test receivers, compiled only for tests and the `testing` feature) lives beside
+//! encoding so the two cannot drift apart.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use thrift::protocol::{
-    TFieldIdentifier, TInputProtocol, TListIdentifier, TMessageIdentifier, TMessageType,
-    TOutputProtocol, TStructIdentifier, TType,
+    TFieldIdentifier, TListIdentifier, TMessageIdentifier, TMessageType, TOutputProtocol,
+    TStructIdentifier, TType,
 };
 
 /// `Batch`: the spans of one process.
@@ -125,6 +126,9 @@ pub enum TagValue {
     /// `LONG` (3), `vLong` (6).
     Long(i64),
     /// `BINARY` (4), `vBinary` (7).
+    // The exporter never builds one (OpenTelemetry attribute values have no bytes); the
+    // variant is the IDL's, which the test receivers decode.
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     Binary(Vec<u8>),
 }
 
@@ -530,221 +534,232 @@ impl Batch {
             })
         })
     }
+}
 
-    /// Decodes an `emitBatch` datagram.
-    pub fn decode_emit_batch(datagram: &[u8]) -> thrift::Result<Batch> {
-        let mut i = thrift::protocol::TCompactInputProtocol::new(datagram);
-        let message = i.read_message_begin()?;
-        if message.name != "emitBatch" {
-            return Err(thrift::Error::Protocol(thrift::ProtocolError::new(
-                thrift::ProtocolErrorKind::InvalidData,
-                format!("unexpected call {:?}", message.name),
-            )));
-        }
-        let mut batch = None;
-        read_struct(&mut i, |i, id, kind| match (id, kind) {
-            (1, TType::Struct) => {
-                batch = Some(Batch::read(i)?);
-                Ok(true)
+/// Decoding, for the test receivers (`testing::jaeger_agent`) and this file's tests only: the
+/// exporter never reads thrift, so a service does not compile a decoder.
+#[cfg(any(test, feature = "testing"))]
+mod decode {
+    use thrift::protocol::{TInputProtocol, TType};
+
+    use super::{Batch, ClientStats, Log, Process, Span, SpanRef, SpanRefType, Tag, TagValue};
+
+    impl Batch {
+        /// Decodes an `emitBatch` datagram.
+        pub fn decode_emit_batch(datagram: &[u8]) -> thrift::Result<Batch> {
+            let mut i = thrift::protocol::TCompactInputProtocol::new(datagram);
+            let message = i.read_message_begin()?;
+            if message.name != "emitBatch" {
+                return Err(thrift::Error::Protocol(thrift::ProtocolError::new(
+                    thrift::ProtocolErrorKind::InvalidData,
+                    format!("unexpected call {:?}", message.name),
+                )));
             }
-            _ => Ok(false),
-        })?;
-        i.read_message_end()?;
-        batch.ok_or_else(|| missing("emitBatch_args.batch"))
-    }
-
-    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Batch> {
-        let mut process = None;
-        let mut spans = None;
-        let mut seq_no = None;
-        let mut stats = None;
-        read_struct(i, |i, id, kind| {
-            match (id, kind) {
-                (1, TType::Struct) => process = Some(Process::read(i)?),
-                (2, TType::List) => spans = Some(read_list(i, Span::read)?),
-                (3, TType::I64) => seq_no = Some(i.read_i64()?),
-                (4, TType::Struct) => stats = Some(ClientStats::read(i)?),
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(Batch {
-            process: process.ok_or_else(|| missing("Batch.process"))?,
-            spans: spans.ok_or_else(|| missing("Batch.spans"))?,
-            seq_no,
-            stats,
-        })
-    }
-}
-
-fn missing(what: &str) -> thrift::Error {
-    thrift::Error::Protocol(thrift::ProtocolError::new(
-        thrift::ProtocolErrorKind::InvalidData,
-        format!("required field {what} missing"),
-    ))
-}
-
-/// Reads a struct's fields; `read_field` returns whether it consumed the field, the rest are
-/// skipped (as a receiver of a newer IDL would).
-fn read_struct<I: TInputProtocol>(
-    i: &mut I,
-    mut read_field: impl FnMut(&mut I, i16, TType) -> thrift::Result<bool>,
-) -> thrift::Result<()> {
-    i.read_struct_begin()?;
-    loop {
-        let field = i.read_field_begin()?;
-        if field.field_type == TType::Stop {
-            break;
-        }
-        let id = field.id.unwrap_or(0);
-        if !read_field(i, id, field.field_type)? {
-            i.skip(field.field_type)?;
-        }
-        i.read_field_end()?;
-    }
-    i.read_struct_end()
-}
-
-fn read_list<I: TInputProtocol, T>(
-    i: &mut I,
-    read: impl Fn(&mut I) -> thrift::Result<T>,
-) -> thrift::Result<Vec<T>> {
-    let header = i.read_list_begin()?;
-    let mut items = Vec::with_capacity(header.size.clamp(0, 1024) as usize);
-    for _ in 0..header.size {
-        items.push(read(i)?);
-    }
-    i.read_list_end()?;
-    Ok(items)
-}
-
-impl Process {
-    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Process> {
-        let mut process = Process::default();
-        read_struct(i, |i, id, kind| {
-            match (id, kind) {
-                (1, TType::String) => process.service_name = i.read_string()?,
-                (2, TType::List) => process.tags = read_list(i, Tag::read)?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(process)
-    }
-}
-
-impl ClientStats {
-    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<ClientStats> {
-        let mut stats = ClientStats::default();
-        read_struct(i, |i, id, kind| {
-            match (id, kind) {
-                (1, TType::I64) => stats.full_queue_dropped_spans = i.read_i64()?,
-                (2, TType::I64) => stats.too_large_dropped_spans = i.read_i64()?,
-                (3, TType::I64) => stats.failed_to_emit_spans = i.read_i64()?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(stats)
-    }
-}
-
-impl Span {
-    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Span> {
-        let mut span = Span::default();
-        read_struct(i, |i, id, kind| {
-            match (id, kind) {
-                (1, TType::I64) => span.trace_id_low = i.read_i64()?,
-                (2, TType::I64) => span.trace_id_high = i.read_i64()?,
-                (3, TType::I64) => span.span_id = i.read_i64()?,
-                (4, TType::I64) => span.parent_span_id = i.read_i64()?,
-                (5, TType::String) => span.operation_name = i.read_string()?,
-                (6, TType::List) => span.references = read_list(i, SpanRef::read)?,
-                (7, TType::I32) => span.flags = i.read_i32()?,
-                (8, TType::I64) => span.start_time = i.read_i64()?,
-                (9, TType::I64) => span.duration = i.read_i64()?,
-                (10, TType::List) => span.tags = read_list(i, Tag::read)?,
-                (11, TType::List) => span.logs = read_list(i, Log::read)?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(span)
-    }
-}
-
-impl SpanRef {
-    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<SpanRef> {
-        let mut reference = SpanRef {
-            ref_type: SpanRefType::ChildOf,
-            trace_id_low: 0,
-            trace_id_high: 0,
-            span_id: 0,
-        };
-        read_struct(i, |i, id, kind| {
-            match (id, kind) {
-                (1, TType::I32) => {
-                    reference.ref_type = match i.read_i32()? {
-                        0 => SpanRefType::ChildOf,
-                        _ => SpanRefType::FollowsFrom,
-                    }
+            let mut batch = None;
+            read_struct(&mut i, |i, id, kind| match (id, kind) {
+                (1, TType::Struct) => {
+                    batch = Some(Batch::read(i)?);
+                    Ok(true)
                 }
-                (2, TType::I64) => reference.trace_id_low = i.read_i64()?,
-                (3, TType::I64) => reference.trace_id_high = i.read_i64()?,
-                (4, TType::I64) => reference.span_id = i.read_i64()?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(reference)
-    }
-}
+                _ => Ok(false),
+            })?;
+            i.read_message_end()?;
+            batch.ok_or_else(|| missing("emitBatch_args.batch"))
+        }
 
-impl Log {
-    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Log> {
-        let mut log = Log::default();
-        read_struct(i, |i, id, kind| {
-            match (id, kind) {
-                (1, TType::I64) => log.timestamp = i.read_i64()?,
-                (2, TType::List) => log.fields = read_list(i, Tag::read)?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(log)
+        fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Batch> {
+            let mut process = None;
+            let mut spans = None;
+            let mut seq_no = None;
+            let mut stats = None;
+            read_struct(i, |i, id, kind| {
+                match (id, kind) {
+                    (1, TType::Struct) => process = Some(Process::read(i)?),
+                    (2, TType::List) => spans = Some(read_list(i, Span::read)?),
+                    (3, TType::I64) => seq_no = Some(i.read_i64()?),
+                    (4, TType::Struct) => stats = Some(ClientStats::read(i)?),
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            })?;
+            Ok(Batch {
+                process: process.ok_or_else(|| missing("Batch.process"))?,
+                spans: spans.ok_or_else(|| missing("Batch.spans"))?,
+                seq_no,
+                stats,
+            })
+        }
     }
-}
 
-impl Tag {
-    fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Tag> {
-        let mut key = String::new();
-        let mut kind = None;
-        let (mut s, mut d, mut b, mut l, mut bin) = (None, None, None, None, None);
-        read_struct(i, |i, id, field_type| {
-            match (id, field_type) {
-                (1, TType::String) => key = i.read_string()?,
-                (2, TType::I32) => kind = Some(i.read_i32()?),
-                (3, TType::String) => s = Some(i.read_string()?),
-                (4, TType::Double) => d = Some(i.read_double()?),
-                (5, TType::Bool) => b = Some(i.read_bool()?),
-                (6, TType::I64) => l = Some(i.read_i64()?),
-                (7, TType::String) => bin = Some(i.read_bytes()?),
-                _ => return Ok(false),
+    fn missing(what: &str) -> thrift::Error {
+        thrift::Error::Protocol(thrift::ProtocolError::new(
+            thrift::ProtocolErrorKind::InvalidData,
+            format!("required field {what} missing"),
+        ))
+    }
+
+    /// Reads a struct's fields; `read_field` returns whether it consumed the field, the rest are
+    /// skipped (as a receiver of a newer IDL would).
+    fn read_struct<I: TInputProtocol>(
+        i: &mut I,
+        mut read_field: impl FnMut(&mut I, i16, TType) -> thrift::Result<bool>,
+    ) -> thrift::Result<()> {
+        i.read_struct_begin()?;
+        loop {
+            let field = i.read_field_begin()?;
+            if field.field_type == TType::Stop {
+                break;
             }
-            Ok(true)
-        })?;
-        let value = match kind {
-            Some(0) => s.map(TagValue::String),
-            Some(1) => d.map(TagValue::Double),
-            Some(2) => b.map(TagValue::Bool),
-            Some(3) => l.map(TagValue::Long),
-            Some(4) => bin.map(TagValue::Binary),
-            _ => None,
-        };
-        Ok(Tag {
-            value: value.ok_or_else(|| missing(&format!("Tag {key:?} value")))?,
-            key,
-        })
+            let id = field.id.unwrap_or(0);
+            if !read_field(i, id, field.field_type)? {
+                i.skip(field.field_type)?;
+            }
+            i.read_field_end()?;
+        }
+        i.read_struct_end()
+    }
+
+    fn read_list<I: TInputProtocol, T>(
+        i: &mut I,
+        read: impl Fn(&mut I) -> thrift::Result<T>,
+    ) -> thrift::Result<Vec<T>> {
+        let header = i.read_list_begin()?;
+        let mut items = Vec::with_capacity(header.size.clamp(0, 1024) as usize);
+        for _ in 0..header.size {
+            items.push(read(i)?);
+        }
+        i.read_list_end()?;
+        Ok(items)
+    }
+
+    impl Process {
+        fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Process> {
+            let mut process = Process::default();
+            read_struct(i, |i, id, kind| {
+                match (id, kind) {
+                    (1, TType::String) => process.service_name = i.read_string()?,
+                    (2, TType::List) => process.tags = read_list(i, Tag::read)?,
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            })?;
+            Ok(process)
+        }
+    }
+
+    impl ClientStats {
+        fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<ClientStats> {
+            let mut stats = ClientStats::default();
+            read_struct(i, |i, id, kind| {
+                match (id, kind) {
+                    (1, TType::I64) => stats.full_queue_dropped_spans = i.read_i64()?,
+                    (2, TType::I64) => stats.too_large_dropped_spans = i.read_i64()?,
+                    (3, TType::I64) => stats.failed_to_emit_spans = i.read_i64()?,
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            })?;
+            Ok(stats)
+        }
+    }
+
+    impl Span {
+        fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Span> {
+            let mut span = Span::default();
+            read_struct(i, |i, id, kind| {
+                match (id, kind) {
+                    (1, TType::I64) => span.trace_id_low = i.read_i64()?,
+                    (2, TType::I64) => span.trace_id_high = i.read_i64()?,
+                    (3, TType::I64) => span.span_id = i.read_i64()?,
+                    (4, TType::I64) => span.parent_span_id = i.read_i64()?,
+                    (5, TType::String) => span.operation_name = i.read_string()?,
+                    (6, TType::List) => span.references = read_list(i, SpanRef::read)?,
+                    (7, TType::I32) => span.flags = i.read_i32()?,
+                    (8, TType::I64) => span.start_time = i.read_i64()?,
+                    (9, TType::I64) => span.duration = i.read_i64()?,
+                    (10, TType::List) => span.tags = read_list(i, Tag::read)?,
+                    (11, TType::List) => span.logs = read_list(i, Log::read)?,
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            })?;
+            Ok(span)
+        }
+    }
+
+    impl SpanRef {
+        fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<SpanRef> {
+            let mut reference = SpanRef {
+                ref_type: SpanRefType::ChildOf,
+                trace_id_low: 0,
+                trace_id_high: 0,
+                span_id: 0,
+            };
+            read_struct(i, |i, id, kind| {
+                match (id, kind) {
+                    (1, TType::I32) => {
+                        reference.ref_type = match i.read_i32()? {
+                            0 => SpanRefType::ChildOf,
+                            _ => SpanRefType::FollowsFrom,
+                        }
+                    }
+                    (2, TType::I64) => reference.trace_id_low = i.read_i64()?,
+                    (3, TType::I64) => reference.trace_id_high = i.read_i64()?,
+                    (4, TType::I64) => reference.span_id = i.read_i64()?,
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            })?;
+            Ok(reference)
+        }
+    }
+
+    impl Log {
+        fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Log> {
+            let mut log = Log::default();
+            read_struct(i, |i, id, kind| {
+                match (id, kind) {
+                    (1, TType::I64) => log.timestamp = i.read_i64()?,
+                    (2, TType::List) => log.fields = read_list(i, Tag::read)?,
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            })?;
+            Ok(log)
+        }
+    }
+
+    impl Tag {
+        fn read<I: TInputProtocol>(i: &mut I) -> thrift::Result<Tag> {
+            let mut key = String::new();
+            let mut kind = None;
+            let (mut s, mut d, mut b, mut l, mut bin) = (None, None, None, None, None);
+            read_struct(i, |i, id, field_type| {
+                match (id, field_type) {
+                    (1, TType::String) => key = i.read_string()?,
+                    (2, TType::I32) => kind = Some(i.read_i32()?),
+                    (3, TType::String) => s = Some(i.read_string()?),
+                    (4, TType::Double) => d = Some(i.read_double()?),
+                    (5, TType::Bool) => b = Some(i.read_bool()?),
+                    (6, TType::I64) => l = Some(i.read_i64()?),
+                    (7, TType::String) => bin = Some(i.read_bytes()?),
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            })?;
+            let value = match kind {
+                Some(0) => s.map(TagValue::String),
+                Some(1) => d.map(TagValue::Double),
+                Some(2) => b.map(TagValue::Bool),
+                Some(3) => l.map(TagValue::Long),
+                Some(4) => bin.map(TagValue::Binary),
+                _ => None,
+            };
+            Ok(Tag {
+                value: value.ok_or_else(|| missing(&format!("Tag {key:?} value")))?,
+                key,
+            })
+        }
     }
 }
 

@@ -2,10 +2,11 @@
 //!
 //! OTLP and console export use `opentelemetry-otlp` and `opentelemetry-stdout`; the Jaeger
 //! agent protocol has no maintained crate on the current `opentelemetry`, so it lives here:
-//! [`jaeger_thrift`] is the wire model, [`jaeger_agent`] the exporter.
+//! [`jaeger_agent`] is the exporter, and `jaeger_thrift` its wire model (private: the test
+//! receivers of the `testing` feature hand out its decoded structs).
 
 pub mod jaeger_agent;
-pub mod jaeger_thrift;
+pub(crate) mod jaeger_thrift;
 
 use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, Ordering};

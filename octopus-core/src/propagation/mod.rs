@@ -74,7 +74,7 @@ pub use self::baggage::BaggagePropagator;
 pub use self::jaeger::JaegerPropagator;
 pub use self::tracecontext::TraceContextPropagator;
 pub use crate::config::PropagatorKind;
-use crate::{ConfigError, HeaderSource};
+use crate::{ConfigError, HeaderSink, HeaderSource};
 
 /// The longest trace-id header value any propagator here parses; longer ones are ignored
 /// unread. Real values are under 100 bytes.
@@ -132,39 +132,6 @@ impl PropagatorKind {
             PropagatorKind::B3Multi => Box::new(B3Propagator::new(B3Encoding::Multi)),
             PropagatorKind::None => return None,
         })
-    }
-}
-
-/// Write access to outbound headers: what injection needs.
-pub trait HeaderSink {
-    /// Sets header `name` (lower-case) to `value`, replacing any previous value.
-    fn set_header(&mut self, name: &str, value: String);
-}
-
-impl<T: HeaderSink + ?Sized> HeaderSink for &mut T {
-    fn set_header(&mut self, name: &str, value: String) {
-        (**self).set_header(name, value);
-    }
-}
-
-impl HeaderSink for http::HeaderMap {
-    /// Values that are not valid header values are skipped: they cannot be sent.
-    fn set_header(&mut self, name: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            http::HeaderValue::try_from(value),
-        ) {
-            self.insert(name, value);
-        }
-    }
-}
-
-impl HeaderSink for Vec<(String, String)> {
-    fn set_header(&mut self, name: &str, value: String) {
-        match self.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            Some(entry) => entry.1 = value,
-            None => self.push((name.to_owned(), value)),
-        }
     }
 }
 

@@ -10,8 +10,10 @@ use opentelemetry_sdk::trace::SdkTracer;
 
 use super::span_names::{route_names, span_method};
 use crate::config::InboundTrace;
-use crate::propagation::{HeaderCodec, HeaderSink};
-use crate::{HeaderSource, HttpMethod, Observation, RequestObserver, RequestView, ResponseView};
+use crate::propagation::HeaderCodec;
+use crate::{
+    HeaderSink, HeaderSource, HttpMethod, Observation, RequestObserver, RequestView, ResponseView,
+};
 
 /// Attribute set on the span of a request whose future was dropped before it ended (client
 /// gone, timeout): not an error, but findable (`octopus.cancelled=true`).

@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use octopus_core::Octopus;
+use octopus_core::{NoHeaders, Octopus};
 
 /// Every sample of one rendering: (metric name, labels) → value.
 pub struct Samples(BTreeMap<(String, BTreeMap<String, String>), f64>);
 
 impl Samples {
     pub fn of(octopus: &Octopus) -> Self {
-        let exposition = octopus.render_metrics();
+        let exposition = octopus.scrape(&NoHeaders);
         Samples::parse(std::str::from_utf8(&exposition.body).expect("exposition is UTF-8"))
     }
 

@@ -1,0 +1,241 @@
+//! The two header traits of the seam, side by side: [`HeaderSource`] reads a request's headers,
+//! [`HeaderSink`] writes outbound ones (trace headers on a client request, `traceresponse` on a
+//! response). The core implements both for [`http::HeaderMap`] and for `(name, value)` pairs;
+//! an adapter whose framework has its own header map wraps it in a newtype.
+
+/// Read access to a request's (or response's) headers.
+///
+/// Implement this for your framework's header map so the core can read trace headers and the
+/// user agent. Header names passed to [`header`](HeaderSource::header) and
+/// [`header_values`](HeaderSource::header_values) are lower-case ASCII; implementations must
+/// match them case-insensitively (HTTP header names are).
+///
+/// The core implements it for [`http::HeaderMap`] (axum, warp, hyper, reqwest), for
+/// slices of `(name, value)` pairs and for [`NoHeaders`]. A framework on another `http` version
+/// (actix-web) wraps its map in a newtype.
+///
+/// ```
+/// use octopus_core::HeaderSource;
+///
+/// let headers: &[(&str, &str)] = &[("User-Agent", "curl/8.5.0")];
+/// assert_eq!(headers.header("user-agent"), Some("curl/8.5.0"));
+/// assert_eq!(headers.header("traceparent"), None);
+/// ```
+pub trait HeaderSource {
+    /// The first value of header `name`, if present and valid visible ASCII / UTF-8.
+    ///
+    /// A value that is not valid text must be reported as absent, never as an error: inbound
+    /// headers are untrusted input.
+    fn header(&self, name: &str) -> Option<&str>;
+
+    /// Passes every value of header `name` to `visit`, in the order received: `Some(value)`
+    /// for a value that is valid text, `None` for one that is not (its header is then unusable
+    /// as a whole, but it still counts).
+    ///
+    /// Some headers may be sent as several lines that mean one comma-joined value (W3C
+    /// `tracestate` and `baggage`), and some must appear once (a repeated `traceparent` is
+    /// invalid): the header codec reads those through this method. The default visits only
+    /// [`header`](HeaderSource::header)'s first value, so an implementation written before this
+    /// method existed keeps compiling; maps that can hold a name more than once should
+    /// override it.
+    ///
+    /// ```
+    /// use octopus_core::HeaderSource;
+    ///
+    /// let headers: &[(&str, &str)] = &[("tracestate", "a=1"), ("Host", "x"), ("TraceState", "b=2")];
+    /// let mut values = Vec::new();
+    /// headers.header_values("tracestate", &mut |value| values.push(value));
+    /// assert_eq!(values, [Some("a=1"), Some("b=2")]);
+    /// ```
+    fn header_values<'a>(&'a self, name: &str, visit: &mut dyn FnMut(Option<&'a str>)) {
+        if let Some(value) = self.header(name) {
+            visit(Some(value));
+        }
+    }
+
+    /// Every header name present. Only codecs that look for a prefix (such as Jaeger's
+    /// `uberctx-*` baggage) call this, so it may allocate.
+    fn header_names(&self) -> Vec<&str>;
+
+    /// Whether any header name satisfies `predicate` (given names as the map spells them;
+    /// compare case-insensitively); names are visited in order until `predicate` returns
+    /// true. The header codec makes this one pass per request to learn which trace formats
+    /// have their headers present, and runs only those — none at all for a request without a
+    /// trace header, the common case at an edge. The default goes through
+    /// [`header_names`](HeaderSource::header_names); maps that can iterate their names without
+    /// allocating should override it.
+    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
+        self.header_names().into_iter().any(predicate)
+    }
+}
+
+impl<T: HeaderSource + ?Sized> HeaderSource for &T {
+    fn header(&self, name: &str) -> Option<&str> {
+        (**self).header(name)
+    }
+
+    fn header_values<'a>(&'a self, name: &str, visit: &mut dyn FnMut(Option<&'a str>)) {
+        (**self).header_values(name, visit);
+    }
+
+    fn header_names(&self) -> Vec<&str> {
+        (**self).header_names()
+    }
+
+    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
+        (**self).any_header_name(predicate)
+    }
+}
+
+impl HeaderSource for http::HeaderMap {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    fn header_values<'a>(&'a self, name: &str, visit: &mut dyn FnMut(Option<&'a str>)) {
+        for value in self.get_all(name) {
+            visit(value.to_str().ok());
+        }
+    }
+
+    fn header_names(&self) -> Vec<&str> {
+        self.keys().map(http::HeaderName::as_str).collect()
+    }
+
+    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
+        self.keys().any(|name| predicate(name.as_str()))
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<str>> HeaderSource for [(N, V)] {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(n, _)| n.as_ref().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+
+    fn header_values<'a>(&'a self, name: &str, visit: &mut dyn FnMut(Option<&'a str>)) {
+        for (n, v) in self {
+            if n.as_ref().eq_ignore_ascii_case(name) {
+                visit(Some(v.as_ref()));
+            }
+        }
+    }
+
+    fn header_names(&self) -> Vec<&str> {
+        self.iter().map(|(n, _)| n.as_ref()).collect()
+    }
+
+    fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
+        self.iter().any(|(n, _)| predicate(n.as_ref()))
+    }
+}
+
+/// A header source with no headers, for requests whose headers are not available.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHeaders;
+
+impl HeaderSource for NoHeaders {
+    fn header(&self, _name: &str) -> Option<&str> {
+        None
+    }
+
+    fn header_names(&self) -> Vec<&str> {
+        Vec::new()
+    }
+}
+
+/// Write access to outbound headers: what injection needs.
+pub trait HeaderSink {
+    /// Sets header `name` (lower-case) to `value`, replacing any previous value.
+    fn set_header(&mut self, name: &str, value: String);
+}
+
+impl<T: HeaderSink + ?Sized> HeaderSink for &mut T {
+    fn set_header(&mut self, name: &str, value: String) {
+        (**self).set_header(name, value);
+    }
+}
+
+impl HeaderSink for http::HeaderMap {
+    /// Values that are not valid header values are skipped: they cannot be sent.
+    fn set_header(&mut self, name: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::try_from(value),
+        ) {
+            self.insert(name, value);
+        }
+    }
+}
+
+impl HeaderSink for Vec<(String, String)> {
+    fn set_header(&mut self, name: &str, value: String) {
+        match self.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some(entry) => entry.1 = value,
+            None => self.push((name.to_owned(), value)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_text_header_values_read_as_absent() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            http::HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+        );
+        assert_eq!(headers.header("traceparent"), None);
+        assert_eq!(headers.header_names(), vec!["traceparent"]);
+    }
+
+    fn values<H: HeaderSource + ?Sized>(headers: &H, name: &str) -> Vec<Option<String>> {
+        let mut values = Vec::new();
+        headers.header_values(name, &mut |value| values.push(value.map(str::to_owned)));
+        values
+    }
+
+    #[test]
+    fn every_value_of_a_repeated_header_is_visited_in_order() {
+        let mut map = http::HeaderMap::new();
+        map.append("tracestate", http::HeaderValue::from_static("a=1"));
+        map.append("host", http::HeaderValue::from_static("x"));
+        map.append("tracestate", http::HeaderValue::from_static("b=2"));
+        map.append(
+            "tracestate",
+            http::HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
+        assert_eq!(
+            values(&map, "tracestate"),
+            [Some("a=1".into()), Some("b=2".into()), None]
+        );
+        assert_eq!(values(&map, "baggage"), []);
+
+        let pairs: &[(&str, &str)] = &[("TraceState", "a=1"), ("host", "x"), ("tracestate", "b=2")];
+        assert_eq!(
+            values(pairs, "tracestate"),
+            [Some("a=1".into()), Some("b=2".into())]
+        );
+        assert_eq!(values(&NoHeaders, "tracestate"), []);
+    }
+
+    /// A source written before `header_values` existed still works: it offers its first value.
+    #[test]
+    fn the_default_visits_the_first_value() {
+        struct OneValue;
+        impl HeaderSource for OneValue {
+            fn header(&self, name: &str) -> Option<&str> {
+                (name == "tracestate").then_some("a=1")
+            }
+            fn header_names(&self) -> Vec<&str> {
+                vec!["tracestate"]
+            }
+        }
+        assert_eq!(values(&OneValue, "tracestate"), [Some("a=1".into())]);
+        assert_eq!(values(&OneValue, "baggage"), []);
+    }
+}

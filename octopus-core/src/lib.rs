@@ -99,7 +99,9 @@ pub use config::{
 };
 pub use metrics::{MetricsExposition, MetricsObservation, MetricsObserver};
 pub use metrics_endpoint::MetricsResponse;
-pub use observer::{InContext, Observation, ObservedRequest, RequestObserver};
+pub use observer::{
+    InContext, Observation, ObservedFuture, ObservedRequest, OnPanic, RequestObserver, Translate,
+};
 pub use octopus::{Octopus, OctopusBuilder, OctopusObservation, ShutdownGuard};
 pub use propagation::{HeaderCodec, HeaderSink, PropagatorKind};
 pub use request::{

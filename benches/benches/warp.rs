@@ -52,7 +52,7 @@ fn warp(c: &mut Criterion) {
             .and(octopus_warp::route("/users/{id}"))
             .and(warp::get())
             .map(user);
-        let service = octopus_warp::observe(&octopus, warp::service(filter));
+        let service = octopus_warp::observe(octopus.clone(), warp::service(filter));
         group.bench_function(id, |b| b.iter(|| run(&runtime, &service)));
         octopus.shutdown().expect("flushes");
     }

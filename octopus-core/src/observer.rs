@@ -281,7 +281,9 @@ pub trait Translate<T> {
     fn ended<'o>(&mut self, output: &'o mut T) -> (ResponseView<'o>, Option<impl HeaderSink + 'o>);
 
     /// The route template, when the framework named it only while the handler ran (warp's named
-    /// routes); asked once, before the request ends or is cancelled. The default: none.
+    /// routes); asked once, when the handler's future is ready, before the request ends. (A
+    /// future dropped unfinished is the adapter's to name, with
+    /// [`ObservedFuture::observed_mut`].) The default: none.
     #[inline]
     fn late_route(&mut self) -> Option<Arc<str>> {
         None
@@ -307,7 +309,7 @@ pin_project_lite::pin_project! {
     /// A handler's future, observed: polls it with the request's context current, catches its
     /// panic as [`OnPanic`] says, and when it is ready lets the observation write the response
     /// headers and reports the end — exactly once. Dropped before that (client gone, timeout),
-    /// it reports the request as cancelled.
+    /// the request it holds reports itself cancelled.
     ///
     /// The whole response future of an adapter; what differs between frameworks is `T`, how
     /// their output reads ([`Translate`]), and the [`OnPanic`] policy. It holds no handle to
@@ -335,24 +337,12 @@ pin_project_lite::pin_project! {
     /// # let _ = future;
     /// ```
     #[must_use = "futures do nothing unless polled; dropping it reports the request as cancelled"]
-    pub struct ObservedFuture<F: Future, S: Observation, T: Translate<F::Output>> {
+    pub struct ObservedFuture<F: Future, S: Observation, T> {
         #[pin]
         future: InContext<F>,
         observed: Option<ObservedRequest<S>>,
         translate: T,
         on_panic: OnPanic<F::Output>,
-    }
-
-    impl<F: Future, S: Observation, T: Translate<F::Output>> PinnedDrop for ObservedFuture<F, S, T> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            // Dropped unfinished: a route named while the handler ran must still reach the
-            // observation, or the cancelled span ends nameless. `observed` itself then reports
-            // the cancellation as it drops.
-            if let Some(observed) = this.observed.as_mut() {
-                late_route(this.translate, observed);
-            }
-        }
     }
 }
 
@@ -376,6 +366,14 @@ where
             translate,
             on_panic,
         }
+    }
+}
+
+impl<F: Future, S: Observation, T> ObservedFuture<F, S, T> {
+    /// The request, until it ended: for a framework that learns the route late to name it on
+    /// the way out when the future is dropped unfinished (see [`Translate::late_route`]).
+    pub fn observed_mut(self: Pin<&mut Self>) -> Option<&mut ObservedRequest<S>> {
+        self.project().observed.as_mut()
     }
 }
 
@@ -866,7 +864,7 @@ mod tests {
     }
 
     #[test]
-    fn observed_future_dropped_unfinished_cancels_with_the_late_route() {
+    fn observed_future_dropped_unfinished_cancels_once() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let observer = recorder(&log);
         drop(observed_future(
@@ -876,7 +874,7 @@ mod tests {
         ));
         assert_eq!(
             *log.lock().unwrap(),
-            ["r start /p (context none)", "r route /{p}", "r cancel"]
+            ["r start /p (context none)", "r cancel"]
         );
     }
 }

@@ -1,11 +1,11 @@
 //! Octopus for rocket 0.5.
 //!
-//! Two lines, as with the original plugins: build [`Octopus`] once, attach the fairing. It
-//! mounts `GET /metrics` itself.
+//! Two lines, as with the original plugins: build [`Octopus`] once, attach the fairing and
+//! mount `GET /metrics`.
 //!
 //! ```
 //! use octopus_core::{Octopus, OctopusConfig};
-//! use octopus_rocket::OctopusFairing;
+//! use octopus_rocket::{OctopusFairing, metrics_route};
 //!
 //! #[rocket::get("/hello/<name>")]
 //! fn hello(name: &str) -> String {
@@ -19,7 +19,9 @@
 //! )?)?;
 //! let rocket = rocket::build()
 //!     .mount("/", rocket::routes![hello])
-//!     .attach(OctopusFairing::new(octopus.clone())); // every route, and GET /metrics
+//!     .mount("/", vec![metrics_route(&octopus)])    // GET /metrics
+//!     .attach(OctopusFairing::new(octopus.clone())); // every route, with its template
+//! // To stack your own observer after Octopus: OctopusFairing::new((octopus, access_log)).
 //! // rocket.launch().await; then octopus.shutdown() to flush queued spans.
 //! # drop(rocket);
 //! # Ok(()) }

@@ -654,10 +654,11 @@ mod tests {
                 (false, Some(_)) => " error",
                 (false, None) => "",
             };
-            self.log
-                .lock()
-                .unwrap()
-                .push(format!("{} finish {}{how}", self.name, response.status()));
+            self.log.lock().unwrap().push(format!(
+                "{} finish {}{how}",
+                self.name,
+                response.status()
+            ));
         }
 
         fn set_route(&mut self, route: &str) {
@@ -736,7 +737,11 @@ mod tests {
     impl RequestObserver for Stamping {
         type Observation = Stamp;
 
-        fn start<H: HeaderSource + ?Sized>(&self, _: &RequestView<'_, H>, _: &mut Context) -> Stamp {
+        fn start<H: HeaderSource + ?Sized>(
+            &self,
+            _: &RequestView<'_, H>,
+            _: &mut Context,
+        ) -> Stamp {
             Stamp(self.0)
         }
     }
@@ -753,7 +758,12 @@ mod tests {
 
     #[test]
     fn stacks_and_options_write_their_response_headers_in_order() {
-        let observer = (Stamping("outer"), Some(Stamping("inner")), None::<Stamping>, ());
+        let observer = (
+            Stamping("outer"),
+            Some(Stamping("inner")),
+            None::<Stamping>,
+            (),
+        );
         let headers: &[(&str, &str)] = &[];
         let mut written: Vec<(String, String)> = Vec::new();
         observer
@@ -818,7 +828,11 @@ mod tests {
             output,
             Ok((201, vec![("x-observed".to_owned(), "s".to_owned())]))
         );
-        let output = ready(observed_future(&observer, async { Err(503) }, OnPanic::Resume));
+        let output = ready(observed_future(
+            &observer,
+            async { Err(503) },
+            OnPanic::Resume,
+        ));
         assert_eq!(output, Err(503));
         assert_eq!(
             *log.lock().unwrap(),

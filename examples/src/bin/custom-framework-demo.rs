@@ -222,7 +222,8 @@ async fn serve(
         .observe(&RequestView::from_http(&request).with_route(template));
     let octopus = app.observer.as_ref().map(|(octopus, _)| octopus);
     // A panic becomes a 500 instead of a dropped connection.
-    let on_panic = OnPanic::Answer(|| text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"));
+    let on_panic =
+        OnPanic::Answer(|| text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"));
     let handler = handle(route, octopus, &app.client);
     Ok(ObservedFuture::new(observed, handler, Hyper, on_panic).await)
 }

@@ -27,6 +27,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! One observer, any [`RequestObserver`](octopus_core::RequestObserver): [`Octopus`], your own, or
+//! a stack of them — `OctopusFairing::new((octopus, access_log))` starts your observer after
+//! Octopus (with the request's context, server span included) and ends it first;
+//! `OctopusFairing::new(())` observes nothing.
+//!
 //! What each request gets:
 //! - the matched route's URI (`/hello/<name>`, with its mount point) as the `http_route` label
 //!   and in the span name; requests no route answered (404s) share one label value;

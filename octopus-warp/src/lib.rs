@@ -43,6 +43,16 @@
 //! Running the filter with the request's trace context current, and answering a panicking
 //! handler with a 500, both need exactly that; a service can do both.
 //!
+//! One observer, any [`RequestObserver`](octopus_core::RequestObserver): [`Octopus`], your own, or
+//! a stack of them — `octopus_warp::observe((octopus, access_log), service)` starts your observer
+//! after Octopus (with the request's context, server span included) and ends it first;
+//! `octopus_warp::observe((), service)` observes nothing.
+//!
+//! The serve loop clones the service for every request, and the observer with it: an owned
+//! [`Octopus`] is then one reference-count increment per request on memory all worker threads
+//! share; a `&'static Octopus` (`Box::leak`, for an instance that lives as long as the process)
+//! copies a pointer instead.
+//!
 //! What each request gets:
 //! - the name of the [`route`] that matched as the `http_route` label and in the span name;
 //!   unnamed routes and unmatched requests (404s) share the unmatched label, never the raw path;

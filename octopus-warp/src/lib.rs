@@ -43,7 +43,7 @@
 //! Running the filter with the request's trace context current, and answering a panicking
 //! handler with a 500, both need exactly that; a service can do both.
 //!
-//! One observer, any [`RequestObserver`](octopus_core::RequestObserver): [`Octopus`], your own, or
+//! One observer, any [`RequestObserver`]: [`Octopus`], your own, or
 //! a stack of them — `octopus_warp::observe((octopus, access_log), service)` starts your observer
 //! after Octopus (with the request's context, server span included) and ends it first;
 //! `octopus_warp::observe((), service)` observes nothing.

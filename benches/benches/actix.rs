@@ -6,6 +6,9 @@
 //! | id | setup |
 //! |---|---|
 //! | `bare` | the `App` alone |
+//! | `bare_2threads` | `bare` on two threads at once (time per request per thread) |
+//! | `octopus_noop` | `OctopusMiddleware` with the empty observer `()`: the adapter and the seam alone |
+//! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
 //! | `octopus_metrics` | `OctopusMiddleware`, metrics only (all three) |
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
@@ -22,7 +25,7 @@ use actix_web_opentelemetry::{PrometheusMetricsHandler, RequestMetrics, RequestT
 use criterion::{Criterion, criterion_group, criterion_main};
 use octopus_actix::OctopusMiddleware;
 use octopus_benches::peers::DiscardExporter029;
-use octopus_benches::{SETUPS, octopus};
+use octopus_benches::{SETUPS, octopus, two_threads};
 
 async fn user(id: web::Path<u64>) -> String {
     format!("user {id}")
@@ -61,15 +64,33 @@ fn install_opentelemetry_peer() -> prometheus_013::Registry {
 fn actix(c: &mut Criterion) {
     let runtime = actix_web::rt::Runtime::new().expect("a runtime");
     let mut group = c.benchmark_group("actix");
+    /// One request to `$service` on `$runtime`.
+    macro_rules! request {
+        ($runtime:expr, $service:expr) => {
+            $runtime.block_on(async {
+                let request = test::TestRequest::get().uri("/users/42").to_request();
+                let response = test::call_service($service, request).await;
+                black_box(test::read_body(response).await)
+            })
+        };
+    }
     macro_rules! bench {
         ($id:expr, $app:expr) => {{
             let service = runtime.block_on(test::init_service($app));
+            group.bench_function($id, |b| b.iter(|| request!(runtime, &service)));
+        }};
+    }
+    // Two threads at once, each with its own runtime and its own app, as actix-web's workers.
+    macro_rules! bench_two_threads {
+        ($id:expr, $app:expr) => {{
             group.bench_function($id, |b| {
-                b.iter(|| {
-                    runtime.block_on(async {
-                        let request = test::TestRequest::get().uri("/users/42").to_request();
-                        let response = test::call_service(&service, request).await;
-                        black_box(test::read_body(response).await)
+                b.iter_custom(|iters| {
+                    two_threads(iters, || {
+                        let runtime = actix_web::rt::Runtime::new().expect("a runtime");
+                        let service = runtime.block_on(test::init_service($app));
+                        move || {
+                            request!(runtime, &service);
+                        }
                     })
                 })
             });
@@ -77,6 +98,12 @@ fn actix(c: &mut Criterion) {
     }
 
     bench!("bare", app());
+    bench_two_threads!("bare_2threads", app());
+    bench!("octopus_noop", app().wrap(OctopusMiddleware::new(())));
+    bench_two_threads!(
+        "octopus_noop_2threads",
+        app().wrap(OctopusMiddleware::new(()))
+    );
     for (id, metrics, tracing) in SETUPS {
         let octopus = octopus(metrics, tracing);
         bench!(id, app().wrap(OctopusMiddleware::new(octopus.clone())));

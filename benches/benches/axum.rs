@@ -6,6 +6,9 @@
 //! | id | setup |
 //! |---|---|
 //! | `bare` | the router alone |
+//! | `bare_2threads` | `bare` on two threads at once (time per request per thread) |
+//! | `octopus_noop` | `OctopusLayer` with the empty observer `()`: the adapter and the seam alone |
+//! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
 //! | `octopus_metrics` | `OctopusLayer`, metrics only (all three) |
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
@@ -23,7 +26,7 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use octopus_axum::OctopusLayer;
 use octopus_benches::peers::DiscardExporter031;
-use octopus_benches::{SETUPS, octopus};
+use octopus_benches::{SETUPS, octopus, two_threads};
 use tower::ServiceExt;
 
 async fn user(Path(id): Path<u64>) -> String {
@@ -32,6 +35,33 @@ async fn user(Path(id): Path<u64>) -> String {
 
 fn router() -> Router {
     Router::new().route("/users/{id}", get(user))
+}
+
+/// One request through a clone of `app`, as a server makes one per request.
+fn request(runtime: &tokio::runtime::Runtime, app: &Router) {
+    let app = app.clone();
+    runtime.block_on(async move {
+        let response = app
+            .oneshot(Request::get("/users/42").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        black_box(
+            axum::body::to_bytes(response.into_body(), 1024)
+                .await
+                .unwrap(),
+        )
+    });
+}
+
+/// [`request`] on two threads at once, each with its own runtime, as each server worker has.
+fn on_two_threads(iters: u64, app: &Router) -> std::time::Duration {
+    two_threads(iters, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let app = app.clone();
+        move || request(&runtime, &app)
+    })
 }
 
 fn install_tracing_peer() {
@@ -58,23 +88,17 @@ fn axum(c: &mut Criterion) {
         .build()
         .expect("a runtime");
     let mut group = c.benchmark_group("axum");
-    let run = |app: &Router| {
-        let app = app.clone();
-        runtime.block_on(async move {
-            let response = app
-                .oneshot(Request::get("/users/42").body(Body::empty()).unwrap())
-                .await
-                .unwrap();
-            black_box(
-                axum::body::to_bytes(response.into_body(), 1024)
-                    .await
-                    .unwrap(),
-            )
-        })
-    };
-
+    let run = |app: &Router| request(&runtime, app);
     let bare = router();
     group.bench_function("bare", |b| b.iter(|| run(&bare)));
+    group.bench_function("bare_2threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &bare))
+    });
+    let noop = router().layer(OctopusLayer::new(()));
+    group.bench_function("octopus_noop", |b| b.iter(|| run(&noop)));
+    group.bench_function("octopus_noop_2threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &noop))
+    });
     for (id, metrics, tracing) in SETUPS {
         let octopus = octopus(metrics, tracing);
         let app = router().layer(OctopusLayer::new(octopus.clone()));

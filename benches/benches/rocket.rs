@@ -6,6 +6,9 @@
 //! | id | setup |
 //! |---|---|
 //! | `bare` | rocket alone |
+//! | `bare_2threads` | `bare` on two threads at once (time per request per thread) |
+//! | `octopus_noop` | `OctopusFairing` with the empty observer `()`: the adapter and the seam alone |
+//! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
 //! | `octopus_metrics` | `OctopusFairing`, metrics only (all three) |
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
@@ -15,7 +18,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use octopus_benches::{SETUPS, octopus};
+use octopus_benches::{SETUPS, octopus, two_threads};
 use octopus_rocket::OctopusFairing;
 use rocket::local::asynchronous::Client;
 use rocket::{Build, Rocket, get, routes};
@@ -33,30 +36,40 @@ fn app() -> Rocket<Build> {
     rocket::custom(config).mount("/", routes![user])
 }
 
-fn rocket(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn runtime_of_one_worker() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .expect("a runtime");
+        .expect("a runtime")
+}
+
+/// A local client of `app`, ignited. Untracked: no cookie jar shared between requests.
+fn client(runtime: &tokio::runtime::Runtime, app: Rocket<Build>) -> Client {
+    runtime
+        .block_on(Client::untracked(app))
+        .expect("rocket ignites")
+}
+
+/// One request through `client`.
+fn request(runtime: &tokio::runtime::Runtime, client: &Client) {
+    runtime.block_on(async {
+        let response = client.get("/users/42").dispatch().await;
+        black_box(response.into_bytes().await)
+    });
+}
+
+fn rocket(c: &mut Criterion) {
+    let runtime = runtime_of_one_worker();
     let mut group = c.benchmark_group("rocket");
     let mut bench = |id: &str, app: Rocket<Build>| {
-        // Untracked: no cookie jar shared between requests.
-        let client = runtime
-            .block_on(Client::untracked(app))
-            .expect("rocket ignites");
-        group.bench_function(id, |b| {
-            b.iter(|| {
-                runtime.block_on(async {
-                    let response = client.get("/users/42").dispatch().await;
-                    black_box(response.into_bytes().await)
-                })
-            })
-        });
+        let client = client(&runtime, app);
+        group.bench_function(id, |b| b.iter(|| request(&runtime, &client)));
         runtime.block_on(client.terminate());
     };
 
     bench("bare", app());
+    bench("octopus_noop", app().attach(OctopusFairing::new(())));
     for (id, metrics, tracing) in SETUPS {
         let octopus = octopus(metrics, tracing);
         bench(id, app().attach(OctopusFairing::new(octopus.clone())));
@@ -71,6 +84,23 @@ fn rocket(c: &mut Criterion) {
             .attach(prometheus.clone())
             .mount("/metrics", prometheus),
     );
+    // Two threads at once, each with its own runtime and its own rocket.
+    for (id, fairing) in [("bare_2threads", false), ("octopus_noop_2threads", true)] {
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                two_threads(iters, || {
+                    let runtime = runtime_of_one_worker();
+                    let app = if fairing {
+                        app().attach(OctopusFairing::new(()))
+                    } else {
+                        app()
+                    };
+                    let client = client(&runtime, app);
+                    move || request(&runtime, &client)
+                })
+            })
+        });
+    }
     group.finish();
 }
 

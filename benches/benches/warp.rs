@@ -7,6 +7,9 @@
 //! | id | setup |
 //! |---|---|
 //! | `bare` | `warp::service(filter)` alone |
+//! | `bare_2threads` | `bare` on two threads at once (time per request per thread) |
+//! | `octopus_noop` | `octopus_warp::observe` with the empty observer `()`: the adapter and the seam alone |
+//! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
 //! | `octopus_metrics` | `octopus_warp::observe`, metrics only (all three), the route named |
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
@@ -17,7 +20,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt as _;
-use octopus_benches::{SETUPS, octopus};
+use octopus_benches::{SETUPS, octopus, two_threads};
 use tower_service::Service;
 use warp::Filter;
 use warp::reply::Response;
@@ -38,6 +41,31 @@ where
     });
 }
 
+/// The route, named for Octopus.
+fn named_filter() -> impl Filter<Extract = (String,), Error = warp::Rejection> + Clone {
+    warp::path!("users" / u64)
+        .and(octopus_warp::route("/users/{id}"))
+        .and(warp::get())
+        .map(user)
+}
+
+/// [`run`] on two threads at once, each with its own runtime.
+fn on_two_threads<S>(iters: u64, service: &S) -> std::time::Duration
+where
+    S: Service<http::Request<String>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync,
+{
+    two_threads(iters, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let service = service.clone();
+        move || run(&runtime, &service)
+    })
+}
+
 fn warp(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -46,13 +74,17 @@ fn warp(c: &mut Criterion) {
 
     let bare = warp::service(warp::path!("users" / u64).and(warp::get()).map(user));
     group.bench_function("bare", |b| b.iter(|| run(&runtime, &bare)));
+    group.bench_function("bare_2threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &bare))
+    });
+    let noop = octopus_warp::observe((), warp::service(named_filter()));
+    group.bench_function("octopus_noop", |b| b.iter(|| run(&runtime, &noop)));
+    group.bench_function("octopus_noop_2threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &noop))
+    });
     for (id, metrics, tracing) in SETUPS {
         let octopus = octopus(metrics, tracing);
-        let filter = warp::path!("users" / u64)
-            .and(octopus_warp::route("/users/{id}"))
-            .and(warp::get())
-            .map(user);
-        let service = octopus_warp::observe(&octopus, warp::service(filter));
+        let service = octopus_warp::observe(octopus.clone(), warp::service(named_filter()));
         group.bench_function(id, |b| b.iter(|| run(&runtime, &service)));
         octopus.shutdown().expect("flushes");
     }

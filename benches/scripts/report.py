@@ -24,11 +24,15 @@ START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 FRAMEWORKS = ["axum", "actix", "warp", "rocket"]
 OCTOPUS_IDS = [
+    "octopus_noop",
     "octopus_metrics",
     "octopus_tracing",
     "octopus_tracing_unsampled",
     "octopus_full",
 ]
+# Measured on one thread and, as `{id}_2threads`, on two threads at once (time per request per
+# thread): what threads cost each other, which one thread cannot show.
+TWO_THREAD_IDS = ["bare", "octopus_noop"]
 # Which Octopus set-up each peer is compared with.
 PEER_COUNTERPART = {
     "peer_axum_prometheus": "octopus_metrics",
@@ -119,7 +123,28 @@ def markdown(results, when, where):
             shown = "" if bench_id == "bare" else fmt_delta(overhead)
             out.append(f"| `{bench_id}` | {fmt_ns(ns)} | {shown} | {ratio:.2f} | {versus} |")
         out.append("")
+        out += two_thread_table(group)
     return "\n".join(out)
+
+
+def two_thread_table(group):
+    """Per request on one thread against two threads at once, with the overhead over bare."""
+    rows = []
+    for bench_id in TWO_THREAD_IDS:
+        one, two = estimate_ns(group, bench_id), estimate_ns(group, bench_id + "_2threads")
+        if one is not None and two is not None:
+            rows.append((bench_id, one, two))
+    if not rows:
+        return []
+    bare = dict((i, (one, two)) for i, one, two in rows).get("bare")
+    out = [
+        "| id | 1 thread | 2 threads at once (per request per thread) | × 1 thread | overhead, 1 thread | overhead, 2 threads |",
+        "|---|---|---|---|---|---|",
+    ]
+    for bench_id, one, two in rows:
+        over = ("", "") if bench_id == "bare" or bare is None else (fmt_delta(one - bare[0]), fmt_delta(two - bare[1]))
+        out.append(f"| `{bench_id}` | {fmt_ns(one)} | {fmt_ns(two)} | {two / one:.2f} | {over[0]} | {over[1]} |")
+    return out + [""]
 
 
 def svg(results, when, where):

@@ -9,6 +9,8 @@
 //! ```
 
 use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
 
 use octopus_core::{MetricKind, Octopus, OctopusConfig, SamplerKind};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -57,6 +59,50 @@ pub fn octopus(metrics: bool, tracing: Option<SamplerKind>) -> Octopus {
     }
     .build()
     .expect("octopus builds")
+}
+
+/// Times `iters` requests on each of two threads running at once, for criterion's
+/// `iter_custom`: the slower thread's time, so criterion reports the time per request per thread.
+/// Against the same request on one thread, the difference is what the two threads cost each
+/// other — writes to memory both touch (reference counts, atomics, locks) — which a
+/// one-thread benchmark cannot show.
+///
+/// Each thread makes its own request runner with `setup` (its own runtime, its own clone of
+/// the app), runs it once, and only then do the two start together.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// let requests = AtomicU64::new(0);
+/// let time = octopus_benches::two_threads(10, || || {
+///     requests.fetch_add(1, Ordering::Relaxed);
+/// });
+/// assert_eq!(requests.load(Ordering::Relaxed), 2 * 11);
+/// assert!(time > std::time::Duration::ZERO);
+/// ```
+pub fn two_threads<R: FnMut()>(iters: u64, setup: impl Fn() -> R + Sync) -> Duration {
+    let start = Barrier::new(2);
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut request = setup();
+                    request();
+                    start.wait();
+                    let started = Instant::now();
+                    for _ in 0..iters {
+                        request();
+                    }
+                    started.elapsed()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| thread.join().expect("a benchmark thread does not panic"))
+            .max()
+            .expect("two threads")
+    })
 }
 
 /// Discarding exporters for the OpenTelemetry generations the peer crates are built on, so

@@ -30,6 +30,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! One observer, any [`RequestObserver`](octopus_core::RequestObserver): [`Octopus`], your own, or
+//! a stack of them — `OctopusMiddleware::new((octopus, access_log))` starts your observer after
+//! Octopus (with the request's context, server span included) and ends it first;
+//! `OctopusMiddleware::new(())` observes nothing.
+//!
 //! What each request gets:
 //! - the route template from actix's `match_pattern()` (`/hello/{name}`, scopes included) as
 //!   the `http_route` label and in the span name; requests that matched no resource (404s)

@@ -2,43 +2,35 @@
 //! as actix-web middleware.
 
 use std::future::{Future, Ready, ready};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll, ready};
+use std::task::{Context as TaskContext, Poll};
 
 use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Version;
 use octopus_core::{
-    InContext, ObservedRequest, Octopus, RequestObserver, RequestView, ResponseView,
+    HeaderSink, ObservedFuture, Octopus, OnPanic, RequestObserver, RequestView, ResponseView,
+    Translate,
 };
 
 use crate::ActixHeaders;
 
-/// Observes every request of the wrapped app (or scope, or resource) with [`Octopus`] — and
-/// optionally with your own observer `O`, stacked after it. Use it with `App::wrap`.
+/// Observes every request of the wrapped app (or scope, or resource) with one observer:
+/// [`Octopus`], a stack of observers (`(octopus, access_log)`), or `()` for none. Use it with
+/// `App::wrap`.
+///
+/// actix-web makes the wrapped service once per worker: the observer is cloned then, never per
+/// request.
 #[derive(Clone, Debug)]
-pub struct OctopusMiddleware<O = ()> {
-    observer: Arc<(Octopus, O)>,
+pub struct OctopusMiddleware<O: RequestObserver = Octopus> {
+    observer: O,
 }
 
-impl OctopusMiddleware {
-    /// Middleware observing with `octopus`.
-    pub fn new(octopus: Octopus) -> Self {
-        OctopusMiddleware {
-            observer: Arc::new((octopus, ())),
-        }
-    }
-}
-
-impl<O: RequestObserver> OctopusMiddleware<O> {
-    /// Middleware observing with `octopus`, then with `observer`.
-    pub fn with_observer(octopus: Octopus, observer: O) -> Self {
-        OctopusMiddleware {
-            observer: Arc::new((octopus, observer)),
-        }
+impl<O: RequestObserver + Clone> OctopusMiddleware<O> {
+    /// Middleware observing with `observer`.
+    pub fn new(observer: O) -> Self {
+        OctopusMiddleware { observer }
     }
 }
 
@@ -46,7 +38,7 @@ impl<S, B, O> Transform<S, ServiceRequest> for OctopusMiddleware<O>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
     B: MessageBody,
-    O: RequestObserver,
+    O: RequestObserver + Clone,
 {
     type Response = ServiceResponse<B>;
     type Error = Error;
@@ -64,12 +56,10 @@ where
 
 /// The service [`OctopusMiddleware`] produces, one per worker.
 #[derive(Debug)]
-pub struct OctopusMiddlewareService<S, O = ()> {
+pub struct OctopusMiddlewareService<S, O: RequestObserver = Octopus> {
     service: S,
-    observer: Arc<(Octopus, O)>,
+    observer: O,
 }
-
-type Observation<O> = <Arc<(Octopus, O)> as RequestObserver>::Observation;
 
 impl<S, B, O> Service<ServiceRequest> for OctopusMiddlewareService<S, O>
 where
@@ -109,11 +99,15 @@ where
                     .with_protocol_version(protocol_version(request.version())),
             )
         };
-        ResponseFuture {
-            inner: observed.in_context(self.service.call(request)),
-            observed: Some(observed),
-            octopus: self.observer.clone(),
-        }
+        // actix-web does not catch handler panics: the worker would go down with every
+        // connection it serves. The panic is recorded and answered as a 500 instead.
+        let on_panic = OnPanic::Answer(|| {
+            Err(actix_web::error::ErrorInternalServerError(
+                "the handler panicked",
+            ))
+        });
+        let inner = ObservedFuture::new(observed, self.service.call(request), Actix, on_panic);
+        ResponseFuture { inner }
     }
 }
 
@@ -129,15 +123,37 @@ fn protocol_version(version: Version) -> Option<&'static str> {
     }
 }
 
+/// How an actix-web service's output ends a request.
+#[derive(Debug)]
+struct Actix;
+
+impl<B> Translate<Result<ServiceResponse<B>, Error>> for Actix {
+    fn ended<'o>(
+        &mut self,
+        output: &'o mut Result<ServiceResponse<B>, Error>,
+    ) -> (ResponseView<'o>, Option<impl HeaderSink + 'o>) {
+        match output {
+            Ok(response) => (
+                ResponseView::new(response.status().as_u16()),
+                Some(ActixHeaders(response.headers_mut())),
+            ),
+            // An error no inner layer turned into a response: actix renders it later with the
+            // error's own status.
+            Err(error) => {
+                let status = error.as_response_error().status_code().as_u16();
+                (ResponseView::failed(status, "service_error"), None)
+            }
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The response future of [`OctopusMiddlewareService`]: runs the inner future with the
     /// request's trace context current and reports how the request ended — or, if dropped
     /// first, that it was cancelled.
-    pub struct ResponseFuture<F, O: RequestObserver> {
+    pub struct ResponseFuture<F: Future, O: RequestObserver> {
         #[pin]
-        inner: InContext<F>,
-        observed: Option<ObservedRequest<Observation<O>>>,
-        octopus: Arc<(Octopus, O)>,
+        inner: ObservedFuture<F, O::Observation, Actix>,
     }
 }
 
@@ -146,44 +162,10 @@ where
     F: Future<Output = Result<ServiceResponse<B>, Error>>,
     O: RequestObserver,
 {
-    type Output = Result<ServiceResponse<B>, Error>;
+    type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let inner = this.inner;
-        let result = match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(poll) => ready!(poll),
-            // actix-web does not catch handler panics: the worker would go down with every
-            // connection it serves. The panic is recorded and answered as a 500 instead; the
-            // handler's future is not polled again.
-            Err(_panic) => {
-                if let Some(observed) = this.observed.take() {
-                    observed.finish(&ResponseView::panicked());
-                }
-                return Poll::Ready(Err(actix_web::error::ErrorInternalServerError(
-                    "the handler panicked",
-                )));
-            }
-        };
-        let Some(observed) = this.observed.take() else {
-            return Poll::Ready(result);
-        };
-        Poll::Ready(match result {
-            Ok(mut response) => {
-                this.octopus.0.inject_response_headers(
-                    observed.context(),
-                    &mut ActixHeaders(response.headers_mut()),
-                );
-                observed.finish(&ResponseView::new(response.status().as_u16()));
-                Ok(response)
-            }
-            // An error no inner layer turned into a response: actix renders it with the
-            // error's own status.
-            Err(error) => {
-                let status = error.as_response_error().status_code().as_u16();
-                observed.finish(&ResponseView::failed(status, "service_error"));
-                Err(error)
-            }
-        })
+        self.project().inner.poll(cx)
     }
 }

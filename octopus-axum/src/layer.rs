@@ -2,14 +2,14 @@
 //! middleware.
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll, ready};
+use std::task::{Context as TaskContext, Poll};
 
 use axum::extract::MatchedPath;
 use octopus_core::{
-    InContext, ObservedRequest, Octopus, RequestObserver, RequestView, ResponseView,
+    HeaderSink, ObservedFuture, Octopus, OnPanic, RequestObserver, RequestView, ResponseView,
+    Translate,
 };
 use tower_layer::Layer;
 use tower_service::Service;
@@ -19,32 +19,24 @@ use tower_service::Service;
 #[derive(Clone, Debug)]
 pub struct RouteTemplate(pub Arc<str>);
 
-/// Observes every request of the wrapped service with [`Octopus`] — and optionally with your
-/// own observer `O`, stacked after it (an access log, say).
+/// Observes every request of the wrapped service with one observer: [`Octopus`], a stack of
+/// observers (`(octopus, access_log)`), or `()` for none.
+///
+/// axum clones a route's service for every request, and the observer with it: an [`Octopus`]
+/// costs one reference-count increment per request, a `&'static Octopus` nothing.
 #[derive(Clone, Debug)]
-pub struct OctopusLayer<O = ()> {
-    observer: Arc<(Octopus, O)>,
+pub struct OctopusLayer<O: RequestObserver = Octopus> {
+    observer: O,
 }
 
-impl OctopusLayer {
-    /// A layer observing with `octopus`.
-    pub fn new(octopus: Octopus) -> Self {
-        OctopusLayer {
-            observer: Arc::new((octopus, ())),
-        }
+impl<O: RequestObserver + Clone> OctopusLayer<O> {
+    /// A layer observing with `observer`.
+    pub fn new(observer: O) -> Self {
+        OctopusLayer { observer }
     }
 }
 
-impl<O: RequestObserver> OctopusLayer<O> {
-    /// A layer observing with `octopus`, then with `observer`.
-    pub fn with_observer(octopus: Octopus, observer: O) -> Self {
-        OctopusLayer {
-            observer: Arc::new((octopus, observer)),
-        }
-    }
-}
-
-impl<S, O> Layer<S> for OctopusLayer<O> {
+impl<S, O: RequestObserver + Clone> Layer<S> for OctopusLayer<O> {
     type Service = OctopusService<S, O>;
 
     fn layer(&self, inner: S) -> Self::Service {
@@ -57,12 +49,10 @@ impl<S, O> Layer<S> for OctopusLayer<O> {
 
 /// The service [`OctopusLayer`] produces.
 #[derive(Clone, Debug)]
-pub struct OctopusService<S, O = ()> {
+pub struct OctopusService<S, O: RequestObserver = Octopus> {
     inner: S,
-    observer: Arc<(Octopus, O)>,
+    observer: O,
 }
-
-type Observation<O> = <Arc<(Octopus, O)> as RequestObserver>::Observation;
 
 impl<S, O, B, R> Service<http::Request<B>> for OctopusService<S, O>
 where
@@ -87,10 +77,29 @@ where
             self.observer
                 .observe(&RequestView::from_http(&request).with_route(route))
         };
-        ResponseFuture {
-            inner: observed.in_context(self.inner.call(request)),
-            observed: Some(observed),
-            octopus: self.observer.clone(),
+        // A panicking handler is recorded (500, Error span) before the panic goes on, for
+        // tower-http's `CatchPanicLayer` (or hyper) to answer.
+        let inner = ObservedFuture::new(observed, self.inner.call(request), Axum, OnPanic::Resume);
+        ResponseFuture { inner }
+    }
+}
+
+/// How a tower service's output ends a request.
+#[derive(Debug)]
+struct Axum;
+
+impl<R, E> Translate<Result<http::Response<R>, E>> for Axum {
+    fn ended<'o>(
+        &mut self,
+        output: &'o mut Result<http::Response<R>, E>,
+    ) -> (ResponseView<'o>, Option<impl HeaderSink + 'o>) {
+        match output {
+            Ok(response) => (
+                ResponseView::new(response.status().as_u16()),
+                Some(response.headers_mut()),
+            ),
+            // The service failed without a response; hyper answers 500.
+            Err(_) => (ResponseView::failed(500, "service_error"), None),
         }
     }
 }
@@ -99,11 +108,9 @@ pin_project_lite::pin_project! {
     /// The response future of [`OctopusService`]: runs the inner future with the request's
     /// trace context current and reports how the request ended — or, if dropped first, that it
     /// was cancelled.
-    pub struct ResponseFuture<F, O: RequestObserver> {
+    pub struct ResponseFuture<F: Future, O: RequestObserver> {
         #[pin]
-        inner: InContext<F>,
-        observed: Option<ObservedRequest<Observation<O>>>,
-        octopus: Arc<(Octopus, O)>,
+        inner: ObservedFuture<F, O::Observation, Axum>,
     }
 }
 
@@ -112,40 +119,10 @@ where
     F: Future<Output = Result<http::Response<R>, E>>,
     O: RequestObserver,
 {
-    type Output = Result<http::Response<R>, E>;
+    type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let inner = this.inner;
-        // A panicking handler is recorded (500, Error span) before the panic goes on.
-        let result = match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(poll) => ready!(poll),
-            Err(panic) => {
-                if let Some(observed) = this.observed.take() {
-                    observed.finish(&ResponseView::panicked());
-                }
-                resume_unwind(panic)
-            }
-        };
-        if let Some(observed) = this.observed.take() {
-            match &result {
-                Ok(response) => {
-                    let mut response_headers = http::HeaderMap::new();
-                    this.octopus
-                        .0
-                        .inject_response_headers(observed.context(), &mut response_headers);
-                    observed.finish(&ResponseView::new(response.status().as_u16()));
-                    if !response_headers.is_empty() {
-                        return Poll::Ready(result.map(|mut response| {
-                            response.headers_mut().extend(response_headers);
-                            response
-                        }));
-                    }
-                }
-                // The service failed without a response; hyper answers 500.
-                Err(_) => observed.finish(&ResponseView::failed(500, "service_error")),
-            }
-        }
-        Poll::Ready(result)
+        self.project().inner.poll(cx)
     }
 }

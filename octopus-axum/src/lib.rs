@@ -20,6 +20,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! One observer, any [`RequestObserver`](octopus_core::RequestObserver): [`Octopus`], your own, or
+//! a stack of them — `OctopusLayer::new((octopus, access_log))` starts your observer after Octopus
+//! (with the request's context, server span included) and ends it first; `OctopusLayer::new(())`
+//! observes nothing.
+//!
+//! axum clones each route's service for every request, and the observer with it: an owned
+//! [`Octopus`] is then one reference-count increment per request on memory all worker threads
+//! share; `OctopusLayer::new(&*Box::leak(Box::new(octopus)))` (a `&'static Octopus`, for an
+//! instance that lives as long as the process) copies a pointer instead.
+//!
 //! What each request gets:
 //! - the route template from axum's [`MatchedPath`] (`/hello/{name}`) as the `http_route` label
 //!   and in the span name; requests that matched no route (404s) share one label value;

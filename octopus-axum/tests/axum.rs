@@ -343,3 +343,73 @@ async fn without_catch_panic_the_panic_is_recorded_then_propagates() {
         ))
     );
 }
+
+/// A user's observer stacked after Octopus: logs each request's route, status, and whether it
+/// saw Octopus's server span in the request's context.
+#[derive(Clone, Default)]
+struct Seen(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct SeenRequest {
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    route: String,
+    traced: bool,
+}
+
+impl octopus_core::RequestObserver for Seen {
+    type Observation = SeenRequest;
+
+    fn start<H: octopus_core::HeaderSource + ?Sized>(
+        &self,
+        request: &octopus_core::RequestView<'_, H>,
+        context: &mut octopus_core::opentelemetry::Context,
+    ) -> SeenRequest {
+        SeenRequest {
+            log: self.0.clone(),
+            route: request.route().unwrap_or("-").to_owned(),
+            traced: context.has_active_span(),
+        }
+    }
+}
+
+impl octopus_core::Observation for SeenRequest {
+    fn finish(self, response: &octopus_core::ResponseView<'_>) {
+        self.log.lock().unwrap().push(format!(
+            "{} {} traced={}",
+            self.route,
+            response.status(),
+            self.traced
+        ));
+    }
+}
+
+#[tokio::test]
+async fn one_layer_takes_a_stack_of_observers_or_none() {
+    let octopus = Octopus::new(OctopusConfig {
+        traces_exporter: octopus_core::TracesExporter::None,
+        trace_response: true,
+        ..OctopusConfig::default()
+    })
+    .unwrap();
+    let seen = Seen::default();
+    let routes = || Router::new().route("/hello/{name}", get(|| async { "hello" }));
+    let stacked = routes().layer(OctopusLayer::new((octopus.clone(), seen.clone())));
+    let response = stacked
+        .oneshot(Request::get("/hello/ann").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // `00-{32 hex trace id}-{16 hex span id}-{2 hex flags}`
+    let traceresponse = response.headers()["traceresponse"].to_str().unwrap();
+    assert_eq!(traceresponse.len(), 55, "{traceresponse}");
+    assert!(traceresponse.starts_with("00-"), "{traceresponse}");
+    assert_eq!(*seen.0.lock().unwrap(), ["/hello/{name} 200 traced=true"]);
+
+    let unobserved = routes().layer(OctopusLayer::new(()));
+    let response = unobserved
+        .oneshot(Request::get("/hello/bob").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("traceresponse").is_none());
+    octopus.shutdown().unwrap();
+}

@@ -110,7 +110,9 @@ pub use config::{
 pub use headers::{HeaderSink, HeaderSource, NoHeaders};
 pub use metrics::{MetricsObservation, MetricsObserver};
 pub use metrics_endpoint::MetricsResponse;
-pub use observer::{InContext, Observation, ObservedRequest, RequestObserver};
+pub use observer::{
+    InContext, Observation, ObservedFuture, ObservedRequest, OnPanic, RequestObserver, Translate,
+};
 pub use octopus::{Octopus, OctopusObservation, ShutdownGuard};
 pub use propagation::{HeaderCodec, PropagatorKind};
 pub use request::{HttpMethod, MAX_ROUTE_TEMPLATES, OVERFLOW_ROUTE, RequestView};

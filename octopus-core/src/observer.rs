@@ -10,22 +10,41 @@
 //!    context to handlers explicitly (rocket's request guard);
 //! 3. if the framework matches the route after the request started (rocket, warp's named
 //!    routes), reports it with [`ObservedRequest::set_route`] once known;
-//! 4. reports the end with [`ObservedRequest::finish`] — or, if the request future is dropped
-//!    first, does nothing: dropping the `ObservedRequest` reports the request as cancelled.
+//! 4. when the handler produced a response, lets the observation write its response headers
+//!    and reports the end: [`ObservedRequest::finish_with_headers`] (or
+//!    [`ObservedRequest::finish`] when there is no response to write into) — or, if the request
+//!    future is dropped first, does nothing: dropping the `ObservedRequest` reports the request
+//!    as cancelled.
+//!
+//! Adapters whose middleware wraps the handler's future do 2 to 4 with one
+//! [`ObservedFuture`]: they say how their framework's output reads ([`Translate`]) and what a
+//! panicking handler becomes ([`OnPanic`]), and the core does the rest.
 //!
 //! Observers compose without boxing: a tuple of observers is an observer, and so is an
-//! `Option` of one (a disabled observer costs a branch).
+//! `Option` of one (a disabled observer costs a branch), an `Arc` of one and a `&'static` one.
+//!
+//! # Nothing shared is written per request by the seam
+//!
+//! Observing a request with an observer that does nothing (`()`, or an [`Octopus`] with no
+//! metrics and no tracing) writes no memory that another thread writes: the observer is only
+//! read (`&self`), the observation lives in the request's future, and [`ObservedFuture`] holds
+//! no handle to the observer. Frameworks that clone their service per request (tower, hyper)
+//! clone the observer with it: an owned [`Octopus`] then costs one reference-count increment
+//! and decrement per request, a `&'static` observer nothing.
+//!
+//! [`Octopus`]: crate::Octopus
 
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Poll, ready};
 
 use opentelemetry::Context;
 use opentelemetry::context::{FutureExt as _, WithContext};
 use opentelemetry::trace::TraceContextExt as _;
 
-use crate::{HeaderSource, RequestView, ResponseView};
+use crate::{HeaderSink, HeaderSource, RequestView, ResponseView};
 
 /// Something that watches requests: metrics, tracing, an access log.
 ///
@@ -135,6 +154,15 @@ pub trait Observation: Send + 'static {
     fn set_route(&mut self, route: &str) {
         let _ = route;
     }
+
+    /// The handler produced a response that is about to be sent: write the headers this
+    /// observation adds to it (Octopus's `traceresponse`). Called at most once, just before
+    /// [`finish`](Observation::finish); not for cancelled requests, nor for errors that the
+    /// framework renders later. The default writes none, and costs nothing.
+    #[inline]
+    fn write_response_headers<K: HeaderSink + ?Sized>(&self, headers: &mut K) {
+        let _ = headers;
+    }
 }
 
 /// One request being observed: the per-request state plus the request's trace context.
@@ -178,9 +206,24 @@ impl<S: Observation> ObservedRequest<S> {
         }
     }
 
-    /// Reports the end of the request.
+    /// Reports the end of the request, when there is no response to add headers to (an error
+    /// the framework renders later) or the adapter adds none.
     pub fn finish(mut self, response: &ResponseView<'_>) {
         if let Some(observation) = self.observation.take() {
+            observation.finish(response);
+        }
+    }
+
+    /// Lets the observation write its response headers into `headers` (see
+    /// [`Observation::write_response_headers`]), then reports the end of the request: what an
+    /// adapter calls when the handler produced a response.
+    pub fn finish_with_headers<K: HeaderSink + ?Sized>(
+        mut self,
+        response: &ResponseView<'_>,
+        headers: &mut K,
+    ) {
+        if let Some(observation) = self.observation.take() {
+            observation.write_response_headers(headers);
             observation.finish(response);
         }
     }
@@ -224,6 +267,165 @@ impl<F: Future> Future for InContext<F> {
             InContextProjection::Current { future } => future.poll(cx),
             InContextProjection::Bare { future } => future.poll(cx),
         }
+    }
+}
+
+/// How an adapter reads its framework's handler output: the one part of
+/// [`ObservedFuture`] that differs between frameworks.
+///
+/// Implemented by a small value of the adapter's (usually a unit struct), for `T`, the output
+/// of the future the adapter wraps.
+pub trait Translate<T> {
+    /// How `output` ended the request, and the headers of the response it is, if it is one —
+    /// `None` for an error the framework renders into a response later.
+    fn ended<'o>(&mut self, output: &'o mut T) -> (ResponseView<'o>, Option<impl HeaderSink + 'o>);
+
+    /// The route template, when the framework named it only while the handler ran (warp's named
+    /// routes); asked once, when the handler's future is ready, before the request ends. (A
+    /// future dropped unfinished is the adapter's to name, with
+    /// [`ObservedFuture::observed_mut`].) The default: none.
+    #[inline]
+    fn late_route(&mut self) -> Option<Arc<str>> {
+        None
+    }
+}
+
+/// What a handler's panic becomes, in [`ObservedFuture`]: each framework's policy.
+///
+/// Either way the request is recorded as panicked (a 500 with an Error span), and the handler's
+/// future is not polled again.
+#[derive(Clone, Copy, Debug)]
+pub enum OnPanic<T> {
+    /// The panic goes on unwinding, for an outer layer to answer (tower-http's
+    /// `CatchPanicLayer` in front of axum).
+    Resume,
+    /// The future answers with this output instead (a 500), for frameworks that would
+    /// otherwise lose the connection or the worker with the panic (actix-web, warp). The answer
+    /// gets the observation's response headers when [`Translate::ended`] sees a response in it.
+    Answer(fn() -> T),
+}
+
+pin_project_lite::pin_project! {
+    /// A handler's future, observed: polls it with the request's context current, catches its
+    /// panic as [`OnPanic`] says, and when it is ready lets the observation write the response
+    /// headers and reports the end — exactly once. Dropped before that (client gone, timeout),
+    /// the request it holds reports itself cancelled.
+    ///
+    /// The whole response future of an adapter; what differs between frameworks is `T`, how
+    /// their output reads ([`Translate`]), and the [`OnPanic`] policy. It holds no handle to
+    /// the observer.
+    ///
+    /// ```
+    /// use octopus_core::{HeaderSink, ObservedFuture, OnPanic, RequestObserver, RequestView, ResponseView, Translate};
+    ///
+    /// /// A framework whose handlers return `(status, headers)`.
+    /// struct Plain;
+    ///
+    /// impl Translate<(u16, Vec<(String, String)>)> for Plain {
+    ///     fn ended<'o>(
+    ///         &mut self,
+    ///         (status, headers): &'o mut (u16, Vec<(String, String)>),
+    ///     ) -> (ResponseView<'o>, Option<impl HeaderSink + 'o>) {
+    ///         (ResponseView::new(*status), Some(headers))
+    ///     }
+    /// }
+    ///
+    /// let headers: &[(&str, &str)] = &[];
+    /// let observed = ().observe(&RequestView::new("GET", "/", headers));
+    /// let handler = async { (200, Vec::new()) };
+    /// let future = ObservedFuture::new(observed, handler, Plain, OnPanic::Answer(|| (500, Vec::new())));
+    /// # let _ = future;
+    /// ```
+    #[must_use = "futures do nothing unless polled; dropping it reports the request as cancelled"]
+    pub struct ObservedFuture<F: Future, S: Observation, T> {
+        #[pin]
+        future: InContext<F>,
+        observed: Option<ObservedRequest<S>>,
+        translate: T,
+        on_panic: OnPanic<F::Output>,
+    }
+}
+
+impl<F, S, T> ObservedFuture<F, S, T>
+where
+    F: Future,
+    S: Observation,
+    T: Translate<F::Output>,
+{
+    /// `future` — the handler, in an adapter — observed as `observed`, its output read with
+    /// `translate`, a panic handled as `on_panic` says.
+    pub fn new(
+        observed: ObservedRequest<S>,
+        future: F,
+        translate: T,
+        on_panic: OnPanic<F::Output>,
+    ) -> Self {
+        ObservedFuture {
+            future: observed.in_context(future),
+            observed: Some(observed),
+            translate,
+            on_panic,
+        }
+    }
+}
+
+impl<F: Future, S: Observation, T> ObservedFuture<F, S, T> {
+    /// The request, until it ended: for a framework that learns the route late to name it on
+    /// the way out when the future is dropped unfinished (see [`Translate::late_route`]).
+    pub fn observed_mut(self: Pin<&mut Self>) -> Option<&mut ObservedRequest<S>> {
+        self.project().observed.as_mut()
+    }
+}
+
+/// Passes the route `translate` learnt late on to `observed`.
+#[inline]
+fn late_route<S: Observation, O, T: Translate<O>>(
+    translate: &mut T,
+    observed: &mut ObservedRequest<S>,
+) {
+    if let Some(route) = translate.late_route() {
+        observed.set_route(&route);
+    }
+}
+
+impl<F, S, T> Future for ObservedFuture<F, S, T>
+where
+    F: Future,
+    S: Observation,
+    T: Translate<F::Output>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let future = this.future;
+        let (mut output, panicked) = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(poll) => (ready!(poll), false),
+            Err(panic) => match *this.on_panic {
+                OnPanic::Answer(answer) => (answer(), true),
+                OnPanic::Resume => {
+                    if let Some(mut observed) = this.observed.take() {
+                        late_route(this.translate, &mut observed);
+                        observed.finish(&ResponseView::panicked());
+                    }
+                    resume_unwind(panic)
+                }
+            },
+        };
+        if let Some(mut observed) = this.observed.take() {
+            late_route(this.translate, &mut observed);
+            let (view, headers) = this.translate.ended(&mut output);
+            let view = if panicked {
+                ResponseView::panicked()
+            } else {
+                view
+            };
+            match headers {
+                Some(mut headers) => observed.finish_with_headers(&view, &mut headers),
+                None => observed.finish(&view),
+            }
+        }
+        Poll::Ready(output)
     }
 }
 
@@ -276,9 +478,34 @@ impl<S: Observation> Observation for Option<S> {
             observation.set_route(route);
         }
     }
+
+    #[inline]
+    fn write_response_headers<K: HeaderSink + ?Sized>(&self, headers: &mut K) {
+        if let Some(observation) = self {
+            observation.write_response_headers(headers);
+        }
+    }
 }
 
 impl<O: RequestObserver> RequestObserver for Arc<O> {
+    type Observation = O::Observation;
+
+    #[inline]
+    fn start<H: HeaderSource + ?Sized>(
+        &self,
+        request: &RequestView<'_, H>,
+        context: &mut Context,
+    ) -> Self::Observation {
+        (**self).start(request, context)
+    }
+}
+
+/// An observer that lives as long as the process (`Box::leak`, a `static`): adapters whose
+/// framework clones the service per request copy a pointer, where an owned [`Octopus`] costs a
+/// reference-count increment and decrement on memory every worker thread shares.
+///
+/// [`Octopus`]: crate::Octopus
+impl<O: RequestObserver> RequestObserver for &'static O {
     type Observation = O::Observation;
 
     #[inline]
@@ -322,6 +549,12 @@ macro_rules! stack {
             #[inline]
             fn set_route(&mut self, route: &str) {
                 $(self.$index.set_route(route);)+
+            }
+
+            // In the order they start: an inner observer's header wins over an outer one's.
+            #[inline]
+            fn write_response_headers<K: HeaderSink + ?Sized>(&self, headers: &mut K) {
+                $(self.$index.write_response_headers(headers);)+
             }
         }
     };
@@ -416,10 +649,23 @@ mod tests {
 
     impl Observation for Recording {
         fn finish(self, response: &ResponseView<'_>) {
+            let how = match (response.is_panic(), response.error_kind()) {
+                (true, _) => " panic",
+                (false, Some(_)) => " error",
+                (false, None) => "",
+            };
+            self.log.lock().unwrap().push(format!(
+                "{} finish {}{how}",
+                self.name,
+                response.status()
+            ));
+        }
+
+        fn set_route(&mut self, route: &str) {
             self.log
                 .lock()
                 .unwrap()
-                .push(format!("{} finish {}", self.name, response.status()));
+                .push(format!("{} route {route}", self.name));
         }
 
         fn cancel(self) {
@@ -483,5 +729,166 @@ mod tests {
         let request = observer.observe(&RequestView::new("GET", "/", headers));
         assert!(request.context().get::<Tag>().is_none());
         request.finish(&ResponseView::new(200));
+    }
+
+    /// Writes `x-observed: {name}` into every response.
+    struct Stamping(&'static str);
+
+    impl RequestObserver for Stamping {
+        type Observation = Stamp;
+
+        fn start<H: HeaderSource + ?Sized>(
+            &self,
+            _: &RequestView<'_, H>,
+            _: &mut Context,
+        ) -> Stamp {
+            Stamp(self.0)
+        }
+    }
+
+    struct Stamp(&'static str);
+
+    impl Observation for Stamp {
+        fn finish(self, _: &ResponseView<'_>) {}
+
+        fn write_response_headers<K: HeaderSink + ?Sized>(&self, headers: &mut K) {
+            headers.set_header("x-observed", self.0.to_owned());
+        }
+    }
+
+    #[test]
+    fn stacks_and_options_write_their_response_headers_in_order() {
+        let observer = (
+            Stamping("outer"),
+            Some(Stamping("inner")),
+            None::<Stamping>,
+            (),
+        );
+        let headers: &[(&str, &str)] = &[];
+        let mut written: Vec<(String, String)> = Vec::new();
+        observer
+            .observe(&RequestView::new("GET", "/", headers))
+            .finish_with_headers(&ResponseView::new(200), &mut written);
+        assert_eq!(written, [("x-observed".to_owned(), "inner".to_owned())]);
+    }
+
+    type Output = Result<(u16, Vec<(String, String)>), u16>;
+
+    /// A framework whose handlers answer `Ok((status, headers))` or `Err(status)`, naming their
+    /// route while they run.
+    struct Plain(Option<Arc<str>>);
+
+    impl Translate<Output> for Plain {
+        fn ended<'o>(
+            &mut self,
+            output: &'o mut Output,
+        ) -> (ResponseView<'o>, Option<impl HeaderSink + 'o>) {
+            match output {
+                Ok((status, headers)) => (ResponseView::new(*status), Some(headers)),
+                Err(status) => (ResponseView::failed(*status, "error"), None),
+            }
+        }
+
+        fn late_route(&mut self) -> Option<Arc<str>> {
+            self.0.take()
+        }
+    }
+
+    fn observed_future<F: Future<Output = Output>>(
+        observer: &(Recorder, Stamping),
+        future: F,
+        on_panic: OnPanic<Output>,
+    ) -> ObservedFuture<F, (Recording, Stamp), Plain> {
+        let headers: &[(&str, &str)] = &[];
+        let observed = observer.observe(&RequestView::new("GET", "/p", headers));
+        ObservedFuture::new(observed, future, Plain(Some("/{p}".into())), on_panic)
+    }
+
+    /// Records finishes with their route.
+    fn recorder(log: &Arc<Mutex<Vec<String>>>) -> (Recorder, Stamping) {
+        (
+            Recorder {
+                name: "r",
+                log: log.clone(),
+            },
+            Stamping("s"),
+        )
+    }
+
+    #[test]
+    fn observed_future_writes_headers_and_finishes_once_with_the_late_route() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let observer = recorder(&log);
+        let output = ready(observed_future(
+            &observer,
+            async { Ok((201, Vec::new())) },
+            OnPanic::Resume,
+        ));
+        assert_eq!(
+            output,
+            Ok((201, vec![("x-observed".to_owned(), "s".to_owned())]))
+        );
+        let output = ready(observed_future(
+            &observer,
+            async { Err(503) },
+            OnPanic::Resume,
+        ));
+        assert_eq!(output, Err(503));
+        assert_eq!(
+            *log.lock().unwrap(),
+            [
+                "r start /p (context none)",
+                "r route /{p}",
+                "r finish 201",
+                "r start /p (context none)",
+                "r route /{p}",
+                "r finish 503 error",
+            ]
+        );
+    }
+
+    #[test]
+    fn observed_future_answers_or_resumes_a_panic_as_told() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let observer = recorder(&log);
+        let answered = ready(observed_future(
+            &observer,
+            async { panic!("on purpose") },
+            OnPanic::Answer(|| Ok((500, Vec::new()))),
+        ));
+        assert_eq!(
+            answered,
+            Ok((500, vec![("x-observed".to_owned(), "s".to_owned())]))
+        );
+        let resumed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            ready(observed_future(
+                &observer,
+                async { panic!("on purpose") },
+                OnPanic::Resume,
+            ))
+        }));
+        assert!(resumed.is_err());
+        let log = log.lock().unwrap();
+        assert_eq!(
+            log.iter().filter(|l| *l == "r finish 500 panic").count(),
+            2,
+            "{log:?}"
+        );
+        assert_eq!(log.iter().filter(|l| l.contains("cancel")).count(), 0);
+    }
+
+    #[test]
+    fn observed_future_dropped_unfinished_cancels_once() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let observer = recorder(&log);
+        drop(observed_future(
+            &observer,
+            std::future::pending(),
+            OnPanic::Resume,
+        ));
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["r start /p (context none)", "r cancel"]
+        );
     }
 }

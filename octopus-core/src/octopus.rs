@@ -223,14 +223,6 @@ impl Octopus {
         &self.inner.codec
     }
 
-    /// Writes the response headers Octopus is configured to add (the W3C `traceresponse`
-    /// header when `trace_response` is on) for the request whose context is `context`.
-    pub fn inject_response_headers<S: HeaderSink + ?Sized>(&self, context: &Context, sink: &mut S) {
-        if self.inner.config.trace_response {
-            crate::trace::inject_trace_response(context, sink);
-        }
-    }
-
     /// A `tracing-subscriber` layer that turns `tracing` spans into OpenTelemetry spans of this
     /// instance's tracer provider, or `None` when tracing is off.
     ///
@@ -367,15 +359,15 @@ impl RequestObserver for Octopus {
         request: &RequestView<'_, H>,
         context: &mut Context,
     ) -> OctopusObservation {
+        // Exclusion is part of starting: adapters need not know which paths are excluded.
+        // With no metrics and no tracing this reads shared memory and writes none.
         if self.is_excluded(request.path()) {
-            return OctopusObservation {
-                metrics: None,
-                tracing: None,
-            };
+            return OctopusObservation::default();
         }
         OctopusObservation {
             tracing: self.inner.tracing.start(request, context),
             metrics: self.inner.metrics.start(request, context),
+            trace_response: self.inner.config.trace_response,
         }
     }
 }
@@ -385,6 +377,8 @@ impl RequestObserver for Octopus {
 pub struct OctopusObservation {
     metrics: Option<MetricsObservation>,
     tracing: Option<TracingObservation>,
+    /// Whether the response gets the W3C `traceresponse` header (config `trace_response`).
+    trace_response: bool,
 }
 
 impl Observation for OctopusObservation {
@@ -404,5 +398,14 @@ impl Observation for OctopusObservation {
     fn set_route(&mut self, route: &str) {
         self.metrics.set_route(route);
         self.tracing.set_route(route);
+    }
+
+    #[inline]
+    fn write_response_headers<K: HeaderSink + ?Sized>(&self, headers: &mut K) {
+        if self.trace_response
+            && let Some(tracing) = &self.tracing
+        {
+            tracing.write_trace_response(headers);
+        }
     }
 }

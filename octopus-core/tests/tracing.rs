@@ -307,14 +307,14 @@ fn octopus_writes_traceresponse_when_asked() {
     .unwrap();
     let headers: &[(&str, &str)] = &[("traceparent", &format!("00-{TRACE_ID}-{PARENT_ID}-01"))];
     let request = octopus.observe(&RequestView::new("GET", "/x", headers));
-    let mut response_headers: Vec<(String, String)> = Vec::new();
-    octopus.inject_response_headers(request.context(), &mut response_headers);
     let span_id = request
         .context()
         .span()
         .span_context()
         .span_id()
         .to_string();
+    let mut response_headers: Vec<(String, String)> = Vec::new();
+    request.finish_with_headers(&ResponseView::new(200), &mut response_headers);
     assert_eq!(
         response_headers,
         [(
@@ -322,7 +322,6 @@ fn octopus_writes_traceresponse_when_asked() {
             format!("00-{TRACE_ID}-{span_id}-01")
         )]
     );
-    request.finish(&ResponseView::new(200));
 
     let quiet = Octopus::new(OctopusConfig {
         traces_exporter: TracesExporter::None,
@@ -331,7 +330,7 @@ fn octopus_writes_traceresponse_when_asked() {
     .unwrap();
     let request = quiet.observe(&RequestView::new("GET", "/x", headers));
     let mut none: Vec<(String, String)> = Vec::new();
-    quiet.inject_response_headers(request.context(), &mut none);
+    request.finish_with_headers(&ResponseView::new(200), &mut none);
     assert!(none.is_empty());
     drop(KeyValue::new("unused", 0));
 }

@@ -4,47 +4,60 @@ use std::sync::Mutex;
 
 use octopus_core::opentelemetry::Context;
 use octopus_core::{
-    HeaderSource as _, ObservedRequest, Octopus, OctopusObservation, RequestObserver, RequestView,
+    HeaderSource as _, Observation, ObservedRequest, Octopus, RequestObserver, RequestView,
     ResponseView,
 };
-use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::{Build, Data, Request, Response, Rocket, Route};
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::{Data, Request, Response, Route};
 
 use crate::RocketHeaders;
-use crate::metrics::metrics_route;
 
-/// Observes every request with [`Octopus`] and serves `GET /metrics`.
+/// Observes every request with one observer: [`Octopus`], a stack of observers
+/// (`(octopus, access_log)`), or `()` for none. Serve `/metrics` with
+/// [`metrics_route`](crate::metrics_route).
 ///
 /// A request starts in the request fairing and ends in the response fairing; between the two,
 /// its state lives in the request's local cache, so a request dropped in between (client gone)
 /// drops its state and is recorded as cancelled.
 #[derive(Clone, Debug)]
-pub struct OctopusFairing {
-    octopus: Octopus,
-    metrics_route: bool,
+pub struct OctopusFairing<O: RequestObserver = Octopus> {
+    observer: O,
 }
 
-impl OctopusFairing {
-    /// A fairing observing with `octopus` that mounts `GET {metrics_path}` at ignition.
-    pub fn new(octopus: Octopus) -> Self {
-        OctopusFairing {
-            octopus,
-            metrics_route: true,
-        }
-    }
-
-    /// Does not mount the metrics route: serve [`metrics_route`] yourself (behind a guard, on
-    /// another mount point) or not at all.
-    pub fn without_metrics_route(mut self) -> Self {
-        self.metrics_route = false;
-        self
+impl<O: RequestObserver> OctopusFairing<O> {
+    /// A fairing observing with `observer`.
+    pub fn new(observer: O) -> Self {
+        OctopusFairing { observer }
     }
 }
 
-/// One request's Octopus state, in the request's local cache.
+/// One request's state, in the request's local cache: the request's context, and the request
+/// being observed until the response fairing ends it.
+///
+/// Rocket's local cache is keyed by type, and the [`TraceContext`](crate::TraceContext) guard
+/// knows no observer type: the observed request is kept behind a trait object.
 pub(crate) struct RequestState {
     context: Context,
-    observed: Mutex<Option<ObservedRequest<OctopusObservation>>>,
+    observed: Mutex<Option<Box<dyn Pending>>>,
+}
+
+/// An [`ObservedRequest`] of any observer, as the fairing and the guard use it.
+trait Pending: Send {
+    fn set_route(&mut self, route: &str);
+
+    /// Writes the observation's headers into `response` and ends the request with its status.
+    fn finish(self: Box<Self>, response: &mut Response<'_>);
+}
+
+impl<S: Observation> Pending for ObservedRequest<S> {
+    fn set_route(&mut self, route: &str) {
+        ObservedRequest::set_route(self, route);
+    }
+
+    fn finish(self: Box<Self>, response: &mut Response<'_>) {
+        let ended = ResponseView::new(response.status().code);
+        self.finish_with_headers(&ended, &mut RocketHeaders(response));
+    }
 }
 
 impl RequestState {
@@ -66,7 +79,7 @@ impl RequestState {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<ObservedRequest<OctopusObservation>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Box<dyn Pending>>> {
         // Nothing panics while holding the lock; if something did, the state is still whole.
         self.observed
             .lock()
@@ -75,21 +88,12 @@ impl RequestState {
 }
 
 #[rocket::async_trait]
-impl Fairing for OctopusFairing {
+impl<O: RequestObserver> Fairing for OctopusFairing<O> {
     fn info(&self) -> Info {
         Info {
             name: "Octopus",
-            kind: Kind::Ignite | Kind::Request | Kind::Response,
+            kind: Kind::Request | Kind::Response,
         }
-    }
-
-    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        // With a separate `metrics_address`, `Octopus::serve_metrics` serves the metrics there.
-        Ok(if self.metrics_route && self.octopus.metrics_on_app() {
-            rocket.mount("/", vec![metrics_route(&self.octopus)])
-        } else {
-            rocket
-        })
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
@@ -100,7 +104,7 @@ impl Fairing for OctopusFairing {
             } else {
                 "http"
             };
-            self.octopus.observe(
+            self.observer.observe(
                 &RequestView::new(
                     request.method().as_str(),
                     request.uri().path().as_str(),
@@ -112,7 +116,7 @@ impl Fairing for OctopusFairing {
         };
         request.local_cache(move || RequestState {
             context: observed.context().clone(),
-            observed: Mutex::new(Some(observed)),
+            observed: Mutex::new(Some(Box::new(observed))),
         });
     }
 
@@ -126,8 +130,6 @@ impl Fairing for OctopusFairing {
         if let Some(route) = request.route() {
             observed.set_route(route.uri.origin.path().as_str());
         }
-        self.octopus
-            .inject_response_headers(observed.context(), &mut RocketHeaders(&mut *response));
-        observed.finish(&ResponseView::new(response.status().code));
+        observed.finish(response);
     }
 }

@@ -1,11 +1,11 @@
 //! Octopus for rocket 0.5.
 //!
-//! Two lines, as with the original plugins: build [`Octopus`] once, attach the fairing. It
-//! mounts `GET /metrics` itself.
+//! Two lines, as with the original plugins: build [`Octopus`] once, attach the fairing and
+//! mount `GET /metrics`.
 //!
 //! ```
 //! use octopus_core::{Octopus, OctopusConfig};
-//! use octopus_rocket::OctopusFairing;
+//! use octopus_rocket::{OctopusFairing, metrics_route};
 //!
 //! #[rocket::get("/hello/<name>")]
 //! fn hello(name: &str) -> String {
@@ -19,11 +19,18 @@
 //! )?)?;
 //! let rocket = rocket::build()
 //!     .mount("/", rocket::routes![hello])
-//!     .attach(OctopusFairing::new(octopus.clone())); // every route, and GET /metrics
+//!     .mount("/", vec![metrics_route(&octopus)])    // GET /metrics
+//!     .attach(OctopusFairing::new(octopus.clone())); // every route, with its template
+//! // To stack your own observer after Octopus: OctopusFairing::new((octopus, access_log)).
 //! // rocket.launch().await; then octopus.shutdown() to flush queued spans.
 //! # drop(rocket);
 //! # Ok(()) }
 //! ```
+//!
+//! One observer, any [`RequestObserver`](octopus_core::RequestObserver): [`Octopus`], your own, or
+//! a stack of them — `OctopusFairing::new((octopus, access_log))` starts your observer after
+//! Octopus (with the request's context, server span included) and ends it first;
+//! `OctopusFairing::new(())` observes nothing.
 //!
 //! What each request gets:
 //! - the matched route's URI (`/hello/<name>`, with its mount point) as the `http_route` label

@@ -8,12 +8,10 @@ use rocket::{Data, Request};
 
 use crate::headers::RocketHeaders;
 
-/// `GET {metrics_path}` (default `/metrics`), for mounting yourself when the fairing's own
-/// route is turned off ([`OctopusFairing::without_metrics_route`]). The path is among
-/// Octopus's exclusions, so scrapes are neither counted nor traced. A configured bearer token
-/// is required.
-///
-/// [`OctopusFairing::without_metrics_route`]: crate::OctopusFairing::without_metrics_route
+/// `GET {metrics_path}` (default `/metrics`): mount it at `/`. The path is among Octopus's
+/// exclusions, so scrapes are neither counted nor traced. A configured bearer token is
+/// required. With a separate `metrics_address` it answers 404 (`Octopus::serve_metrics`
+/// serves the metrics there).
 pub fn metrics_route(octopus: &Octopus) -> Route {
     Route::new(
         Method::Get,
@@ -28,7 +26,11 @@ pub struct MetricsHandler(pub Octopus);
 
 #[rocket::async_trait]
 impl Handler for MetricsHandler {
-    async fn handle<'r>(&self, request: &'r Request<'_>, _: Data<'r>) -> Outcome<'r> {
+    async fn handle<'r>(&self, request: &'r Request<'_>, data: Data<'r>) -> Outcome<'r> {
+        // With a separate `metrics_address` the application's port has no `/metrics`.
+        if !self.0.metrics_on_app() {
+            return Outcome::forward(data, Status::NotFound);
+        }
         let scrape = self.0.scrape(&RocketHeaders(request.headers()));
         let content_type =
             ContentType::parse_flexible(scrape.content_type).unwrap_or(ContentType::Plain);

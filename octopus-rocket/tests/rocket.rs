@@ -8,7 +8,7 @@ use octopus_core::client::TracedClient;
 use octopus_core::opentelemetry::trace::{Span as _, Tracer, TracerProvider as _};
 use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
 use octopus_core::{Octopus, OctopusConfig};
-use octopus_rocket::{OctopusFairing, TraceContext};
+use octopus_rocket::{OctopusFairing, TraceContext, metrics_route};
 use rocket::fairing::AdHoc;
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
@@ -139,6 +139,7 @@ fn rocket(octopus: &Octopus) -> rocket::Rocket<rocket::Build> {
                 call
             ],
         )
+        .mount("/", vec![metrics_route(octopus)])
         .register("/", catchers![not_found, unauthorized])
         .attach(OctopusFairing::new(octopus.clone()))
 }

@@ -21,7 +21,7 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let address = listener.local_addr()?;
 //! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-//! let service = octopus_warp::observe(&octopus, warp::service(routes)); // metrics + spans
+//! let service = octopus_warp::observe(octopus.clone(), warp::service(routes)); // metrics + spans
 //! let server = tokio::spawn(octopus_warp::serve(listener, service, async {
 //!     stopped.await.ok(); // your shutdown signal (SIGTERM, ...)
 //! }));
@@ -42,6 +42,16 @@
 //! warp can only combine filters, and combinators never let it poll the inner filter's future.
 //! Running the filter with the request's trace context current, and answering a panicking
 //! handler with a 500, both need exactly that; a service can do both.
+//!
+//! One observer, any [`RequestObserver`]: [`Octopus`], your own, or
+//! a stack of them — `octopus_warp::observe((octopus, access_log), service)` starts your observer
+//! after Octopus (with the request's context, server span included) and ends it first;
+//! `octopus_warp::observe((), service)` observes nothing.
+//!
+//! The serve loop clones the service for every request, and the observer with it: an owned
+//! [`Octopus`] is then one reference-count increment per request on memory all worker threads
+//! share; a `&'static Octopus` (`Box::leak`, for an instance that lives as long as the process)
+//! copies a pointer instead.
 //!
 //! What each request gets:
 //! - the name of the [`route`] that matched as the `http_route` label and in the span name;
@@ -80,12 +90,14 @@ pub use trace_context::{TraceContext, trace_context};
 pub use octopus_core::Octopus;
 pub use octopus_core::ServeOptions;
 
-/// `service` — `warp::service(filter)` — observed by `octopus`: the second of the quick start's
-/// two lines.
+use octopus_core::RequestObserver;
+
+/// `service` — `warp::service(filter)` — observed by `observer`: the second of the quick
+/// start's two lines. The observer is [`Octopus`], a stack (`(octopus, access_log)`), or `()`.
 ///
 /// Serve it with [`serve`]: that is where upgrades (`warp::ws()`), HTTP/2 and the header read
 /// timeout come from. `warp::addr::remote()` yields `None` under it (warp fills it only in its
 /// own server); [`remote`] yields the client's address.
-pub fn observe<S>(octopus: &Octopus, service: S) -> OctopusService<S> {
-    OctopusService::new(octopus.clone(), service)
+pub fn observe<O: RequestObserver, S>(observer: O, service: S) -> OctopusService<S, O> {
+    OctopusService::new(observer, service)
 }

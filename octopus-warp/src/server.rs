@@ -49,7 +49,7 @@ where
 ///
 /// # async fn run(octopus: octopus_core::Octopus) -> std::io::Result<()> {
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-/// let service = octopus_warp::observe(&octopus, warp::service(warp::any().map(|| "ok")));
+/// let service = octopus_warp::observe(octopus, warp::service(warp::any().map(|| "ok")));
 /// let options = octopus_warp::ServeOptions::new().header_read_timeout(Duration::from_secs(5));
 /// octopus_warp::serve_with(listener, service, &options, std::future::pending()).await
 /// # }

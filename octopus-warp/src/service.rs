@@ -2,13 +2,13 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll, ready};
+use std::task::{Context as TaskContext, Poll};
 
 use octopus_core::{
-    InContext, ObservedRequest, Octopus, RequestObserver, RequestView, ResponseView,
+    HeaderSink, ObservedFuture, Octopus, OnPanic, RequestObserver, RequestView, ResponseView,
+    Translate,
 };
 use tower_service::Service;
 use warp::Reply as _;
@@ -17,39 +17,26 @@ use warp::reply::Response;
 
 use crate::route::RouteSlot;
 
-/// Observes every request of a warp filter with [`Octopus`] — and optionally with your own
-/// observer `O`, stacked after it.
+/// Observes every request of a warp filter with one observer: [`Octopus`], a stack of
+/// observers (`(octopus, access_log)`), or `()` for none.
 ///
 /// Wraps `warp::service(filter)`: make it with [`observe`](crate::observe) and serve it with
 /// [`serve`](crate::serve) (or any hyper 1 server). Any tower service answering with a
-/// `warp::reply::Response` works.
+/// `warp::reply::Response` works. Servers clone the service for every request, and the
+/// observer with it: an [`Octopus`] costs one reference-count increment per request, a
+/// `&'static Octopus` nothing.
 #[derive(Clone, Debug)]
-pub struct OctopusService<S, O = ()> {
+pub struct OctopusService<S, O: RequestObserver = Octopus> {
     inner: S,
-    observer: Arc<(Octopus, O)>,
-}
-
-impl<S> OctopusService<S> {
-    /// `inner` observed with `octopus`.
-    pub fn new(octopus: Octopus, inner: S) -> Self {
-        OctopusService {
-            inner,
-            observer: Arc::new((octopus, ())),
-        }
-    }
+    observer: O,
 }
 
 impl<S, O: RequestObserver> OctopusService<S, O> {
-    /// `inner` observed with `octopus`, then with `observer`.
-    pub fn with_observer(octopus: Octopus, observer: O, inner: S) -> Self {
-        OctopusService {
-            inner,
-            observer: Arc::new((octopus, observer)),
-        }
+    /// `inner` observed with `observer`.
+    pub fn new(observer: O, inner: S) -> Self {
+        OctopusService { inner, observer }
     }
 }
-
-type Observation<O> = <Arc<(Octopus, O)> as RequestObserver>::Observation;
 
 impl<S, O, B> Service<http::Request<B>> for OctopusService<S, O>
 where
@@ -69,12 +56,36 @@ where
         let observed = self.observer.observe(&RequestView::from_http(&request));
         let slot = RouteSlot::default();
         request.extensions_mut().insert(slot.clone());
-        ResponseFuture {
-            inner: observed.in_context(self.inner.call(request)),
-            observed: Some(observed),
-            slot,
-            octopus: self.observer.clone(),
-        }
+        // warp and hyper leave a panicking handler to unwind the connection's task: the client
+        // would get no response at all. The panic is recorded and answered with a 500.
+        let on_panic = OnPanic::Answer(|| Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response()));
+        let translate = Warp(slot.clone());
+        let inner = ObservedFuture::new(observed, self.inner.call(request), translate, on_panic);
+        ResponseFuture { inner, slot }
+    }
+}
+
+/// How a filter's reply ends a request, and the route a [`route`](crate::route) filter named.
+#[derive(Debug)]
+struct Warp(RouteSlot);
+
+impl Translate<Result<Response, Infallible>> for Warp {
+    fn ended<'o>(
+        &mut self,
+        output: &'o mut Result<Response, Infallible>,
+    ) -> (ResponseView<'o>, Option<impl HeaderSink + 'o>) {
+        let response = match output {
+            Ok(response) => response,
+            Err(never) => match *never {},
+        };
+        (
+            ResponseView::new(response.status().as_u16()),
+            Some(response.headers_mut()),
+        )
+    }
+
+    fn late_route(&mut self) -> Option<Arc<str>> {
+        self.0.take()
     }
 }
 
@@ -82,20 +93,18 @@ pin_project_lite::pin_project! {
     /// The response future of [`OctopusService`]: polls the filter with the request's trace
     /// context current, turns a panic into a 500, and reports how the request ended — or, if
     /// dropped first, that it was cancelled.
-    pub struct ResponseFuture<F, O: RequestObserver> {
+    pub struct ResponseFuture<F: Future, O: RequestObserver> {
         #[pin]
-        inner: InContext<F>,
-        observed: Option<ObservedRequest<Observation<O>>>,
+        inner: ObservedFuture<F, O::Observation, Warp>,
         slot: RouteSlot,
-        octopus: Arc<(Octopus, O)>,
     }
 
-    impl<F, O: RequestObserver> PinnedDrop for ResponseFuture<F, O> {
+    impl<F: Future, O: RequestObserver> PinnedDrop for ResponseFuture<F, O> {
         // Dropped before the reply (client gone, timeout): the route a `route` filter named
         // must still reach the observation, or the cancelled span ends nameless.
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(observed) = this.observed.as_mut()
+            if let Some(observed) = this.inner.observed_mut()
                 && let Some(route) = this.slot.take()
             {
                 observed.set_route(&route);
@@ -109,34 +118,10 @@ where
     F: Future<Output = Result<Response, Infallible>>,
     O: RequestObserver,
 {
-    type Output = Result<Response, Infallible>;
+    type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let inner = this.inner;
-        // warp and hyper leave a panicking handler to unwind the connection's task: the client
-        // would get no response at all. The panic is recorded and answered with a 500; the
-        // filter's future is not polled again.
-        let (mut response, ended) = match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(poll) => {
-                let Ok(response) = ready!(poll);
-                let status = response.status().as_u16();
-                (response, ResponseView::new(status))
-            }
-            Err(_panic) => (
-                StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-                ResponseView::panicked(),
-            ),
-        };
-        if let Some(mut observed) = this.observed.take() {
-            if let Some(route) = this.slot.take() {
-                observed.set_route(&route);
-            }
-            this.octopus
-                .0
-                .inject_response_headers(observed.context(), response.headers_mut());
-            observed.finish(&ended);
-        }
-        Poll::Ready(Ok(response))
+        self.project().inner.poll(cx)
     }
 }

@@ -82,7 +82,7 @@ impl Server {
     async fn start(octopus: &Octopus, options: ServeOptions) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let service = octopus_warp::observe(octopus, warp::service(app(octopus)));
+        let service = octopus_warp::observe(octopus.clone(), warp::service(app(octopus)));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             octopus_warp::serve_with(listener, service, &options, async {

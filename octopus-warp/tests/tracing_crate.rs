@@ -37,7 +37,7 @@ async fn instrument_and_info_span_in_a_handler_are_children_of_the_server_span()
             let user = load_user(id).await;
             tracing::info_span!("render").in_scope(|| user)
         });
-    let mut service = octopus_warp::observe(&octopus, warp::service(users));
+    let mut service = octopus_warp::observe(octopus.clone(), warp::service(users));
     let request = http::Request::get("/users/7")
         .header("traceparent", format!("00-{TRACE_ID}-{INBOUND_SPAN_ID}-01"))
         .body(String::new())

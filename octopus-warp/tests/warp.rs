@@ -151,7 +151,7 @@ fn gauge(route: &str) -> String {
 async fn exact_metrics_with_named_routes_rejections_panics_and_cancels() {
     let agent = JaegerAgentReceiver::start();
     let octopus = octopus_to(&agent);
-    let mut service = octopus_warp::observe(&octopus, warp::service(routes(&octopus)));
+    let mut service = octopus_warp::observe(octopus.clone(), warp::service(routes(&octopus)));
     for name in ["bob", "alice", "carol"] {
         let (status, body) = call(&mut service, "GET", &format!("/hello/{name}"), &[]).await;
         assert_eq!((status, body), (200, format!("hello, {name}")));
@@ -292,7 +292,7 @@ async fn the_filters_alone_with_warp_test() {
 async fn inbound_headers_become_parents_and_handler_work_joins_the_trace() {
     let agent = JaegerAgentReceiver::start();
     let octopus = octopus_to(&agent);
-    let mut service = octopus_warp::observe(&octopus, warp::service(routes(&octopus)));
+    let mut service = octopus_warp::observe(octopus.clone(), warp::service(routes(&octopus)));
     call(
         &mut service,
         "GET",
@@ -365,7 +365,7 @@ async fn over_tcp_panics_disconnects_and_a_traced_call_share_one_trace() {
     let octopus = octopus_to(&agent);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
-    let service = octopus_warp::observe(&octopus, warp::service(routes(&octopus)));
+    let service = octopus_warp::observe(octopus.clone(), warp::service(routes(&octopus)));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(octopus_warp::serve(listener, service, async {
         let _ = stopped.await;

@@ -69,21 +69,25 @@ fn routes(client: TracedClient) -> Router {
 async fn main() -> std::io::Result<()> {
     let settings = DemoSettings::from_env_or_exit();
     let listener = tokio::net::TcpListener::bind(settings.addr).await?;
-    let octopus = settings.instrument.then(|| {
-        Octopus::new(settings.config.clone()).unwrap_or_else(|error| {
+    // Octopus lives as long as the process, borrowed for good: axum clones the service for every
+    // request, and with it the observer — a `&'static Octopus` is a pointer copy, where an owned
+    // one is a reference count that every worker thread writes.
+    let octopus: Option<&'static Octopus> = settings.instrument.then(|| {
+        let octopus = Octopus::new(settings.config.clone()).unwrap_or_else(|error| {
             eprintln!("error: {error}");
             std::process::exit(2);
-        })
+        });
+        &*Box::leak(Box::new(octopus))
     });
-    if let Some(octopus) = &octopus {
+    if let Some(octopus) = octopus {
         spawn_metrics_listener(octopus).await;
     }
-    let app = match &octopus {
+    let app = match octopus {
         // The two lines of the quick start: metrics route merged, layer around everything.
         Some(octopus) => routes(call_client(Some(octopus)))
             .merge(metrics_router(octopus))
             .layer(CatchPanicLayer::new())
-            .layer(OctopusLayer::new(octopus.clone())),
+            .layer(OctopusLayer::new(octopus)),
         None => routes(call_client(None)).layer(CatchPanicLayer::new()),
     };
 

@@ -2,12 +2,15 @@
 //! driving the `RequestObserver` seam by hand, exactly as the adapters do:
 //!
 //! 1. match the route and build a `RequestView` with its template;
-//! 2. `observe` it, run the handler with the request's trace context current, catching panics;
-//! 3. `finish` with the status — or let a dropped future drop the `ObservedRequest`, which
-//!    records the cancellation.
+//! 2. `observe` it with the one observer;
+//! 3. wrap the handler in an `ObservedFuture`, saying how a response reads (`Translate`) and
+//!    what a panic becomes (`OnPanic`): the core runs the handler with the request's trace
+//!    context current, writes the observer's response headers, and reports the end — or, if
+//!    the future is dropped, the cancellation.
 //!
-//! Octopus is stacked with a user-written observer, an access log on stderr, to show that
-//! observers compose.
+//! The one observer is `Option<(Octopus, AccessLog)>`: Octopus stacked with a user-written
+//! observer, an access log on stderr, to show that observers compose; `None` when the demo
+//! runs uninstrumented.
 //!
 //! ```text
 //! cargo run -p octopus-examples --bin custom-framework-demo
@@ -15,12 +18,9 @@
 //! ```
 
 use std::convert::Infallible;
-use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::FutureExt as _;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -30,9 +30,9 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use octopus_core::client::TracedClient;
 use octopus_core::opentelemetry::Context;
-use octopus_core::opentelemetry::context::FutureExt as _;
 use octopus_core::{
-    HeaderSource, Observation, Octopus, RequestObserver, RequestView, ResponseView,
+    HeaderSink, HeaderSource, Observation, ObservedFuture, Octopus, OnPanic, RequestObserver,
+    RequestView, ResponseView, Translate,
 };
 use octopus_examples::{
     DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_signal, slow_duration,
@@ -176,11 +176,34 @@ async fn handle(
     }
 }
 
-/// One request through the seam.
-async fn serve<O: RequestObserver>(
-    observer: Arc<O>,
-    octopus: Option<Octopus>,
+/// The one observer: Octopus then the access log, or nothing at all.
+type Observer = Option<(Octopus, AccessLog)>;
+
+/// What every request reads, for the life of the process: no reference count is touched per
+/// request.
+struct App {
+    observer: Observer,
     client: TracedClient,
+}
+
+/// How this "framework"'s responses end a request: the one translation an adapter writes.
+struct Hyper;
+
+impl Translate<Response<Full<Bytes>>> for Hyper {
+    fn ended<'o>(
+        &mut self,
+        response: &'o mut Response<Full<Bytes>>,
+    ) -> (ResponseView<'o>, Option<impl HeaderSink + 'o>) {
+        (
+            ResponseView::new(response.status().as_u16()),
+            Some(response.headers_mut()),
+        )
+    }
+}
+
+/// One request through the seam.
+async fn serve(
+    app: &'static App,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (template, route) = Route::matching(
@@ -188,39 +211,18 @@ async fn serve<O: RequestObserver>(
         request.uri().path(),
         request.uri().query(),
     );
-    let observed = observer.observe(&RequestView::from_http(&request).with_route(template));
-
-    // The handler runs with the request's context current, so spans and traced calls inside
-    // it join the request's trace; a panic becomes a 500 instead of a dropped connection.
-    let context = observed.context().clone();
-    let outcome = AssertUnwindSafe(handle(route, request.headers(), octopus.as_ref(), &client))
-        .catch_unwind()
-        .with_context(context)
-        .await;
-    let (mut response, end) = match outcome {
-        Ok(response) => {
-            let end = ResponseView::new(response.status().as_u16());
-            (response, end)
-        }
-        Err(_panic) => (
-            text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"),
-            ResponseView::panicked(),
-        ),
-    };
-    if let Some(octopus) = &octopus {
-        octopus.inject_response_headers(observed.context(), response.headers_mut());
-    }
-    observed.finish(&end);
-    Ok(response)
+    let observed = app
+        .observer
+        .observe(&RequestView::from_http(&request).with_route(template));
+    let octopus = app.observer.as_ref().map(|(octopus, _)| octopus);
+    // A panic becomes a 500 instead of a dropped connection.
+    let on_panic =
+        OnPanic::Answer(|| text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"));
+    let handler = handle(route, request.headers(), octopus, &app.client);
+    Ok(ObservedFuture::new(observed, handler, Hyper, on_panic).await)
 }
 
-async fn run<O: RequestObserver>(
-    listener: TcpListener,
-    observer: O,
-    octopus: Option<Octopus>,
-    client: TracedClient,
-) -> std::io::Result<()> {
-    let observer = Arc::new(observer);
+async fn run(listener: TcpListener, app: &'static App) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
@@ -233,12 +235,7 @@ async fn run<O: RequestObserver>(
                         continue;
                     }
                 };
-                let observer = observer.clone();
-                let octopus = octopus.clone();
-                let client = client.clone();
-                let service = service_fn(move |request| {
-                    serve(observer.clone(), octopus.clone(), client.clone(), request)
-                });
+                let service = service_fn(move |request| serve(app, request));
                 let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
@@ -265,29 +262,25 @@ async fn run<O: RequestObserver>(
 async fn main() -> std::io::Result<()> {
     let settings = DemoSettings::from_env_or_exit();
     let listener = TcpListener::bind(settings.addr).await?;
-    if settings.instrument {
+    let observer: Observer = settings.instrument.then(|| {
         let octopus = Octopus::new(settings.config).unwrap_or_else(|error| {
             eprintln!("error: {error}");
             std::process::exit(2);
         });
-        let client = call_client(Some(&octopus));
-        announce(listener.local_addr()?);
-        run(
-            listener,
-            (octopus.clone(), AccessLog),
-            Some(octopus.clone()),
-            client,
-        )
-        .await?;
-        // Flush queued spans before exiting; exporter problems are reported, not fatal.
-        if let Err(error) = tokio::task::spawn_blocking(move || octopus.shutdown()).await? {
-            eprintln!("octopus: shutdown: {error}");
-        }
-        Ok(())
-    } else {
-        // Uninstrumented: the same client without spans or injected trace headers.
-        let plain = call_client(None);
-        announce(listener.local_addr()?);
-        run(listener, (), None, plain).await
+        (octopus, AccessLog)
+    });
+    let octopus = observer.as_ref().map(|(octopus, _)| octopus);
+    // Uninstrumented: the same client without spans or injected trace headers.
+    let client = call_client(octopus);
+    // The app lives as long as the process, so requests borrow it.
+    let app: &'static App = Box::leak(Box::new(App { observer, client }));
+    announce(listener.local_addr()?);
+    run(listener, app).await?;
+    // Flush queued spans before exiting; exporter problems are reported, not fatal.
+    if let Some((octopus, _)) = &app.observer
+        && let Err(error) = tokio::task::spawn_blocking(move || octopus.shutdown()).await?
+    {
+        eprintln!("octopus: shutdown: {error}");
     }
+    Ok(())
 }

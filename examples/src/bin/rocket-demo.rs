@@ -13,7 +13,7 @@ use octopus_core::client::TracedClient;
 use octopus_examples::{
     DRAIN_TIMEOUT, DemoSettings, announce, call_client, slow_duration, spawn_metrics_listener,
 };
-use octopus_rocket::{OctopusFairing, TraceContext};
+use octopus_rocket::{OctopusFairing, TraceContext, metrics_route};
 use rocket::config::{LogLevel, Shutdown};
 use rocket::fairing::AdHoc;
 use rocket::http::Status;
@@ -106,8 +106,10 @@ async fn main() {
             Box::pin(async {})
         }));
     if let Some(octopus) = &octopus {
-        // The second line of the quick start (the first builds Octopus).
-        rocket = rocket.attach(OctopusFairing::new(octopus.clone()));
+        // The quick start (its first line builds Octopus): `/metrics`, and the fairing.
+        rocket = rocket
+            .mount("/", vec![metrics_route(octopus)])
+            .attach(OctopusFairing::new(octopus.clone()));
     }
     if let Err(error) = rocket.launch().await {
         // Requests still running after the grace period make rocket report a failed

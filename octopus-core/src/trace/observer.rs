@@ -244,6 +244,13 @@ pub struct TracingObservation {
 }
 
 impl TracingObservation {
+    /// Writes the `traceresponse` header of this request's span (see [`inject_trace_response`]).
+    pub(crate) fn write_trace_response<S: HeaderSink + ?Sized>(&self, sink: &mut S) {
+        if let Some(context) = &self.context {
+            inject_trace_response(context, sink);
+        }
+    }
+
     fn end_cancelled(context: &Context) {
         let span = context.span();
         span.set_attribute(KeyValue::new(CANCELLED_ATTRIBUTE, true));

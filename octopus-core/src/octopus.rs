@@ -326,6 +326,31 @@ impl Octopus {
         result.map(|()| counts)
     }
 
+    /// This instance for the rest of the process, as a `&'static Octopus` that adapters take
+    /// as their observer like an owned one.
+    ///
+    /// Why: axum's router and warp's service are cloned for every request, and the observer
+    /// with them. Cloning an `Octopus` increments and decrements one reference count that every
+    /// worker thread writes — under load, a cache line moving between cores on each request.
+    /// A `&'static Octopus` is copied instead, and touches no shared memory. An `Octopus` is
+    /// built once per process anyway; [`shutdown`](Octopus::shutdown) still flushes, and the
+    /// instance's memory is simply never freed.
+    ///
+    /// ```
+    /// use octopus_core::{Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
+    ///
+    /// let octopus: &'static Octopus =
+    ///     Octopus::new(OctopusConfig::prometheus("users", ["request_count"])?)?.leak();
+    /// let headers: &[(&str, &str)] = &[];
+    /// let view = RequestView::new("GET", "/users/7", headers).with_route(Some("/users/{id}"));
+    /// octopus.observe(&view).finish(&ResponseView::new(200)); // `&'static Octopus` observes
+    /// assert!(octopus.scrape(headers).text().contains("http_server_requests_total"));
+    /// # Ok::<(), octopus_core::ConfigError>(())
+    /// ```
+    pub fn leak(self) -> &'static Octopus {
+        Box::leak(Box::new(self))
+    }
+
     /// A guard that calls [`shutdown`](Octopus::shutdown) when dropped: keep it alive in
     /// `main` so spans are flushed however `main` returns.
     pub fn shutdown_guard(&self) -> ShutdownGuard {

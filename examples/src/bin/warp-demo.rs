@@ -92,15 +92,16 @@ fn routes(
 async fn main() -> std::io::Result<()> {
     let settings = DemoSettings::from_env_or_exit();
     let listener = tokio::net::TcpListener::bind(settings.addr).await?;
-    // Octopus lives as long as the process, borrowed for good: warp clones the service for every
-    // request, and with it the observer — a `&'static Octopus` is a pointer copy, where an owned
-    // one is a reference count that every worker thread writes.
+    // `leak`: warp clones the service for every request, and with it the observer — a
+    // `&'static Octopus` is a pointer copy, where an owned one is a reference count that every
+    // worker thread writes.
     let octopus: Option<&'static Octopus> = settings.instrument.then(|| {
-        let octopus = Octopus::new(settings.config.clone()).unwrap_or_else(|error| {
-            eprintln!("error: {error}");
-            std::process::exit(2);
-        });
-        &*Box::leak(Box::new(octopus))
+        Octopus::new(settings.config.clone())
+            .unwrap_or_else(|error| {
+                eprintln!("error: {error}");
+                std::process::exit(2);
+            })
+            .leak()
     });
     if let Some(octopus) = octopus {
         spawn_metrics_listener(octopus).await;

@@ -1,0 +1,186 @@
+//! The scenario every adapter's tests play against a real server over TCP, and the span checks
+//! they share.
+//!
+//! The served application is expected to have these routes (the adapter's tests build it with
+//! their framework's routing):
+//!
+//! - `GET /panic`: a handler that panics;
+//! - `GET /hello/{name}`: answers 200;
+//! - `GET /call?url=..`: calls `url` with the traced client and answers its status code;
+//! - a slow handler (`/slow`, `/sleep/{ms}`) for a client that goes away;
+//! - `GET /metrics`: the exposition.
+//!
+//! [`OverTcp`] drives those with a plain `reqwest` client; [`assert_traced_call`] and
+//! [`assert_inbound_parents`] check the spans the Jaeger agent stand-in then received.
+
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::exposition::HttpMetrics;
+use super::jaeger_agent::Span;
+
+/// The trace id of [`TRACEPARENT`].
+pub const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+/// The parent span id of [`TRACEPARENT`].
+pub const PARENT_SPAN_ID: &str = "b7ad6b7169203331";
+/// A W3C `traceparent` from an upstream service (sampled).
+pub const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+/// A Jaeger `uber-trace-id` (64-bit trace id `a3ce929d0e0e4736`, parent `00f067aa0ba902b7`).
+pub const UBER_TRACE_ID: &str = "a3ce929d0e0e4736:f067aa0ba902b7:0:1";
+/// The `traceparent` of the request to `/child`: trace [`CHILD_TRACE_ID`].
+pub const CHILD_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// The trace id of [`CHILD_TRACEPARENT`], which the `/child` handler answers.
+pub const CHILD_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// A `traceparent` and an `uber-trace-id` that no codec accepts: the request is a new root.
+pub const MALFORMED: [(&str, &str); 2] = [
+    ("traceparent", "00-zz-b7ad6b7169203331-01"),
+    ("uber-trace-id", ":::"),
+];
+
+/// How long the scenario waits for a server-side change (a request starting or ending) to show
+/// in `/metrics`.
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// A client of one served application, for the over-TCP scenario.
+#[derive(Clone, Debug)]
+pub struct OverTcp {
+    address: SocketAddr,
+    service: String,
+    client: reqwest::Client,
+}
+
+impl OverTcp {
+    /// The application at `address`, whose metrics carry `service_name="{service}"`.
+    pub fn new(address: SocketAddr, service: &str) -> Self {
+        OverTcp {
+            address,
+            service: service.to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// `GET {path}`: the status code and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .client
+            .get(format!("http://{}{path}", self.address))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// `GET /metrics`, parsed.
+    pub async fn metrics(&self) -> HttpMetrics {
+        let (status, text) = self.get("/metrics").await;
+        assert_eq!(status, 200, "{text}");
+        HttpMetrics::parse(&text, &self.service)
+    }
+
+    /// `GET /panic`, `times` times: each answers 500, and the server keeps serving.
+    pub async fn panics(&self, times: usize) {
+        for _ in 0..times {
+            assert_eq!(self.get("/panic").await.0, 500);
+        }
+    }
+
+    /// `GET /call?url=http://{address}/hello/x` with [`TRACEPARENT`]: the service calls itself
+    /// with the traced client, as two services would, and answers the call's status (200).
+    pub async fn traced_call(&self) {
+        let address = self.address;
+        let response = self
+            .client
+            .get(format!(
+                "http://{address}/call?url=http://{address}/hello/x"
+            ))
+            .header("traceparent", TRACEPARENT)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "200");
+    }
+
+    /// A client that sends `GET {path}` and goes away while the handler runs. Waits until the
+    /// in-flight gauge of `GET {gauge_route}` shows the request, closes the connection, then
+    /// waits (up to 5 s) for the gauge to fall back to 0, and asserts it did. Returns the
+    /// metrics of that moment.
+    pub async fn abandon(&self, path: &str, gauge_route: &str) -> HttpMetrics {
+        let mut abandoned = TcpStream::connect(self.address).unwrap();
+        write!(abandoned, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let deadline = Instant::now() + SETTLE;
+        while self.metrics().await.active("GET", gauge_route) != Some(1.0) {
+            assert!(Instant::now() < deadline, "GET {path} never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(abandoned);
+        let metrics = loop {
+            let metrics = self.metrics().await;
+            if metrics.active("GET", gauge_route) == Some(0.0) || Instant::now() > deadline {
+                break metrics;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(
+            metrics.active("GET", gauge_route),
+            Some(0.0),
+            "{:?}",
+            metrics.samples()
+        );
+        metrics
+    }
+}
+
+/// The spans of [`OverTcp::traced_call`]: exactly three in [`TRACE_ID`], chained
+/// upstream ([`PARENT_SPAN_ID`]) → `GET /call` → the client span `GET` → `hello_span`
+/// (the server span of `/hello/x`, named with the framework's route template).
+pub fn assert_traced_call(spans: &[Span], hello_span: &str) {
+    let in_trace: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.trace_id_hex() == TRACE_ID)
+        .collect();
+    assert_eq!(in_trace.len(), 3, "{in_trace:?}");
+    let named = |name: &str| {
+        *in_trace
+            .iter()
+            .find(|s| s.operation_name == name)
+            .unwrap_or_else(|| panic!("no {name} in {in_trace:?}"))
+    };
+    let (call, client, hello) = (named("GET /call"), named("GET"), named(hello_span));
+    assert_eq!(call.parent_span_id_hex(), PARENT_SPAN_ID);
+    assert_eq!(client.parent_span_id, call.span_id);
+    assert_eq!(hello.parent_span_id, client.span_id);
+}
+
+/// The spans of requests that carried trace headers: `hello_span` with [`TRACEPARENT`] is a
+/// child of [`PARENT_SPAN_ID`], `hello_span` with [`UBER_TRACE_ID`] a child of its parent (in
+/// the 128-bit form of its 64-bit trace id), and the handler's `child work` span under
+/// `GET /child` in [`CHILD_TRACE_ID`].
+pub fn assert_inbound_parents(spans: &[Span], hello_span: &str) {
+    let find = |trace: &str, name: &str| {
+        spans
+            .iter()
+            .find(|s| s.trace_id_hex() == trace && s.operation_name == name)
+            .unwrap_or_else(|| panic!("{name} in {trace}"))
+    };
+    assert_eq!(
+        find(TRACE_ID, hello_span).parent_span_id_hex(),
+        PARENT_SPAN_ID
+    );
+    assert_eq!(
+        find("0000000000000000a3ce929d0e0e4736", hello_span).parent_span_id_hex(),
+        "00f067aa0ba902b7"
+    );
+    let server = find(CHILD_TRACE_ID, "GET /child");
+    let child = find(CHILD_TRACE_ID, "child work");
+    assert_eq!(child.parent_span_id, server.span_id);
+}
+
+/// How many spans named `name` have no parent: the requests whose trace headers were
+/// [`MALFORMED`] (or absent).
+pub fn roots(spans: &[Span], name: &str) -> usize {
+    spans
+        .iter()
+        .filter(|s| s.operation_name == name && s.parent_span_id == 0)
+        .count()
+}

@@ -141,21 +141,8 @@ async fn exact_metrics_with_templates_unmatched_errors_panics_and_cancels() {
     assert!(cancelled.is_err());
 
     let text = metrics(&app).await;
-    let m = HttpMetrics::parse(&text, "axum-test");
-    assert_eq!(
-        m.requests("GET", "200", "/hello/{name}"),
-        Some(3.0),
-        "{text}"
-    );
-    assert_eq!(m.requests("GET", "404", ""), Some(2.0));
-    assert_eq!(m.requests("GET", "500", "/fail"), Some(1.0));
-    assert_eq!(m.requests("GET", "500", "/panic"), Some(1.0));
-    for route in ["/hello/{name}", "/slow", "/panic", ""] {
-        assert_eq!(m.active("GET", route), Some(0.0), "{route}");
-    }
-    for absent in ["/hello/bob", "wp-login", "\"/health\"", "\"/metrics\""] {
-        assert!(!text.contains(absent), "{absent} in metrics");
-    }
+    let m = scenario::assert_served_metrics(&text, "axum-test", "/hello/{name}", 1.0);
+    assert_eq!(m.active("GET", "/slow"), Some(0.0));
 
     octopus.shutdown().unwrap();
     let spans = agent.wait_for_spans(8, Duration::from_secs(5));
@@ -179,11 +166,7 @@ async fn exact_metrics_with_templates_unmatched_errors_panics_and_cancels() {
         slow_span.tag("octopus.cancelled"),
         Some(&TagValue::Bool(true))
     );
-    assert!(
-        !names
-            .iter()
-            .any(|n| n.contains("health") || n.contains("metrics"))
-    );
+    scenario::assert_excluded_untraced(&spans);
 }
 
 #[tokio::test]

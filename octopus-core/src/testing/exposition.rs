@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use octopus_core::testing::exposition::{HttpMetrics, Samples};
-//! use octopus_core::{NoHeaders, Octopus, OctopusConfig, RequestView, ResponseView};
+//! use octopus_core::{NoHeaders, Octopus, OctopusConfig, RequestObserver, RequestView, ResponseView};
 //!
 //! let octopus = Octopus::new(OctopusConfig::prometheus("users", ["request_count"])?)?;
 //! octopus

@@ -184,3 +184,44 @@ pub fn roots(spans: &[Span], name: &str) -> usize {
         .filter(|s| s.operation_name == name && s.parent_span_id == 0)
         .count()
 }
+
+/// What every adapter's in-process test finds in `/metrics` (`text`, of service `service`)
+/// after it served: `GET /hello/{bob,alice,carol}` (200, route `hello_route`), `/nope` and
+/// `/wp-login.php` (404, no route), `/fail` (500), `/panic` (500, `panics` times), `/health`
+/// (excluded from metrics and tracing) and `/slow`, whose future was dropped mid-handler.
+///
+/// Asserts those counts exactly, that the cancelled request is not counted, that the in-flight
+/// gauges of `hello_route`, `/panic` and the unmatched route are back to 0, and that no raw
+/// path nor excluded route is a label value. Returns the metrics for the adapter's own checks.
+pub fn assert_served_metrics(
+    text: &str,
+    service: &str,
+    hello_route: &str,
+    panics: f64,
+) -> HttpMetrics {
+    let m = HttpMetrics::parse(text, service);
+    assert_eq!(m.requests("GET", "200", hello_route), Some(3.0), "{text}");
+    assert_eq!(m.requests("GET", "404", ""), Some(2.0), "{text}");
+    assert_eq!(m.requests("GET", "500", "/fail"), Some(1.0), "{text}");
+    assert_eq!(m.requests("GET", "500", "/panic"), Some(panics), "{text}");
+    let cancelled = m.requests("GET", "200", "/slow");
+    assert_eq!(cancelled, None, "cancelled: not counted\n{text}");
+    for route in [hello_route, "/panic", ""] {
+        assert_eq!(m.active("GET", route), Some(0.0), "{route}\n{text}");
+    }
+    for absent in ["/hello/bob", "wp-login", "\"/health\"", "\"/metrics\""] {
+        assert!(!text.contains(absent), "{absent} in metrics");
+    }
+    m
+}
+
+/// Asserts that no span is named after an excluded route (`/health`, `/metrics`).
+pub fn assert_excluded_untraced(spans: &[Span]) {
+    let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("health") || n.contains("metrics")),
+        "{names:?}"
+    );
+}

@@ -11,7 +11,8 @@
 //! - `GET /metrics`: the exposition.
 //!
 //! [`OverTcp`] drives those with a plain `reqwest` client; [`assert_traced_call`] and
-//! [`assert_inbound_parents`] check the spans the Jaeger agent stand-in then received.
+//! [`assert_inbound_parents`] check the spans the Jaeger agent stand-in then received;
+//! [`read_until_closed`] reads a raw connection to its end.
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
@@ -58,6 +59,28 @@ impl OverTcp {
             service: service.to_owned(),
             client: reqwest::Client::new(),
         }
+    }
+
+    /// The whole scenario, in the order the adapters' over-TCP tests play it: three panics
+    /// ([`panics`](Self::panics)), `GET /hello/after` (200 with `hello_body`: the server kept
+    /// serving), the [traced call](Self::traced_call), and a client that
+    /// [abandons](Self::abandon) `GET {slow_path}` while the gauge of `slow_gauge_route`
+    /// shows it. Asserts that the panics were counted 3 times and `hello_route` (the template
+    /// of `/hello/{name}`) twice; returns the metrics for the adapter's own checks.
+    pub async fn play(
+        &self,
+        hello_route: &str,
+        hello_body: &str,
+        slow_path: &str,
+        slow_gauge_route: &str,
+    ) -> HttpMetrics {
+        self.panics(3).await;
+        assert_eq!(self.get("/hello/after").await, (200, hello_body.to_owned()));
+        self.traced_call().await;
+        let m = self.abandon(slow_path, slow_gauge_route).await;
+        assert_eq!(m.requests("GET", "500", "/panic"), Some(3.0));
+        assert_eq!(m.requests("GET", "200", hello_route), Some(2.0));
+        m
     }
 
     /// `GET {path}`: the status code and the body.
@@ -129,6 +152,25 @@ impl OverTcp {
         );
         metrics
     }
+}
+
+/// Reads `stream` until the server closes the connection (or resets it), for at most 10 s;
+/// returns what it sent. Panics if the server kept the connection open.
+pub async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server kept the connection open");
+    received
 }
 
 /// The spans of [`OverTcp::traced_call`]: exactly three in [`TRACE_ID`], chained

@@ -19,7 +19,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::exposition::HttpMetrics;
-use super::jaeger_agent::Span;
+use super::jaeger_agent::{Span, TagValue};
 
 /// The trace id of [`TRACEPARENT`].
 pub const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
@@ -196,9 +196,10 @@ pub fn assert_traced_call(spans: &[Span], hello_span: &str) {
 
 /// The spans of requests that carried trace headers: `hello_span` with [`TRACEPARENT`] is a
 /// child of [`PARENT_SPAN_ID`], `hello_span` with [`UBER_TRACE_ID`] a child of its parent (in
-/// the 128-bit form of its 64-bit trace id), and the handler's `child work` span under
-/// `GET /child` in [`CHILD_TRACE_ID`].
-pub fn assert_inbound_parents(spans: &[Span], hello_span: &str) {
+/// the 128-bit form of its 64-bit trace id), the handler's `child work` span under
+/// `GET /child` in [`CHILD_TRACE_ID`], and `malformed` requests (headers [`MALFORMED`]) are
+/// roots: exactly that many `hello_span`s have no parent.
+pub fn assert_inbound_parents(spans: &[Span], hello_span: &str, malformed: usize) {
     let find = |trace: &str, name: &str| {
         spans
             .iter()
@@ -216,15 +217,26 @@ pub fn assert_inbound_parents(spans: &[Span], hello_span: &str) {
     let server = find(CHILD_TRACE_ID, "GET /child");
     let child = find(CHILD_TRACE_ID, "child work");
     assert_eq!(child.parent_span_id, server.span_id);
+    let roots = spans
+        .iter()
+        .filter(|s| s.operation_name == hello_span && s.parent_span_id == 0)
+        .count();
+    assert_eq!(roots, malformed, "the malformed requests are roots");
 }
 
-/// How many spans named `name` have no parent: the requests whose trace headers were
-/// [`MALFORMED`] (or absent).
-pub fn roots(spans: &[Span], name: &str) -> usize {
-    spans
+/// Asserts that the span of `GET /panic` is an error, with `error.type` `error_type`: `panic`
+/// where the adapter saw the panic, the status code where the framework turned it into a
+/// response first.
+pub fn assert_panic_span(spans: &[Span], error_type: &str) {
+    let span = spans
         .iter()
-        .filter(|s| s.operation_name == name && s.parent_span_id == 0)
-        .count()
+        .find(|s| s.operation_name == "GET /panic")
+        .expect("a span of GET /panic");
+    assert_eq!(span.tag("error"), Some(&TagValue::Bool(true)));
+    assert_eq!(
+        span.tag("error.type"),
+        Some(&TagValue::String(error_type.into()))
+    );
 }
 
 /// What every adapter's in-process test finds in `/metrics` (`text`, of service `service`)

@@ -164,10 +164,7 @@ async fn exact_metrics_with_named_routes_rejections_panics_and_cancels() {
     assert_eq!(m.active("GET", "/teapot"), Some(0.0), "{text}");
     assert!(!text.contains("\"/unnamed\""), "/unnamed in metrics");
 
-    octopus.shutdown().unwrap();
-    let spans = agent.wait_for_spans(12, Duration::from_secs(5));
-    let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
-    assert_eq!(spans.len(), 12, "{names:?}");
+    let spans = agent.shutdown_and_collect(&octopus, 12);
     let span = |name: &str| spans.iter().find(|s| s.operation_name == name).unwrap();
     scenario::assert_panic_span(&spans, "panic");
     assert_eq!(span("GET /teapot").tag("error"), None);

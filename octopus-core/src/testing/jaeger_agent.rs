@@ -120,6 +120,16 @@ impl JaegerAgentReceiver {
         Octopus::new(config).expect("Octopus starts")
     }
 
+    /// Shuts `octopus` down, which flushes its queued spans, then waits (up to 5 s) for them:
+    /// asserts that exactly `n` arrived, and returns them.
+    pub fn shutdown_and_collect(&self, octopus: &Octopus, n: usize) -> Vec<Span> {
+        octopus.shutdown().expect("Octopus shuts down");
+        let spans = self.wait_for_spans(n, Duration::from_secs(5));
+        let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
+        assert_eq!(spans.len(), n, "{names:?}");
+        spans
+    }
+
     /// Waits until at least `n` spans arrived or `timeout` passed; returns all spans so far.
     pub fn wait_for_spans(&self, n: usize, timeout: Duration) -> Vec<Span> {
         let deadline = Instant::now() + timeout;

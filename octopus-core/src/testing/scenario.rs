@@ -269,6 +269,14 @@ pub fn assert_served_metrics(
     m
 }
 
+/// Asserts that exactly `n` spans are named just `GET`: requests that matched no route (and
+/// client spans, where the test made traced calls).
+pub fn assert_unmatched_spans(spans: &[Span], n: usize, why: &str) {
+    let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
+    let unmatched = names.iter().filter(|name| **name == "GET").count();
+    assert_eq!(unmatched, n, "{why}: {names:?}");
+}
+
 /// Asserts that no span is named after an excluded route (`/health`, `/metrics`).
 pub fn assert_excluded_untraced(spans: &[Span]) {
     let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();

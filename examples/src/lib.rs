@@ -1,8 +1,9 @@
-//! What every Octopus demo service shares: the environment of the demo contract, the
-//! `listening on` line, and shutdown on SIGINT / SIGTERM.
+//! What every Octopus demo service shares: the environment of the demo contract, building
+//! Octopus (or exiting 2) and its separate metrics listener, the `listening on` line, shutdown
+//! on SIGINT / SIGTERM with a bounded drain, and flushing spans at the end.
 //!
-//! Each demo binary in `src/bin/` serves the same routes on its own framework; see the
-//! workspace README.
+//! Each demo binary in `src/bin/` serves the same routes on its own framework, and keeps only
+//! those routes and its framework's serve call; see the workspace README.
 //!
 //! ```
 //! use octopus_examples::DemoSettings;
@@ -18,8 +19,11 @@
 //! assert!(settings.instrument);
 //! ```
 
+use std::future::{Future, IntoFuture};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use octopus_core::client::{TracedClient, TracingMiddleware};
@@ -96,6 +100,22 @@ impl DemoSettings {
             std::process::exit(2);
         })
     }
+
+    /// The demo's Octopus, when `OCTOPUS_INSTRUMENT` is on: built from [`config`](Self::config)
+    /// (a configuration Octopus refuses is printed to stderr and the demo exits with code 2,
+    /// as the contract says), with its separate metrics listener started when one is
+    /// configured ([`spawn_metrics_listener`]).
+    pub async fn start_octopus(&self) -> Option<Octopus> {
+        if !self.instrument {
+            return None;
+        }
+        let octopus = Octopus::new(self.config.clone()).unwrap_or_else(|error| {
+            eprintln!("error: {error}");
+            std::process::exit(2);
+        });
+        spawn_metrics_listener(&octopus).await;
+        Some(octopus)
+    }
 }
 
 /// The client behind `/call`: traced by `octopus`, or — uninstrumented — the same client
@@ -152,6 +172,50 @@ pub fn slow_duration(ms: &str) -> Option<Duration> {
     ms.parse::<u64>()
         .ok()
         .map(|ms| Duration::from_millis(ms.min(MAX_SLOW_MS)))
+}
+
+/// The `shutdown` future a graceful server is given by [`serve_until_signal`]: it resolves on
+/// the first SIGINT or SIGTERM.
+pub type StopSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs the server that `serve` makes from a [`StopSignal`] (the framework's graceful-shutdown
+/// call) until it has stopped. After the signal, in-flight requests get [`DRAIN_TIMEOUT`]:
+/// graceful shutdown waits for every connection, and the contract gives a demo 5 s in all, so
+/// connections still open then are closed (the server future is dropped), with a line on
+/// stderr.
+pub async fn serve_until_signal<S>(serve: impl FnOnce(StopSignal) -> S) -> std::io::Result<()>
+where
+    S: IntoFuture<Output = std::io::Result<()>>,
+{
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let stop: StopSignal = {
+        let signalled = signalled.clone();
+        Box::pin(async move {
+            shutdown_signal().await;
+            signalled.notify_one();
+        })
+    };
+    let server = serve(stop).into_future();
+    tokio::select! {
+        served = server => served?,
+        _ = async { signalled.notified().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
+            eprintln!("shutdown: connections still open after {DRAIN_TIMEOUT:?}; closing them");
+        }
+    }
+    Ok(())
+}
+
+/// Shuts Octopus down once the server has stopped, so queued spans are flushed (within the
+/// configured 2 s); an error is reported on stderr. The flush blocks, so it runs on tokio's
+/// blocking threads, away from the runtime's workers.
+pub async fn shutdown_octopus(octopus: Option<Octopus>) {
+    let Some(octopus) = octopus else {
+        return;
+    };
+    let shutdown = tokio::task::spawn_blocking(move || octopus.shutdown());
+    if let Err(error) = shutdown.await.expect("the shutdown task does not panic") {
+        eprintln!("octopus: shutdown: {error}");
+    }
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

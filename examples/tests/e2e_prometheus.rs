@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use octopus_core::testing::jaeger_agent::JaegerAgentReceiver;
 use octopus_core::testing::otlp::{OtlpGrpcReceiver, OtlpHttpReceiver, ReceivedSpan};
 use support::{
-    Connection, DEMOS, Demo, DemoBin, Json, TempDir, free_port, http_get, terminate, trace_id,
+    Connection, DEMOS, Demo, DemoBin, TempDir, free_port, http_get, terminate, trace_id,
     traceparent_line, url_encode,
 };
 
@@ -107,25 +107,23 @@ impl Prometheus {
         let response = http_get(self.addr, &path, &[]).unwrap();
         let text = response.text();
         assert_eq!(response.status, 200, "{promql}: {text}");
-        let json = Json::parse(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-        assert_eq!(json.get("status").as_str(), Some("success"), "{text}");
-        json.get("data")
-            .get("result")
-            .as_array()
+        let json: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(json["status"].as_str(), Some("success"), "{text}");
+        let result = json["data"]["result"].as_array();
+        let result = result.unwrap_or_else(|| panic!("no result vector: {text}"));
+        result
             .iter()
             .map(|sample| {
-                let labels = match sample.get("metric") {
-                    Json::Object(map) => map
+                let labels = match sample["metric"].as_object() {
+                    Some(map) => map
                         .iter()
                         .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
                         .collect(),
-                    _ => BTreeMap::new(),
+                    None => BTreeMap::new(),
                 };
-                let value = sample.get("value").as_array()[1]
-                    .as_str()
-                    .unwrap()
-                    .parse::<f64>()
-                    .unwrap();
+                // `[<unix time>, "<value>"]`: Prometheus writes sample values as strings.
+                let value = sample["value"][1].as_str().unwrap().parse::<f64>().unwrap();
                 (labels, value)
             })
             .collect()

@@ -1,32 +1,23 @@
 //! The [`TraceContext`] extractor.
 
 use std::future::{Ready, ready};
-use std::ops::Deref;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 
-/// The request's trace context, for handlers that want it explicitly (to pass to a spawned
-/// task, to the traced client with [`parent`](octopus_core::TraceContext::parent), or to log
-/// the trace id). Dereferences to [`octopus_core::TraceContext`].
-///
-/// ```
-/// use octopus_actix::TraceContext;
-///
-/// async fn handler(trace: TraceContext) -> String {
-///     format!("trace {}", trace.trace_id())
-/// }
-/// # let _ = actix_web::web::get().to(handler);
-/// ```
-#[derive(Clone, Debug)]
-pub struct TraceContext(octopus_core::TraceContext);
-
-impl Deref for TraceContext {
-    type Target = octopus_core::TraceContext;
-
-    fn deref(&self) -> &octopus_core::TraceContext {
-        &self.0
-    }
+octopus_core::adapter_trace_context! {
+    /// The request's trace context, for handlers that want it explicitly (to pass to a spawned
+    /// task, to the traced client with [`parent`](octopus_core::TraceContext::parent), or to log
+    /// the trace id). Dereferences to [`octopus_core::TraceContext`].
+    ///
+    /// ```
+    /// use octopus_actix::TraceContext;
+    ///
+    /// async fn handler(trace: TraceContext) -> String {
+    ///     format!("trace {}", trace.trace_id())
+    /// }
+    /// # let _ = actix_web::web::get().to(handler);
+    /// ```
 }
 
 impl FromRequest for TraceContext {

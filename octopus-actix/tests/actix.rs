@@ -1,20 +1,18 @@
 //! octopus-actix in-process (`actix_web::test`) and over real TCP.
 
-use std::io::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, test, web};
 use octopus_actix::{OctopusMiddleware, TraceContext, metrics_resource};
+use octopus_core::Octopus;
 use octopus_core::client::TracedClient;
 use octopus_core::opentelemetry::trace::{Span as _, TraceContextExt, Tracer, TracerProvider as _};
 use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
-use octopus_core::{Octopus, OctopusConfig};
-
-fn octopus_to(agent: &JaegerAgentReceiver) -> Octopus {
-    Octopus::new(OctopusConfig::jaeger("127.0.0.1", agent.port(), "actix-test").unwrap()).unwrap()
-}
+use octopus_core::testing::scenario::{
+    self, CHILD_TRACE_ID, CHILD_TRACEPARENT, MALFORMED, OverTcp, TRACEPARENT, UBER_TRACE_ID,
+};
 
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_secs(30)).await;
@@ -116,28 +114,10 @@ where
     }
 }
 
-fn value(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-fn count(status: &str, route: &str) -> String {
-    format!(
-        r#"http_server_requests_total{{http_request_method="GET",http_response_status_code="{status}",http_route="{route}",service_name="actix-test"}}"#
-    )
-}
-
-fn gauge(route: &str) -> String {
-    format!(
-        r#"http_server_active_requests{{http_request_method="GET",http_route="{route}",service_name="actix-test"}}"#
-    )
-}
-
 #[actix_web::test]
 async fn exact_metrics_with_templates_unmatched_errors_panics_and_cancels() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("actix-test");
     let app = test::init_service(
         App::new()
             .configure(configure(&octopus))
@@ -189,46 +169,17 @@ async fn exact_metrics_with_templates_unmatched_errors_panics_and_cancels() {
 
     let (status, text) = call_status(&app, "/metrics", &[]).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        value(&text, &count("200", "/hello/{name}")),
-        Some(3.0),
-        "{text}"
-    );
-    assert_eq!(value(&text, &count("404", "")), Some(2.0));
-    assert_eq!(value(&text, &count("500", "/fail")), Some(1.0));
-    assert_eq!(value(&text, &count("503", "/unavailable")), Some(1.0));
-    assert_eq!(value(&text, &count("403", "/admin/users/{id}")), Some(1.0));
-    assert_eq!(value(&text, &count("500", "/panic")), Some(2.0));
-    assert_eq!(value(&text, &count("200", "/stream")), Some(1.0));
-    assert_eq!(
-        value(&text, &count("200", "/slow")),
-        None,
-        "cancelled: not counted"
-    );
-    for route in [
-        "/hello/{name}",
-        "/slow",
-        "/panic",
-        "/unavailable",
-        "/admin/users/{id}",
-        "",
-    ] {
-        assert_eq!(value(&text, &gauge(route)), Some(0.0), "{route}\n{text}");
-    }
-    for absent in ["/hello/bob", "wp-login", "\"/health\"", "\"/metrics\""] {
-        assert!(!text.contains(absent), "{absent} in metrics");
+    let m = scenario::assert_served_metrics(&text, "actix-test", "/hello/{name}", 2.0);
+    assert_eq!(m.requests("GET", "503", "/unavailable"), Some(1.0));
+    assert_eq!(m.requests("GET", "403", "/admin/users/{id}"), Some(1.0));
+    assert_eq!(m.requests("GET", "200", "/stream"), Some(1.0));
+    for route in ["/slow", "/unavailable", "/admin/users/{id}"] {
+        assert_eq!(m.active("GET", route), Some(0.0), "{route}\n{text}");
     }
 
-    octopus.shutdown().unwrap();
-    let spans = agent.wait_for_spans(12, Duration::from_secs(5));
-    let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
-    assert_eq!(spans.len(), 12, "{names:?}");
+    let spans = agent.shutdown_and_collect(&octopus, 12);
     let span = |name: &str| spans.iter().find(|s| s.operation_name == name).unwrap();
-    assert_eq!(
-        span("GET /panic").tag("error.type"),
-        Some(&TagValue::String("panic".into()))
-    );
-    assert_eq!(span("GET /panic").tag("error"), Some(&TagValue::Bool(true)));
+    scenario::assert_panic_span(&spans, "panic");
     assert_eq!(
         span("GET /unavailable").tag("error.type"),
         Some(&TagValue::String("503".into()))
@@ -242,89 +193,31 @@ async fn exact_metrics_with_templates_unmatched_errors_panics_and_cancels() {
         span("GET /slow").tag("octopus.cancelled"),
         Some(&TagValue::Bool(true))
     );
-    assert_eq!(
-        names.iter().filter(|n| **n == "GET").count(),
-        2,
-        "404s: {names:?}"
-    );
-    assert!(
-        !names
-            .iter()
-            .any(|n| n.contains("health") || n.contains("metrics"))
-    );
+    scenario::assert_unmatched_spans(&spans, 2, "404s");
+    scenario::assert_excluded_untraced(&spans);
 }
 
 #[actix_web::test]
 async fn inbound_headers_become_parents_and_handler_work_joins_the_trace() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("actix-test");
     let app = test::init_service(
         App::new()
             .configure(configure(&octopus))
             .wrap(OctopusMiddleware::new(octopus.clone())),
     )
     .await;
-    call_status(
-        &app,
-        "/hello/x",
-        &[(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        )],
-    )
-    .await;
-    call_status(
-        &app,
-        "/hello/y",
-        &[("uber-trace-id", "a3ce929d0e0e4736:f067aa0ba902b7:0:1")],
-    )
-    .await;
+    call_status(&app, "/hello/x", &[("traceparent", TRACEPARENT)]).await;
+    call_status(&app, "/hello/y", &[("uber-trace-id", UBER_TRACE_ID)]).await;
     // Malformed headers are ignored: a new root, never an error.
-    let (status, _) = call_status(
-        &app,
-        "/hello/z",
-        &[
-            ("traceparent", "00-zz-b7ad6b7169203331-01"),
-            ("uber-trace-id", ":::"),
-        ],
-    )
-    .await;
+    let (status, _) = call_status(&app, "/hello/z", &MALFORMED).await;
     assert_eq!(status, StatusCode::OK);
-    let (_, body) = call_status(
-        &app,
-        "/child",
-        &[(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )],
-    )
-    .await;
-    assert_eq!(body, "4bf92f3577b34da6a3ce929d0e0e4736");
+    let (_, body) = call_status(&app, "/child", &[("traceparent", CHILD_TRACEPARENT)]).await;
+    assert_eq!(body, CHILD_TRACE_ID);
 
     octopus.shutdown().unwrap();
     let spans = agent.wait_for_spans(5, Duration::from_secs(5));
-    let find = |trace: &str, name: &str| {
-        spans
-            .iter()
-            .find(|s| s.trace_id_hex() == trace && s.operation_name == name)
-            .unwrap_or_else(|| panic!("{name} in {trace}"))
-    };
-    assert_eq!(
-        find("0af7651916cd43dd8448eb211c80319c", "GET /hello/{name}").parent_span_id_hex(),
-        "b7ad6b7169203331"
-    );
-    assert_eq!(
-        find("0000000000000000a3ce929d0e0e4736", "GET /hello/{name}").parent_span_id_hex(),
-        "00f067aa0ba902b7"
-    );
-    let server = find("4bf92f3577b34da6a3ce929d0e0e4736", "GET /child");
-    let child = find("4bf92f3577b34da6a3ce929d0e0e4736", "child work");
-    assert_eq!(child.parent_span_id, server.span_id);
-    let roots = spans
-        .iter()
-        .filter(|s| s.operation_name == "GET /hello/{name}" && s.parent_span_id == 0)
-        .count();
-    assert_eq!(roots, 1, "the malformed request is a root");
+    scenario::assert_inbound_parents(&spans, "GET /hello/{name}", 1);
 }
 
 /// A real server: `HttpServer` with one worker on an ephemeral loopback port, which drops a
@@ -359,83 +252,19 @@ fn serve_with(
 #[actix_web::test]
 async fn over_tcp_panics_disconnects_and_a_traced_call_share_one_trace() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("actix-test");
     let (addr, handle) = serve(&octopus);
-    let client = reqwest::Client::new();
-    let get = |path: String| {
-        let client = client.clone();
-        async move {
-            let response = client
-                .get(format!("http://{addr}{path}"))
-                .send()
-                .await
-                .unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        }
-    };
+    let tcp = OverTcp::new(addr, "actix-test");
 
-    // The worker survives panics.
-    for _ in 0..3 {
-        assert_eq!(get("/panic".into()).await.0, 500);
-    }
-    assert_eq!(
-        get("/hello/after-panics".into()).await,
-        (200, "hello".into())
-    );
-
-    // The service calls itself: /call → /hello/x, as two services would.
-    let response = client
-        .get(format!("http://{addr}/call?url=http://{addr}/hello/x"))
-        .header(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.text().await.unwrap(), "200");
-
-    // A client that goes away in the middle of a 30 s handler.
-    let mut abandoned = std::net::TcpStream::connect(addr).unwrap();
-    write!(abandoned, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while value(&get("/metrics".into()).await.1, &gauge("/slow")) != Some(1.0) {
-        assert!(Instant::now() < deadline, "the slow request never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    drop(abandoned);
-    let text = loop {
-        let text = get("/metrics".into()).await.1;
-        if value(&text, &gauge("/slow")) == Some(0.0) || Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(value(&text, &gauge("/slow")), Some(0.0), "{text}");
-    assert_eq!(value(&text, &count("500", "/panic")), Some(3.0));
-    assert_eq!(value(&text, &count("200", "/hello/{name}")), Some(2.0));
-    assert_eq!(value(&text, &gauge("/panic")), Some(0.0));
+    // The worker survives panics; the service calls itself (/call → /hello/x, as two services
+    // would); a client goes away in the middle of a 30 s handler.
+    let m = tcp.play("/hello/{name}", "hello", "/slow", "/slow").await;
+    assert_eq!(m.active("GET", "/panic"), Some(0.0));
     handle.stop(true).await;
 
     octopus.shutdown().unwrap();
     let spans = agent.wait_for_spans(8, Duration::from_secs(5));
-    let in_trace: Vec<_> = spans
-        .iter()
-        .filter(|s| s.trace_id_hex() == "0af7651916cd43dd8448eb211c80319c")
-        .collect();
-    assert_eq!(in_trace.len(), 3, "{in_trace:?}");
-    let call = in_trace
-        .iter()
-        .find(|s| s.operation_name == "GET /call")
-        .unwrap();
-    let client_span = in_trace.iter().find(|s| s.operation_name == "GET").unwrap();
-    let hello = in_trace
-        .iter()
-        .find(|s| s.operation_name == "GET /hello/{name}")
-        .unwrap();
-    assert_eq!(call.parent_span_id_hex(), "b7ad6b7169203331");
-    assert_eq!(client_span.parent_span_id, call.span_id);
-    assert_eq!(hello.parent_span_id, client_span.span_id);
+    scenario::assert_traced_call(&spans, "GET /hello/{name}");
     let slow = spans
         .iter()
         .find(|s| s.operation_name == "GET /slow")
@@ -446,35 +275,14 @@ async fn over_tcp_panics_disconnects_and_a_traced_call_share_one_trace() {
 #[actix_web::test]
 async fn with_half_closed_connections_allowed_the_handler_runs_to_its_end() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("actix-test");
     // actix-web's default: a client that closed its side may still read the response, so the
     // handler is not cancelled; the request is in flight until it returns.
     let (addr, handle) = serve_with(&octopus, true);
-    let metrics = || async {
-        reqwest::get(format!("http://{addr}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
-    let mut abandoned = std::net::TcpStream::connect(addr).unwrap();
-    write!(abandoned, "GET /sleep/1000 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while value(&metrics().await, &gauge("/sleep/{ms}")) != Some(1.0) {
-        assert!(Instant::now() < deadline, "the request never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    drop(abandoned);
-    let text = loop {
-        let text = metrics().await;
-        if value(&text, &gauge("/sleep/{ms}")) == Some(0.0) || Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(value(&text, &gauge("/sleep/{ms}")), Some(0.0), "{text}");
-    assert_eq!(value(&text, &count("200", "/sleep/{ms}")), Some(1.0));
+    let m = OverTcp::new(addr, "actix-test")
+        .abandon("/sleep/1000", "/sleep/{ms}")
+        .await;
+    assert_eq!(m.requests("GET", "200", "/sleep/{ms}"), Some(1.0));
     handle.stop(true).await;
     octopus.shutdown().unwrap();
 }

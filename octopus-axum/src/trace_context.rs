@@ -1,31 +1,22 @@
 //! The [`TraceContext`] extractor.
 
 use std::convert::Infallible;
-use std::ops::Deref;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-/// The request's trace context, for handlers that want it explicitly (to pass to a spawned
-/// task, to the traced client with [`parent`](octopus_core::TraceContext::parent), or to log
-/// the trace id). Dereferences to [`octopus_core::TraceContext`].
-///
-/// ```
-/// use octopus_axum::TraceContext;
-///
-/// async fn handler(trace: TraceContext) -> String {
-///     format!("trace {}", trace.trace_id())
-/// }
-/// ```
-#[derive(Clone, Debug)]
-pub struct TraceContext(octopus_core::TraceContext);
-
-impl Deref for TraceContext {
-    type Target = octopus_core::TraceContext;
-
-    fn deref(&self) -> &octopus_core::TraceContext {
-        &self.0
-    }
+octopus_core::adapter_trace_context! {
+    /// The request's trace context, for handlers that want it explicitly (to pass to a spawned
+    /// task, to the traced client with [`parent`](octopus_core::TraceContext::parent), or to log
+    /// the trace id). Dereferences to [`octopus_core::TraceContext`].
+    ///
+    /// ```
+    /// use octopus_axum::TraceContext;
+    ///
+    /// async fn handler(trace: TraceContext) -> String {
+    ///     format!("trace {}", trace.trace_id())
+    /// }
+    /// ```
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for TraceContext {

@@ -8,14 +8,14 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use octopus_axum::{OctopusLayer, TraceContext, metrics_router};
 use octopus_core::opentelemetry::trace::{Span as _, TraceContextExt, Tracer, TracerProvider as _};
-use octopus_core::testing::jaeger_agent::JaegerAgentReceiver;
+use octopus_core::testing::exposition::HttpMetrics;
+use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
+use octopus_core::testing::scenario::{
+    self, CHILD_TRACE_ID, CHILD_TRACEPARENT, OverTcp, TRACE_ID, TRACEPARENT, UBER_TRACE_ID,
+};
 use octopus_core::{Octopus, OctopusConfig};
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
-
-fn octopus_to(agent: &JaegerAgentReceiver) -> Octopus {
-    Octopus::new(OctopusConfig::jaeger("127.0.0.1", agent.port(), "axum-test").unwrap()).unwrap()
-}
 
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_secs(30)).await;
@@ -106,18 +106,10 @@ async fn metrics(app: &Router) -> String {
     String::from_utf8(body.to_vec()).unwrap()
 }
 
-fn value(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-const HELLO_200: &str = r#"http_server_requests_total{http_request_method="GET",http_response_status_code="200",http_route="/hello/{name}",service_name="axum-test"}"#;
-
 #[tokio::test]
 async fn exact_metrics_with_templates_unmatched_errors_panics_and_cancels() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("axum-test");
     let app = app(&octopus);
     for name in ["bob", "alice", "carol"] {
         assert_eq!(
@@ -149,88 +141,39 @@ async fn exact_metrics_with_templates_unmatched_errors_panics_and_cancels() {
     assert!(cancelled.is_err());
 
     let text = metrics(&app).await;
-    assert_eq!(value(&text, HELLO_200), Some(3.0), "{text}");
-    let series = |status: &str, route: &str| {
-        format!(
-            r#"http_server_requests_total{{http_request_method="GET",http_response_status_code="{status}",http_route="{route}",service_name="axum-test"}}"#
-        )
-    };
-    assert_eq!(value(&text, &series("404", "")), Some(2.0));
-    assert_eq!(value(&text, &series("500", "/fail")), Some(1.0));
-    assert_eq!(value(&text, &series("500", "/panic")), Some(1.0));
-    for route in ["/hello/{name}", "/slow", "/panic", ""] {
-        let gauge = format!(
-            r#"http_server_active_requests{{http_request_method="GET",http_route="{route}",service_name="axum-test"}}"#
-        );
-        assert_eq!(value(&text, &gauge), Some(0.0), "{route}");
-    }
-    for absent in ["/hello/bob", "wp-login", "\"/health\"", "\"/metrics\""] {
-        assert!(!text.contains(absent), "{absent} in metrics");
-    }
+    let m = scenario::assert_served_metrics(&text, "axum-test", "/hello/{name}", 1.0);
+    assert_eq!(m.active("GET", "/slow"), Some(0.0));
 
     octopus.shutdown().unwrap();
     let spans = agent.wait_for_spans(8, Duration::from_secs(5));
     let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
     assert!(names.contains(&"GET /panic"), "{names:?}");
-    let panic_span = spans
-        .iter()
-        .find(|s| s.operation_name == "GET /panic")
-        .unwrap();
     // CatchPanicLayer turned the panic into a 500 before this layer saw it.
-    assert_eq!(
-        panic_span.tag("error.type"),
-        Some(&octopus_core::testing::jaeger_agent::TagValue::String(
-            "500".into()
-        ))
-    );
-    assert_eq!(
-        panic_span.tag("error"),
-        Some(&octopus_core::testing::jaeger_agent::TagValue::Bool(true))
-    );
+    scenario::assert_panic_span(&spans, "500");
     let slow_span = spans
         .iter()
         .find(|s| s.operation_name == "GET /slow")
         .unwrap();
     assert_eq!(
         slow_span.tag("octopus.cancelled"),
-        Some(&octopus_core::testing::jaeger_agent::TagValue::Bool(true))
+        Some(&TagValue::Bool(true))
     );
-    assert!(
-        !names
-            .iter()
-            .any(|n| n.contains("health") || n.contains("metrics"))
-    );
+    scenario::assert_excluded_untraced(&spans);
 }
 
 #[tokio::test]
 async fn inbound_headers_become_parents_and_handler_work_joins_the_trace() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("axum-test");
     let app = app(&octopus);
-    get_status(
-        &app,
-        "/hello/x",
-        &[(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        )],
-    )
-    .await;
-    get_status(
-        &app,
-        "/hello/y",
-        &[("uber-trace-id", "a3ce929d0e0e4736:f067aa0ba902b7:0:1")],
-    )
-    .await;
+    get_status(&app, "/hello/x", &[("traceparent", TRACEPARENT)]).await;
+    get_status(&app, "/hello/y", &[("uber-trace-id", UBER_TRACE_ID)]).await;
 
     let response = app
         .clone()
         .oneshot(
             Request::get("/child")
-                .header(
-                    "traceparent",
-                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                )
+                .header("traceparent", CHILD_TRACEPARENT)
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -239,86 +182,39 @@ async fn inbound_headers_become_parents_and_handler_work_joins_the_trace() {
     let body = axum::body::to_bytes(response.into_body(), 1024)
         .await
         .unwrap();
-    assert_eq!(&body[..], b"4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(&body[..], CHILD_TRACE_ID.as_bytes());
 
     octopus.shutdown().unwrap();
     let spans = agent.wait_for_spans(4, Duration::from_secs(5));
-    let find = |trace: &str, name: &str| {
-        spans
-            .iter()
-            .find(|s| s.trace_id_hex() == trace && s.operation_name == name)
-            .unwrap_or_else(|| panic!("{name} in {trace}"))
-    };
-    assert_eq!(
-        find("0af7651916cd43dd8448eb211c80319c", "GET /hello/{name}").parent_span_id_hex(),
-        "b7ad6b7169203331"
-    );
-    assert_eq!(
-        find("0000000000000000a3ce929d0e0e4736", "GET /hello/{name}").parent_span_id_hex(),
-        "00f067aa0ba902b7"
-    );
-    let server = find("4bf92f3577b34da6a3ce929d0e0e4736", "GET /child");
-    let child = find("4bf92f3577b34da6a3ce929d0e0e4736", "child work");
-    assert_eq!(child.parent_span_id, server.span_id);
+    scenario::assert_inbound_parents(&spans, "GET /hello/{name}", 0);
 }
 
 #[tokio::test]
 async fn over_tcp_a_traced_call_to_another_service_shares_the_trace() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("axum-test");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(axum::serve(listener, app(&octopus)).into_future());
 
     // The service calls itself: /call → /hello/x, as two services would.
-    let client = reqwest::Client::new();
-    let response = client
-        .get(format!("http://{addr}/call?url=http://{addr}/hello/x"))
-        .header(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.text().await.unwrap(), "200");
-    let text = client
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(value(&text, HELLO_200), Some(1.0));
+    let tcp = OverTcp::new(addr, "axum-test");
+    tcp.traced_call().await;
+    let m = tcp.metrics().await;
+    assert_eq!(m.requests("GET", "200", "/hello/{name}"), Some(1.0));
     server.abort();
 
     octopus.shutdown().unwrap();
     let spans = agent.wait_for_spans(3, Duration::from_secs(5));
     assert_eq!(spans.len(), 3);
-    assert!(
-        spans
-            .iter()
-            .all(|s| s.trace_id_hex() == "0af7651916cd43dd8448eb211c80319c")
-    );
-    let call = spans
-        .iter()
-        .find(|s| s.operation_name == "GET /call")
-        .unwrap();
-    let client_span = spans.iter().find(|s| s.operation_name == "GET").unwrap();
-    let hello = spans
-        .iter()
-        .find(|s| s.operation_name == "GET /hello/{name}")
-        .unwrap();
-    assert_eq!(call.parent_span_id_hex(), "b7ad6b7169203331");
-    assert_eq!(client_span.parent_span_id, call.span_id);
-    assert_eq!(hello.parent_span_id, client_span.span_id);
+    assert!(spans.iter().all(|s| s.trace_id_hex() == TRACE_ID));
+    scenario::assert_traced_call(&spans, "GET /hello/{name}");
 }
 
 #[tokio::test]
 async fn without_catch_panic_the_panic_is_recorded_then_propagates() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("axum-test");
     let app = Router::new()
         .route("/panic", get(panics))
         .merge(metrics_router(&octopus))
@@ -329,18 +225,14 @@ async fn without_catch_panic_the_panic_is_recorded_then_propagates() {
     let joined = tokio::spawn(request).await;
     assert!(joined.unwrap_err().is_panic());
 
-    let text = metrics(&app).await;
-    let series = r#"http_server_requests_total{http_request_method="GET",http_response_status_code="500",http_route="/panic",service_name="axum-test"}"#;
-    assert_eq!(value(&text, series), Some(1.0));
-    let gauge = r#"http_server_active_requests{http_request_method="GET",http_route="/panic",service_name="axum-test"}"#;
-    assert_eq!(value(&text, gauge), Some(0.0));
+    let m = HttpMetrics::parse(&metrics(&app).await, "axum-test");
+    assert_eq!(m.requests("GET", "500", "/panic"), Some(1.0));
+    assert_eq!(m.active("GET", "/panic"), Some(0.0));
     octopus.shutdown().unwrap();
     let spans = agent.wait_for_spans(1, Duration::from_secs(5));
     assert_eq!(
         spans[0].tag("error.type"),
-        Some(&octopus_core::testing::jaeger_agent::TagValue::String(
-            "panic".into()
-        ))
+        Some(&TagValue::String("panic".into()))
     );
 }
 

@@ -2,30 +2,12 @@
 //! included: the metrics bearer token and the OTLP header values must not be in it.
 
 use octopus_axum::OctopusLayer;
-use octopus_core::{Octopus, OctopusConfig};
-
-fn octopus_with_secrets() -> Octopus {
-    let config = OctopusConfig::load(|name| match name {
-        "OCTOPUS_METRICS_TOKEN" => Some("t0ken-s3cret".into()),
-        "OTEL_EXPORTER_OTLP_HEADERS" => Some("x-api-key=k3y-s3cret".into()),
-        "OTEL_TRACES_EXPORTER" => Some("none".into()),
-        _ => None,
-    })
-    .unwrap();
-    Octopus::new(config).unwrap()
-}
+use octopus_core::testing::secrets::{assert_redacted, octopus_with_secrets};
 
 #[test]
 fn debug_of_the_adapter_shows_no_secret() {
     let value = OctopusLayer::new(octopus_with_secrets());
     let service = tower::Layer::layer(&value, ());
     let debug = format!("{value:?} {value:#?} {service:?}");
-    assert!(
-        !debug.contains("s3cret"),
-        "OctopusLayer (and the service it makes): {debug}"
-    );
-    assert!(
-        debug.contains("<redacted>"),
-        "OctopusLayer (and the service it makes): {debug}"
-    );
+    assert_redacted(&debug, "OctopusLayer (and the service it makes)");
 }

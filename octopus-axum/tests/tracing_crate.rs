@@ -9,32 +9,23 @@ use axum::extract::Path;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use octopus_axum::OctopusLayer;
-use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, assert_tracing_spans_under_server};
-use octopus_core::{Octopus, OctopusConfig};
+use octopus_core::testing::jaeger_agent::{
+    JaegerAgentReceiver, assert_tracing_spans_under_server, load_and_render_user,
+};
 use tower::ServiceExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const INBOUND_SPAN_ID: &str = "00f067aa0ba902b7";
 
-#[tracing::instrument]
-async fn load_user(id: u64) -> String {
-    // Suspended once, so the span is entered again on a later poll.
-    tokio::task::yield_now().await;
-    tracing::info_span!("query").in_scope(|| format!("user {id}"))
-}
-
 async fn user(Path(id): Path<u64>) -> String {
-    let user = load_user(id).await;
-    tracing::info_span!("render").in_scope(|| user)
+    load_and_render_user(id).await
 }
 
 #[tokio::test]
 async fn instrument_and_info_span_in_a_handler_are_children_of_the_server_span() {
     let agent = JaegerAgentReceiver::start();
-    let octopus =
-        Octopus::new(OctopusConfig::jaeger("127.0.0.1", agent.port(), "axum-test").unwrap())
-            .unwrap();
+    let octopus = agent.octopus("axum-test");
     // `#[tokio::test]` runs on this thread only: a thread-local default subscriber is enough.
     let subscriber = tracing_subscriber::registry().with(octopus.tracing_layer());
     let _default = tracing::subscriber::set_default(subscriber);

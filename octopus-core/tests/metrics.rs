@@ -1,14 +1,12 @@
 //! The metric collectors, driven through the seam without any framework.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use octopus_core::testing::exposition::Samples;
 use octopus_core::{
     ConfigError, HeaderSource, MetricKind, NoHeaders, Octopus, OctopusConfig, RequestObserver,
     RequestView, ResponseView,
 };
-use support::Samples;
 
 const COUNT: &str = "http_server_requests_total";
 const DURATION: &str = "http_server_request_duration_seconds";

@@ -7,8 +7,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use octopus_core::ServeOptions;
+use octopus_core::testing::scenario::read_until_closed;
 use octopus_core::{Octopus, OctopusConfig, TracesExporter};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
 
 /// Every wait on the network is bounded by this.
@@ -18,23 +19,6 @@ fn octopus() -> Octopus {
     let mut config = OctopusConfig::prometheus("serve-test", ["request_count"]).unwrap();
     config.traces_exporter = TracesExporter::None;
     Octopus::new(config).unwrap()
-}
-
-/// Reads until the server closes the connection (or resets it): what it sent.
-async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
-    let mut received = Vec::new();
-    let read = tokio::time::timeout(BOUND, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "the server kept the connection open");
-    received
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,36 +1,27 @@
 //! The [`TraceContext`] request guard.
 
 use std::convert::Infallible;
-use std::ops::Deref;
 
 use rocket::Request;
 use rocket::request::{FromRequest, Outcome};
 
 use crate::fairing::RequestState;
 
-/// The request's trace context: the server span and the inbound baggage.
-///
-/// Rocket handlers do not run with it current (see the crate docs); take this guard to pass
-/// it on. Dereferences to [`octopus_core::TraceContext`] (`trace_id()`, `parent()` for the
-/// traced client, `in_scope(future)`).
-///
-/// ```
-/// use octopus_rocket::TraceContext;
-///
-/// #[rocket::get("/whoami")]
-/// fn whoami(trace: TraceContext) -> String {
-///     format!("trace {}", trace.trace_id())
-/// }
-/// ```
-#[derive(Clone, Debug)]
-pub struct TraceContext(octopus_core::TraceContext);
-
-impl Deref for TraceContext {
-    type Target = octopus_core::TraceContext;
-
-    fn deref(&self) -> &octopus_core::TraceContext {
-        &self.0
-    }
+octopus_core::adapter_trace_context! {
+    /// The request's trace context: the server span and the inbound baggage.
+    ///
+    /// Rocket handlers do not run with it current (see the crate docs); take this guard to pass
+    /// it on. Dereferences to [`octopus_core::TraceContext`] (`trace_id()`, `parent()` for the
+    /// traced client, `in_scope(future)`).
+    ///
+    /// ```
+    /// use octopus_rocket::TraceContext;
+    ///
+    /// #[rocket::get("/whoami")]
+    /// fn whoami(trace: TraceContext) -> String {
+    ///     format!("trace {}", trace.trace_id())
+    /// }
+    /// ```
 }
 
 #[rocket::async_trait]

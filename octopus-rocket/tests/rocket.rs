@@ -1,13 +1,15 @@
 //! octopus-rocket with rocket's local client and over real TCP.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use octopus_core::Octopus;
 use octopus_core::client::TracedClient;
 use octopus_core::opentelemetry::trace::{Span as _, Tracer, TracerProvider as _};
 use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
-use octopus_core::{Octopus, OctopusConfig};
+use octopus_core::testing::scenario::{
+    self, CHILD_TRACE_ID, CHILD_TRACEPARENT, MALFORMED, OverTcp, TRACEPARENT, UBER_TRACE_ID,
+};
 use octopus_rocket::{OctopusFairing, TraceContext, metrics_route};
 use rocket::fairing::AdHoc;
 use rocket::http::{Header, Status};
@@ -15,10 +17,6 @@ use rocket::local::asynchronous::Client;
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::status;
 use rocket::{Request, State, catch, catchers, get, routes};
-
-fn octopus_to(agent: &JaegerAgentReceiver) -> Octopus {
-    Octopus::new(OctopusConfig::jaeger("127.0.0.1", agent.port(), "rocket-test").unwrap()).unwrap()
-}
 
 #[get("/hello/<name>")]
 fn hello(name: &str) -> &'static str {
@@ -144,28 +142,10 @@ fn rocket(octopus: &Octopus) -> rocket::Rocket<rocket::Build> {
         .attach(OctopusFairing::new(octopus.clone()))
 }
 
-fn value(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-fn count(status: &str, route: &str) -> String {
-    format!(
-        r#"http_server_requests_total{{http_request_method="GET",http_response_status_code="{status}",http_route="{route}",service_name="rocket-test"}}"#
-    )
-}
-
-fn gauge(route: &str) -> String {
-    format!(
-        r#"http_server_active_requests{{http_request_method="GET",http_route="{route}",service_name="rocket-test"}}"#
-    )
-}
-
 #[rocket::async_test]
 async fn exact_metrics_with_templates_forwards_catchers_and_panics() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("rocket-test");
     let client = Client::tracked(rocket(&octopus)).await.unwrap();
     let status = |path: &'static str| {
         let client = &client;
@@ -198,45 +178,21 @@ async fn exact_metrics_with_templates_forwards_catchers_and_panics() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let text = response.into_string().await.unwrap();
-    assert_eq!(
-        value(&text, &count("200", "/hello/<name>")),
-        Some(3.0),
-        "{text}"
-    );
-    assert_eq!(value(&text, &count("404", "")), Some(2.0));
+    let m = scenario::assert_served_metrics(&text, "rocket-test", "/hello/<name>", 2.0);
     // The route that forwarded is the last one tried.
-    assert_eq!(value(&text, &count("404", "/forwarded")), Some(1.0));
-    assert_eq!(value(&text, &count("500", "/fail")), Some(1.0));
-    assert_eq!(value(&text, &count("503", "/unavailable")), Some(1.0));
-    assert_eq!(value(&text, &count("403", "/secret")), Some(1.0));
-    assert_eq!(value(&text, &count("500", "/panic")), Some(2.0));
-    assert_eq!(
-        value(&text, &count("200", "/slow")),
-        None,
-        "cancelled: not counted"
-    );
-    for route in ["/hello/<name>", "/panic", "/secret", ""] {
-        assert_eq!(value(&text, &gauge(route)), Some(0.0), "{route}\n{text}");
-    }
-    for absent in ["/hello/bob", "wp-login", "\"/health\"", "\"/metrics\""] {
-        assert!(!text.contains(absent), "{absent} in metrics");
-    }
+    assert_eq!(m.requests("GET", "404", "/forwarded"), Some(1.0));
+    assert_eq!(m.requests("GET", "503", "/unavailable"), Some(1.0));
+    assert_eq!(m.requests("GET", "403", "/secret"), Some(1.0));
+    assert_eq!(m.active("GET", "/secret"), Some(0.0), "{text}");
 
-    octopus.shutdown().unwrap();
-    let spans = agent.wait_for_spans(12, Duration::from_secs(5));
-    let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
-    assert_eq!(spans.len(), 12, "{names:?}");
+    let spans = agent.shutdown_and_collect(&octopus, 12);
     let slow = spans
         .iter()
         .find(|s| s.tag("url.path") == Some(&TagValue::String("/slow".into())))
         .unwrap();
     assert_eq!(slow.tag("octopus.cancelled"), Some(&TagValue::Bool(true)));
     let span = |name: &str| spans.iter().find(|s| s.operation_name == name).unwrap();
-    assert_eq!(span("GET /panic").tag("error"), Some(&TagValue::Bool(true)));
-    assert_eq!(
-        span("GET /panic").tag("error.type"),
-        Some(&TagValue::String("500".into()))
-    );
+    scenario::assert_panic_span(&spans, "500");
     assert_eq!(
         span("GET /hello/<name>").tag("http.route"),
         Some(&TagValue::String("/hello/<name>".into()))
@@ -245,83 +201,43 @@ async fn exact_metrics_with_templates_forwards_catchers_and_panics() {
         span("GET /secret").tag("http.response.status_code"),
         Some(&TagValue::Long(403))
     );
-    assert_eq!(
-        names.iter().filter(|n| **n == "GET").count(),
-        3,
-        "two 404s and the cancelled request: {names:?}"
-    );
-    assert!(
-        !names
-            .iter()
-            .any(|n| n.contains("health") || n.contains("metrics"))
-    );
+    scenario::assert_unmatched_spans(&spans, 3, "two 404s and the cancelled request");
+    scenario::assert_excluded_untraced(&spans);
 }
 
 #[rocket::async_test]
 async fn inbound_headers_become_parents_and_the_guard_hands_out_the_context() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("rocket-test");
     let client = Client::tracked(rocket(&octopus)).await.unwrap();
     client
         .get("/hello/x")
-        .header(Header::new(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        ))
+        .header(Header::new("traceparent", TRACEPARENT))
         .dispatch()
         .await;
     client
         .get("/hello/y")
-        .header(Header::new(
-            "uber-trace-id",
-            "a3ce929d0e0e4736:f067aa0ba902b7:0:1",
-        ))
+        .header(Header::new("uber-trace-id", UBER_TRACE_ID))
         .dispatch()
         .await;
-    let malformed = client
-        .get("/hello/z")
-        .header(Header::new("traceparent", "00-zz-b7ad6b7169203331-01"))
-        .header(Header::new("uber-trace-id", ":::"))
-        .dispatch()
-        .await;
-    assert_eq!(malformed.status(), Status::Ok);
+    let mut malformed = client.get("/hello/z");
+    for (name, value) in MALFORMED {
+        malformed = malformed.header(Header::new(name, value));
+    }
+    assert_eq!(malformed.dispatch().await.status(), Status::Ok);
     let body = client
         .get("/child")
-        .header(Header::new(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        ))
+        .header(Header::new("traceparent", CHILD_TRACEPARENT))
         .dispatch()
         .await
         .into_string()
         .await
         .unwrap();
-    assert_eq!(body, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(body, CHILD_TRACE_ID);
 
     octopus.shutdown().unwrap();
     let spans = agent.wait_for_spans(5, Duration::from_secs(5));
-    let find = |trace: &str, name: &str| {
-        spans
-            .iter()
-            .find(|s| s.trace_id_hex() == trace && s.operation_name == name)
-            .unwrap_or_else(|| panic!("{name} in {trace}"))
-    };
-    assert_eq!(
-        find("0af7651916cd43dd8448eb211c80319c", "GET /hello/<name>").parent_span_id_hex(),
-        "b7ad6b7169203331"
-    );
-    assert_eq!(
-        find("0000000000000000a3ce929d0e0e4736", "GET /hello/<name>").parent_span_id_hex(),
-        "00f067aa0ba902b7"
-    );
-    let server = find("4bf92f3577b34da6a3ce929d0e0e4736", "GET /child");
-    let child = find("4bf92f3577b34da6a3ce929d0e0e4736", "child work");
-    assert_eq!(child.parent_span_id, server.span_id);
-    let roots = spans
-        .iter()
-        .filter(|s| s.operation_name == "GET /hello/<name>" && s.parent_span_id == 0)
-        .count();
-    assert_eq!(roots, 1, "the malformed request is a root");
+    scenario::assert_inbound_parents(&spans, "GET /hello/<name>", 1);
 }
 
 /// Launches on an ephemeral loopback port; the address comes from the liftoff fairing.
@@ -347,80 +263,25 @@ async fn launch(octopus: &Octopus) -> (SocketAddr, rocket::Shutdown) {
 #[rocket::async_test]
 async fn over_tcp_panics_disconnects_and_a_traced_call_share_one_trace() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("rocket-test");
     let (addr, shutdown) = launch(&octopus).await;
-    let client = reqwest::Client::new();
-    let get = |path: String| {
-        let client = client.clone();
-        async move {
-            let response = client
-                .get(format!("http://{addr}{path}"))
-                .send()
-                .await
-                .unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        }
-    };
-    for _ in 0..3 {
-        assert_eq!(get("/panic".into()).await.0, 500);
-    }
-    assert_eq!(get("/hello/after".into()).await, (200, "hello".into()));
-
-    // The guard's context is the client span's parent: /call → /hello/x in one trace.
-    let response = client
-        .get(format!("http://{addr}/call?url=http://{addr}/hello/x"))
-        .header(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.text().await.unwrap(), "200");
-
-    // A client that goes away in the middle of a 1 s handler: over HTTP/1 rocket (hyper 0.14)
-    // does not notice until it writes the response, so the handler runs to its end and the
-    // request leaves the gauge then.
-    let mut abandoned = std::net::TcpStream::connect(addr).unwrap();
-    write!(abandoned, "GET /sleep/1000 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while value(&get("/metrics".into()).await.1, &gauge("")) != Some(1.0) {
-        assert!(Instant::now() < deadline, "the request never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    drop(abandoned);
-    let text = loop {
-        let text = get("/metrics".into()).await.1;
-        if value(&text, &gauge("")) == Some(0.0) || Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(value(&text, &gauge("")), Some(0.0), "{text}");
-    assert_eq!(value(&text, &gauge("/sleep/<ms>")), Some(0.0), "{text}");
-    assert_eq!(value(&text, &count("200", "/sleep/<ms>")), Some(1.0));
-    assert_eq!(value(&text, &count("500", "/panic")), Some(3.0));
-    assert_eq!(value(&text, &count("200", "/hello/<name>")), Some(2.0));
-    assert_eq!(value(&text, &gauge("/call")), Some(0.0));
+    let tcp = OverTcp::new(addr, "rocket-test");
+    // Panics; the guard's context is the client span's parent (/call → /hello/x in one
+    // trace); a client goes away in the middle of a 1 s handler: over HTTP/1 rocket (hyper
+    // 0.14) does not notice until it writes the response, so the handler runs to its end and
+    // the request leaves the gauge then.
+    let m = tcp.play("/hello/<name>", "hello", "/sleep/1000", "").await;
+    assert_eq!(
+        m.active("GET", "/sleep/<ms>"),
+        Some(0.0),
+        "{:?}",
+        m.samples()
+    );
+    assert_eq!(m.requests("GET", "200", "/sleep/<ms>"), Some(1.0));
+    assert_eq!(m.active("GET", "/call"), Some(0.0));
     shutdown.notify();
 
     octopus.shutdown().unwrap();
     let spans = agent.wait_for_spans(8, Duration::from_secs(5));
-    let in_trace: Vec<_> = spans
-        .iter()
-        .filter(|s| s.trace_id_hex() == "0af7651916cd43dd8448eb211c80319c")
-        .collect();
-    assert_eq!(in_trace.len(), 3, "{in_trace:?}");
-    let call = in_trace
-        .iter()
-        .find(|s| s.operation_name == "GET /call")
-        .unwrap();
-    let client_span = in_trace.iter().find(|s| s.operation_name == "GET").unwrap();
-    let hello = in_trace
-        .iter()
-        .find(|s| s.operation_name == "GET /hello/<name>")
-        .unwrap();
-    assert_eq!(call.parent_span_id_hex(), "b7ad6b7169203331");
-    assert_eq!(client_span.parent_span_id, call.span_id);
-    assert_eq!(hello.parent_span_id, client_span.span_id);
+    scenario::assert_traced_call(&spans, "GET /hello/<name>");
 }

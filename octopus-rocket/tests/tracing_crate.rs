@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
-use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
+use octopus_core::testing::jaeger_agent::{
+    JaegerAgentReceiver, TagValue, load_and_render_user, load_user,
+};
 use octopus_core::tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use octopus_core::{Octopus, OctopusConfig};
 use octopus_rocket::{OctopusFairing, TraceContext};
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
@@ -21,22 +22,10 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const USERS_PARENT: &str = "00f067aa0ba902b7";
 const ORDERS_PARENT: &str = "b7ad6b7169203331";
 
-#[tracing::instrument]
-async fn load_user(id: u64) -> String {
-    // Suspended once, so the span is entered again on a later poll.
-    tokio::task::yield_now().await;
-    tracing::info_span!("query").in_scope(|| format!("user {id}"))
-}
-
 /// The guard's `in_scope`: every span opened inside it finds the request's context current.
 #[get("/users/<id>")]
 async fn user(id: u64, trace: TraceContext) -> String {
-    trace
-        .in_scope(async move {
-            let user = load_user(id).await;
-            tracing::info_span!("render").in_scope(|| user)
-        })
-        .await
+    trace.in_scope(load_and_render_user(id)).await
 }
 
 /// The guard and `tracing::Instrument`: the top span gets the request's context as its parent.
@@ -52,9 +41,7 @@ async fn order(id: u64, trace: TraceContext) -> String {
 #[rocket::async_test]
 async fn spans_under_the_trace_context_guard_are_children_of_the_server_span() {
     let agent = JaegerAgentReceiver::start();
-    let octopus =
-        Octopus::new(OctopusConfig::jaeger("127.0.0.1", agent.port(), "rocket-test").unwrap())
-            .unwrap();
+    let octopus = agent.octopus("rocket-test");
     // One test in this binary: the subscriber is the process's, whichever of the runtime's
     // threads polls the handler.
     let subscriber = tracing_subscriber::registry().with(octopus.tracing_layer());

@@ -8,9 +8,11 @@ use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use octopus_core::testing::exposition::HttpMetrics;
+use octopus_core::testing::scenario::read_until_closed;
 use octopus_core::{Octopus, OctopusConfig, TracesExporter};
 use octopus_warp::{ServeOptions, metrics_filter, route};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -26,18 +28,6 @@ fn octopus() -> Octopus {
     let mut config = OctopusConfig::prometheus("warp-serve", ["request_count"]).unwrap();
     config.traces_exporter = TracesExporter::None;
     Octopus::new(config).unwrap()
-}
-
-fn count(method: &str, status: &str, route: &str) -> String {
-    format!(
-        r#"http_server_requests_total{{http_request_method="{method}",http_response_status_code="{status}",http_route="{route}",service_name="warp-serve"}}"#
-    )
-}
-
-fn value(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 fn app(
@@ -103,23 +93,6 @@ impl Server {
     }
 }
 
-/// Reads until the server closes the connection (or resets it): what it sent.
-async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
-    let mut received = Vec::new();
-    let read = tokio::time::timeout(BOUND, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "the server kept the connection open");
-    received
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warp_websocket_route_echoes_through_observe_and_serve() {
     let octopus = octopus();
@@ -147,7 +120,7 @@ async fn a_warp_websocket_route_echoes_through_observe_and_serve() {
     let metrics = octopus.scrape(&octopus_core::NoHeaders);
     let metrics = String::from_utf8(metrics.body).unwrap();
     assert_eq!(
-        value(&metrics, &count("GET", "101", "/echo")),
+        HttpMetrics::parse(&metrics, "warp-serve").requests("GET", "101", "/echo"),
         Some(1.0),
         "{metrics}"
     );
@@ -193,7 +166,7 @@ async fn http2_with_prior_knowledge_is_answered_and_counted() {
     let (version, status, metrics) = get_h2(&mut sender, server.addr, "/metrics").await;
     assert_eq!((version, status), (http::Version::HTTP_2, 200));
     assert_eq!(
-        value(&metrics, &count("GET", "200", "/hello/{name}")),
+        HttpMetrics::parse(&metrics, "warp-serve").requests("GET", "200", "/hello/{name}"),
         Some(2.0),
         "{metrics}"
     );

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
-use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, assert_tracing_spans_under_server};
-use octopus_core::{Octopus, OctopusConfig};
+use octopus_core::testing::jaeger_agent::{
+    JaegerAgentReceiver, assert_tracing_spans_under_server, load_and_render_user,
+};
 use octopus_warp::route;
 use tower_service::Service as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -14,29 +15,17 @@ use warp::Filter;
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const INBOUND_SPAN_ID: &str = "00f067aa0ba902b7";
 
-#[tracing::instrument]
-async fn load_user(id: u64) -> String {
-    // Suspended once, so the span is entered again on a later poll.
-    tokio::task::yield_now().await;
-    tracing::info_span!("query").in_scope(|| format!("user {id}"))
-}
-
 #[tokio::test]
 async fn instrument_and_info_span_in_a_handler_are_children_of_the_server_span() {
     let agent = JaegerAgentReceiver::start();
-    let octopus =
-        Octopus::new(OctopusConfig::jaeger("127.0.0.1", agent.port(), "warp-test").unwrap())
-            .unwrap();
+    let octopus = agent.octopus("warp-test");
     // `#[tokio::test]` runs on this thread only: a thread-local default subscriber is enough.
     let subscriber = tracing_subscriber::registry().with(octopus.tracing_layer());
     let _default = tracing::subscriber::set_default(subscriber);
 
     let users = warp::path!("users" / u64)
         .and(route("/users/{id}"))
-        .then(|id: u64| async move {
-            let user = load_user(id).await;
-            tracing::info_span!("render").in_scope(|| user)
-        });
+        .then(load_and_render_user);
     let mut service = octopus_warp::observe(octopus.clone(), warp::service(users));
     let request = http::Request::get("/users/7")
         .header("traceparent", format!("00-{TRACE_ID}-{INBOUND_SPAN_ID}-01"))

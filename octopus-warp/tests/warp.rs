@@ -2,9 +2,8 @@
 //! real TCP.
 
 use std::convert::Infallible;
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_body_util::BodyExt as _;
 use octopus_core::client::TracedClient;
@@ -12,16 +11,15 @@ use octopus_core::opentelemetry::trace::{
     Span as _, TraceContextExt as _, Tracer, TracerProvider as _,
 };
 use octopus_core::testing::jaeger_agent::{JaegerAgentReceiver, TagValue};
+use octopus_core::testing::scenario::{
+    self, CHILD_TRACE_ID, CHILD_TRACEPARENT, MALFORMED, OverTcp, TRACEPARENT, UBER_TRACE_ID,
+};
 use octopus_core::{Octopus, OctopusConfig};
 use octopus_warp::{TraceContext, metrics_filter, route, trace_context};
 use tower_service::Service as _;
 use warp::Filter;
 use warp::http::StatusCode;
 use warp::reply::Response;
-
-fn octopus_to(agent: &JaegerAgentReceiver) -> Octopus {
-    Octopus::new(OctopusConfig::jaeger("127.0.0.1", agent.port(), "warp-test").unwrap()).unwrap()
-}
 
 #[derive(Debug)]
 struct Teapot;
@@ -129,28 +127,10 @@ async fn call(
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
-fn value(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-fn count(method: &str, status: &str, route: &str) -> String {
-    format!(
-        r#"http_server_requests_total{{http_request_method="{method}",http_response_status_code="{status}",http_route="{route}",service_name="warp-test"}}"#
-    )
-}
-
-fn gauge(route: &str) -> String {
-    format!(
-        r#"http_server_active_requests{{http_request_method="GET",http_route="{route}",service_name="warp-test"}}"#
-    )
-}
-
 #[tokio::test]
 async fn exact_metrics_with_named_routes_rejections_panics_and_cancels() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("warp-test");
     let mut service = octopus_warp::observe(octopus.clone(), warp::service(routes(&octopus)));
     for name in ["bob", "alice", "carol"] {
         let (status, body) = call(&mut service, "GET", &format!("/hello/{name}"), &[]).await;
@@ -175,50 +155,18 @@ async fn exact_metrics_with_named_routes_rejections_panics_and_cancels() {
 
     let (status, text) = call(&mut service, "GET", "/metrics", &[]).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        value(&text, &count("GET", "200", "/hello/{name}")),
-        Some(3.0),
-        "{text}"
-    );
+    let m = scenario::assert_served_metrics(&text, "warp-test", "/hello/{name}", 2.0);
     // Unmatched and unnamed requests share the one unmatched label.
-    assert_eq!(value(&text, &count("GET", "404", "")), Some(2.0));
-    assert_eq!(value(&text, &count("GET", "200", "")), Some(1.0));
+    assert_eq!(m.requests("GET", "200", ""), Some(1.0));
     // The path matched, the method did not: the route had named itself.
-    assert_eq!(
-        value(&text, &count("POST", "405", "/hello/{name}")),
-        Some(1.0)
-    );
-    assert_eq!(value(&text, &count("GET", "500", "/fail")), Some(1.0));
-    assert_eq!(value(&text, &count("GET", "418", "/teapot")), Some(1.0));
-    assert_eq!(value(&text, &count("GET", "500", "/panic")), Some(2.0));
-    assert_eq!(
-        value(&text, &count("GET", "200", "/slow")),
-        None,
-        "cancelled: not counted"
-    );
-    for route in ["/hello/{name}", "/panic", "/teapot", ""] {
-        assert_eq!(value(&text, &gauge(route)), Some(0.0), "{route}\n{text}");
-    }
-    for absent in [
-        "/hello/bob",
-        "wp-login",
-        "\"/unnamed\"",
-        "\"/health\"",
-        "\"/metrics\"",
-    ] {
-        assert!(!text.contains(absent), "{absent} in metrics");
-    }
+    assert_eq!(m.requests("POST", "405", "/hello/{name}"), Some(1.0));
+    assert_eq!(m.requests("GET", "418", "/teapot"), Some(1.0));
+    assert_eq!(m.active("GET", "/teapot"), Some(0.0), "{text}");
+    assert!(!text.contains("\"/unnamed\""), "/unnamed in metrics");
 
-    octopus.shutdown().unwrap();
-    let spans = agent.wait_for_spans(12, Duration::from_secs(5));
-    let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
-    assert_eq!(spans.len(), 12, "{names:?}");
+    let spans = agent.shutdown_and_collect(&octopus, 12);
     let span = |name: &str| spans.iter().find(|s| s.operation_name == name).unwrap();
-    assert_eq!(
-        span("GET /panic").tag("error.type"),
-        Some(&TagValue::String("panic".into()))
-    );
-    assert_eq!(span("GET /panic").tag("error"), Some(&TagValue::Bool(true)));
+    scenario::assert_panic_span(&spans, "panic");
     assert_eq!(span("GET /teapot").tag("error"), None);
     assert_eq!(
         span("GET /hello/{name}").tag("http.route"),
@@ -235,11 +183,7 @@ async fn exact_metrics_with_named_routes_rejections_panics_and_cancels() {
         slow.tag("http.route"),
         Some(&TagValue::String("/slow".into()))
     );
-    assert!(
-        !names
-            .iter()
-            .any(|n| n.contains("health") || n.contains("metrics"))
-    );
+    scenario::assert_excluded_untraced(&spans);
 }
 
 #[tokio::test]
@@ -291,78 +235,27 @@ async fn the_filters_alone_with_warp_test() {
 #[tokio::test]
 async fn inbound_headers_become_parents_and_handler_work_joins_the_trace() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("warp-test");
     let mut service = octopus_warp::observe(octopus.clone(), warp::service(routes(&octopus)));
-    call(
-        &mut service,
-        "GET",
-        "/hello/x",
-        &[(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        )],
-    )
-    .await;
-    call(
-        &mut service,
-        "GET",
-        "/hello/y",
-        &[("uber-trace-id", "a3ce929d0e0e4736:f067aa0ba902b7:0:1")],
-    )
-    .await;
-    let (status, _) = call(
-        &mut service,
-        "GET",
-        "/hello/z",
-        &[
-            ("traceparent", "00-zz-b7ad6b7169203331-01"),
-            ("uber-trace-id", ":::"),
-        ],
-    )
-    .await;
+    let traceparent = [("traceparent", TRACEPARENT)];
+    call(&mut service, "GET", "/hello/x", &traceparent).await;
+    let uber_trace_id = [("uber-trace-id", UBER_TRACE_ID)];
+    call(&mut service, "GET", "/hello/y", &uber_trace_id).await;
+    let (status, _) = call(&mut service, "GET", "/hello/z", &MALFORMED).await;
     assert_eq!(status, 200);
-    let (_, body) = call(
-        &mut service,
-        "GET",
-        "/child",
-        &[(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )],
-    )
-    .await;
-    assert_eq!(body, "4bf92f3577b34da6a3ce929d0e0e4736");
+    let child = [("traceparent", CHILD_TRACEPARENT)];
+    let (_, body) = call(&mut service, "GET", "/child", &child).await;
+    assert_eq!(body, CHILD_TRACE_ID);
 
     octopus.shutdown().unwrap();
     let spans = agent.wait_for_spans(5, Duration::from_secs(5));
-    let find = |trace: &str, name: &str| {
-        spans
-            .iter()
-            .find(|s| s.trace_id_hex() == trace && s.operation_name == name)
-            .unwrap_or_else(|| panic!("{name} in {trace}"))
-    };
-    assert_eq!(
-        find("0af7651916cd43dd8448eb211c80319c", "GET /hello/{name}").parent_span_id_hex(),
-        "b7ad6b7169203331"
-    );
-    assert_eq!(
-        find("0000000000000000a3ce929d0e0e4736", "GET /hello/{name}").parent_span_id_hex(),
-        "00f067aa0ba902b7"
-    );
-    let server = find("4bf92f3577b34da6a3ce929d0e0e4736", "GET /child");
-    let child = find("4bf92f3577b34da6a3ce929d0e0e4736", "child work");
-    assert_eq!(child.parent_span_id, server.span_id);
-    let roots = spans
-        .iter()
-        .filter(|s| s.operation_name == "GET /hello/{name}" && s.parent_span_id == 0)
-        .count();
-    assert_eq!(roots, 1, "the malformed request is a root");
+    scenario::assert_inbound_parents(&spans, "GET /hello/{name}", 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tcp_panics_disconnects_and_a_traced_call_share_one_trace() {
     let agent = JaegerAgentReceiver::start();
-    let octopus = octopus_to(&agent);
+    let octopus = agent.octopus("warp-test");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let service = octopus_warp::observe(octopus.clone(), warp::service(routes(&octopus)));
@@ -370,81 +263,16 @@ async fn over_tcp_panics_disconnects_and_a_traced_call_share_one_trace() {
     let server = tokio::spawn(octopus_warp::serve(listener, service, async {
         let _ = stopped.await;
     }));
-    let client = reqwest::Client::new();
-    let get = |path: String| {
-        let client = client.clone();
-        async move {
-            let response = client
-                .get(format!("http://{addr}{path}"))
-                .send()
-                .await
-                .unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        }
-    };
-    for _ in 0..3 {
-        assert_eq!(get("/panic".into()).await.0, 500);
-    }
-    assert_eq!(
-        get("/hello/after".into()).await,
-        (200, "hello, after".into())
-    );
-
-    let response = client
-        .get(format!("http://{addr}/call?url=http://{addr}/hello/x"))
-        .header(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.text().await.unwrap(), "200");
-
-    // A client that goes away in the middle of a 30 s handler.
-    let mut abandoned = std::net::TcpStream::connect(addr).unwrap();
-    write!(abandoned, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while value(&get("/metrics".into()).await.1, &gauge("")) != Some(1.0) {
-        assert!(Instant::now() < deadline, "the slow request never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    drop(abandoned);
-    let text = loop {
-        let text = get("/metrics".into()).await.1;
-        if value(&text, &gauge("")) == Some(0.0) || Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(value(&text, &gauge("")), Some(0.0), "{text}");
-    assert_eq!(value(&text, &count("GET", "500", "/panic")), Some(3.0));
-    assert_eq!(
-        value(&text, &count("GET", "200", "/hello/{name}")),
-        Some(2.0)
-    );
+    let tcp = OverTcp::new(addr, "warp-test");
+    // Panics; the service calls itself (/call → /hello/x, as two services would); a client
+    // goes away in the middle of a 30 s handler (in flight before its filter named the route).
+    tcp.play("/hello/{name}", "hello, after", "/slow", "").await;
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 
     octopus.shutdown().unwrap();
     let spans = agent.wait_for_spans(8, Duration::from_secs(5));
-    let in_trace: Vec<_> = spans
-        .iter()
-        .filter(|s| s.trace_id_hex() == "0af7651916cd43dd8448eb211c80319c")
-        .collect();
-    assert_eq!(in_trace.len(), 3, "{in_trace:?}");
-    let call = in_trace
-        .iter()
-        .find(|s| s.operation_name == "GET /call")
-        .unwrap();
-    let client_span = in_trace.iter().find(|s| s.operation_name == "GET").unwrap();
-    let hello = in_trace
-        .iter()
-        .find(|s| s.operation_name == "GET /hello/{name}")
-        .unwrap();
-    assert_eq!(call.parent_span_id_hex(), "b7ad6b7169203331");
-    assert_eq!(client_span.parent_span_id, call.span_id);
-    assert_eq!(hello.parent_span_id, client_span.span_id);
+    scenario::assert_traced_call(&spans, "GET /hello/{name}");
     let slow = spans
         .iter()
         .find(|s| s.tag("url.path") == Some(&TagValue::String("/slow".into())))

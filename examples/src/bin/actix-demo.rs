@@ -12,11 +12,10 @@ use actix_web::dev::Service as _;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use futures_util::FutureExt as _;
 use octopus_actix::{OctopusMiddleware, metrics_resource};
-use octopus_core::Octopus;
 use octopus_core::client::TracedClient;
 use octopus_examples::{
-    DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_signal, slow_duration,
-    spawn_metrics_listener,
+    DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_octopus, shutdown_signal,
+    slow_duration,
 };
 
 async fn hello(name: web::Path<String>) -> String {
@@ -82,15 +81,7 @@ macro_rules! serve {
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let settings = DemoSettings::from_env_or_exit();
-    let octopus = settings.instrument.then(|| {
-        Octopus::new(settings.config.clone()).unwrap_or_else(|error| {
-            eprintln!("error: {error}");
-            std::process::exit(2);
-        })
-    });
-    if let Some(octopus) = &octopus {
-        spawn_metrics_listener(octopus).await;
-    }
+    let octopus = settings.start_octopus().await;
     // Octopus is built once, out here: the closure runs once per worker.
     let server = match &octopus {
         Some(octopus) => {
@@ -141,10 +132,6 @@ async fn main() -> std::io::Result<()> {
         handle.stop(true).await;
     });
     server.await?;
-    if let Some(octopus) = octopus
-        && let Err(error) = octopus.shutdown()
-    {
-        eprintln!("octopus: shutdown: {error}");
-    }
+    shutdown_octopus(octopus).await;
     Ok(())
 }

@@ -6,7 +6,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -16,8 +15,7 @@ use octopus_axum::{OctopusLayer, metrics_router};
 use octopus_core::Octopus;
 use octopus_core::client::TracedClient;
 use octopus_examples::{
-    DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_signal, slow_duration,
-    spawn_metrics_listener,
+    DemoSettings, announce, call_client, serve_until_signal, shutdown_octopus, slow_duration,
 };
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -72,17 +70,7 @@ async fn main() -> std::io::Result<()> {
     // `leak`: axum clones the service for every request, and with it the observer — a
     // `&'static Octopus` is a pointer copy, where an owned one is a reference count that every
     // worker thread writes.
-    let octopus: Option<&'static Octopus> = settings.instrument.then(|| {
-        Octopus::new(settings.config.clone())
-            .unwrap_or_else(|error| {
-                eprintln!("error: {error}");
-                std::process::exit(2);
-            })
-            .leak()
-    });
-    if let Some(octopus) = octopus {
-        spawn_metrics_listener(octopus).await;
-    }
+    let octopus: Option<&'static Octopus> = settings.start_octopus().await.map(Octopus::leak);
     let app = match octopus {
         // The two lines of the quick start: metrics route merged, layer around everything.
         Some(octopus) => routes(call_client(Some(octopus)))
@@ -93,26 +81,7 @@ async fn main() -> std::io::Result<()> {
     };
 
     announce(listener.local_addr()?);
-    let signalled = Arc::new(tokio::sync::Notify::new());
-    let stop = {
-        let signalled = signalled.clone();
-        async move {
-            shutdown_signal().await;
-            signalled.notify_one();
-        }
-    };
-    let server = axum::serve(listener, app).with_graceful_shutdown(stop);
-    tokio::select! {
-        served = server => served?,
-        // Graceful shutdown waits for every connection; the contract gives 5 s in all.
-        _ = async { signalled.notified().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
-            eprintln!("shutdown: connections still open after {DRAIN_TIMEOUT:?}; closing them");
-        }
-    }
-    if let Some(octopus) = octopus
-        && let Err(error) = tokio::task::spawn_blocking(move || octopus.shutdown()).await?
-    {
-        eprintln!("octopus: shutdown: {error}");
-    }
+    serve_until_signal(|stop| axum::serve(listener, app).with_graceful_shutdown(stop)).await?;
+    shutdown_octopus(octopus.cloned()).await;
     Ok(())
 }

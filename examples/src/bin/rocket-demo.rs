@@ -8,10 +8,9 @@
 
 use std::net::SocketAddr;
 
-use octopus_core::Octopus;
 use octopus_core::client::TracedClient;
 use octopus_examples::{
-    DRAIN_TIMEOUT, DemoSettings, announce, call_client, slow_duration, spawn_metrics_listener,
+    DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_octopus, slow_duration,
 };
 use octopus_rocket::{OctopusFairing, TraceContext, metrics_route};
 use rocket::config::{LogLevel, Shutdown};
@@ -69,15 +68,7 @@ fn health() -> &'static str {
 #[rocket::main]
 async fn main() {
     let settings = DemoSettings::from_env_or_exit();
-    let octopus = settings.instrument.then(|| {
-        Octopus::new(settings.config.clone()).unwrap_or_else(|error| {
-            eprintln!("error: {error}");
-            std::process::exit(2);
-        })
-    });
-    if let Some(octopus) = &octopus {
-        spawn_metrics_listener(octopus).await;
-    }
+    let octopus = settings.start_octopus().await;
     let config = rocket::Config {
         address: settings.addr.ip(),
         port: settings.addr.port(),
@@ -93,12 +84,8 @@ async fn main() {
         },
         ..rocket::Config::release_default()
     };
-    let client = match &octopus {
-        Some(octopus) => call_client(Some(octopus)),
-        None => call_client(None),
-    };
     let mut rocket = rocket::custom(config)
-        .manage(client)
+        .manage(call_client(octopus.as_ref()))
         .mount("/", routes![hello, slow, fail, panic, call, health])
         .attach(AdHoc::on_liftoff("announce", |rocket| {
             let config = rocket.config();
@@ -121,11 +108,5 @@ async fn main() {
             std::process::exit(1);
         }
     }
-    if let Some(octopus) = octopus
-        && let Err(error) = tokio::task::spawn_blocking(move || octopus.shutdown())
-            .await
-            .expect("the shutdown task does not panic")
-    {
-        eprintln!("octopus: shutdown: {error}");
-    }
+    shutdown_octopus(octopus).await;
 }

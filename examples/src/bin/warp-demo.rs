@@ -6,13 +6,11 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use octopus_core::Octopus;
 use octopus_core::client::TracedClient;
 use octopus_examples::{
-    DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_signal, slow_duration,
-    spawn_metrics_listener,
+    DemoSettings, announce, call_client, serve_until_signal, shutdown_octopus, slow_duration,
 };
 use octopus_warp::route;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -95,27 +93,9 @@ async fn main() -> std::io::Result<()> {
     // `leak`: warp clones the service for every request, and with it the observer — a
     // `&'static Octopus` is a pointer copy, where an owned one is a reference count that every
     // worker thread writes.
-    let octopus: Option<&'static Octopus> = settings.instrument.then(|| {
-        Octopus::new(settings.config.clone())
-            .unwrap_or_else(|error| {
-                eprintln!("error: {error}");
-                std::process::exit(2);
-            })
-            .leak()
-    });
-    if let Some(octopus) = octopus {
-        spawn_metrics_listener(octopus).await;
-    }
+    let octopus: Option<&'static Octopus> = settings.start_octopus().await.map(Octopus::leak);
     announce(listener.local_addr()?);
-    let signalled = Arc::new(tokio::sync::Notify::new());
-    let stop = {
-        let signalled = signalled.clone();
-        async move {
-            shutdown_signal().await;
-            signalled.notify_one();
-        }
-    };
-    let server = async {
+    let server = |stop| async move {
         match octopus {
             Some(octopus) => {
                 let client = call_client(Some(octopus));
@@ -136,17 +116,7 @@ async fn main() -> std::io::Result<()> {
             }
         }
     };
-    tokio::select! {
-        served = server => served?,
-        // Graceful shutdown waits for every connection; the contract gives 5 s in all.
-        _ = async { signalled.notified().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
-            eprintln!("shutdown: connections still open after {DRAIN_TIMEOUT:?}; closing them");
-        }
-    }
-    if let Some(octopus) = octopus
-        && let Err(error) = tokio::task::spawn_blocking(move || octopus.shutdown()).await?
-    {
-        eprintln!("octopus: shutdown: {error}");
-    }
+    serve_until_signal(server).await?;
+    shutdown_octopus(octopus.cloned()).await;
     Ok(())
 }

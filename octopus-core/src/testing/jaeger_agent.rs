@@ -24,6 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use crate::export::jaeger_thrift::{Batch, Span, SpanRef, SpanRefType, Tag, TagValue};
+use crate::{Octopus, OctopusConfig};
 
 /// The receive buffer asked for: room for a burst of 60 maximum-size datagrams.
 const RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
@@ -111,6 +112,24 @@ impl JaegerAgentReceiver {
         self.address
     }
 
+    /// An Octopus that exports the spans of service `service_name` to this agent (and keeps
+    /// the default metrics).
+    pub fn octopus(&self, service_name: &str) -> Octopus {
+        let config = OctopusConfig::jaeger("127.0.0.1", self.port(), service_name)
+            .expect("a valid Jaeger configuration");
+        Octopus::new(config).expect("Octopus starts")
+    }
+
+    /// Shuts `octopus` down, which flushes its queued spans, then waits (up to 5 s) for them:
+    /// asserts that exactly `n` arrived, and returns them.
+    pub fn shutdown_and_collect(&self, octopus: &Octopus, n: usize) -> Vec<Span> {
+        octopus.shutdown().expect("Octopus shuts down");
+        let spans = self.wait_for_spans(n, Duration::from_secs(5));
+        let names: Vec<&str> = spans.iter().map(|s| s.operation_name.as_str()).collect();
+        assert_eq!(spans.len(), n, "{names:?}");
+        spans
+    }
+
     /// Waits until at least `n` spans arrived or `timeout` passed; returns all spans so far.
     pub fn wait_for_spans(&self, n: usize, timeout: Duration) -> Vec<Span> {
         let deadline = Instant::now() + timeout;
@@ -181,8 +200,26 @@ impl Span {
     }
 }
 
-/// The check every adapter's `tracing`-crate test makes. The handler behind `server_name` opened
-/// `render` (`info_span!`) and called a `#[tracing::instrument]` `load_user` that opened `query`;
+/// A `#[tracing::instrument]` function (span `load_user`) that opens `query` inside, after
+/// being suspended once, so its span is entered again on a later poll. Answers `user {id}`.
+#[cfg(feature = "tracing")]
+#[tracing::instrument]
+pub async fn load_user(id: u64) -> String {
+    tokio::task::yield_now().await;
+    tracing::info_span!("query").in_scope(|| format!("user {id}"))
+}
+
+/// The handler body of every adapter's `tracing`-crate test: [`load_user`], then `render`
+/// (`info_span!`). Answers `user {id}`; [`assert_tracing_spans_under_server`] checks its spans.
+#[cfg(feature = "tracing")]
+pub async fn load_and_render_user(id: u64) -> String {
+    let user = load_user(id).await;
+    tracing::info_span!("render").in_scope(|| user)
+}
+
+/// The check every adapter's `tracing`-crate test makes. The handler behind `server_name` ran
+/// [`load_and_render_user`]: it opened `render` (`info_span!`) and called a
+/// `#[tracing::instrument]` `load_user` that opened `query`;
 /// the request carried `traceparent: 00-{trace_id}-{inbound_span_id}-01`. Asserts, with exact
 /// ids, that `spans` are those four, all in the inbound trace, chained inbound → server →
 /// (`load_user` → `query`, `render`), the `tracing` spans under the `tracing` scope.

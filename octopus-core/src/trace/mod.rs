@@ -49,8 +49,11 @@ pub struct ParentContext(pub opentelemetry::Context);
 
 /// A request's trace context as handlers receive it: the server span and the inbound baggage.
 ///
-/// Each adapter wraps it in its framework's extractor (`octopus_axum::TraceContext`,
-/// `octopus_actix::TraceContext`, …), which dereferences to this.
+/// warp's `octopus_warp::trace_context()` filter hands out this type itself. The other adapters
+/// hand it out through their framework's extractor trait, which the orphan rule lets them
+/// implement only on a type of their own: `octopus_axum::TraceContext`,
+/// `octopus_actix::TraceContext` and `octopus_rocket::TraceContext` are newtypes declared with
+/// [`adapter_trace_context!`](crate::adapter_trace_context), and dereference to this.
 ///
 /// ```
 /// use octopus_core::TraceContext;
@@ -61,6 +64,30 @@ pub struct ParentContext(pub opentelemetry::Context);
 /// ```
 #[derive(Clone, Debug)]
 pub struct TraceContext(opentelemetry::Context);
+
+/// Declares an adapter's `TraceContext`: a newtype over [`TraceContext`] that dereferences to
+/// it, on which the adapter implements its framework's extractor trait (the orphan rule forbids
+/// implementing a framework's trait on the core's type from an adapter crate). The attributes
+/// given (the type's docs) go on the struct; the field is private to the invoking module.
+///
+/// For adapter crates, one invocation each: an application names the adapter's type.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! adapter_trace_context {
+    ($(#[$attribute:meta])*) => {
+        $(#[$attribute])*
+        #[derive(Clone, Debug)]
+        pub struct TraceContext($crate::TraceContext);
+
+        impl ::std::ops::Deref for TraceContext {
+            type Target = $crate::TraceContext;
+
+            fn deref(&self) -> &$crate::TraceContext {
+                &self.0
+            }
+        }
+    };
+}
 
 impl TraceContext {
     /// Wraps a context.

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Two builds of a demo under the same load, in one session: each round runs the uninstrumented
+# demo (OCTOPUS_INSTRUMENT=off, from build B), then build A instrumented, then build B
+# instrumented, so machine drift hits all three alike. Prints each round and the ratios
+# (sum of instrumented ÷ sum of uninstrumented requests, and the median of the rounds' ratios).
+#
+#   benches/scripts/ab-load.sh BINARY_A BINARY_B [seconds per run] [rounds] [connections]
+#   OCTOPUS_METRICS=none OTEL_SDK_DISABLED=true \
+#       benches/scripts/ab-load.sh /tmp/before/axum-demo target/release/axum-demo 5 8
+#
+# Octopus's variables come from the environment, as in load.sh. Needs wrk. Bounded: rounds x 3
+# runs of the given seconds, on loopback.
+set -euo pipefail
+
+a=$1
+b=$2
+seconds=${3:-5}
+rounds=${4:-8}
+connections=${5:-64}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+
+run() { # binary mode → requests/s
+    local binary=$1 mode=$2 port=$((20000 + RANDOM % 20000)) pid out
+    OCTOPUS_ADDR=127.0.0.1:$port OCTOPUS_INSTRUMENT=$mode "$binary" >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+    out=$(wrk -t2 -c"$connections" -d"${seconds}s" "http://127.0.0.1:$port/hello/bob")
+    kill -TERM $pid; wait $pid || true
+    awk '/^Requests\/sec:/ {print $2}' <<<"$out"
+}
+
+echo "A=$a B=$b seconds=$seconds rounds=$rounds connections=$connections"
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+for round in $(seq "$rounds"); do
+    off=$(run "$b" off)
+    on_a=$(run "$a" on)
+    on_b=$(run "$b" on)
+    echo "$off $on_a $on_b" >>"$results"
+    printf "round %d: off %8.0f req/s | A %8.0f (%.3f) | B %8.0f (%.3f)\n" "$round" \
+        "$off" "$on_a" "$(echo "$on_a / $off" | bc -l)" "$on_b" "$(echo "$on_b / $off" | bc -l)"
+done
+python3 - "$results" <<'PY'
+import statistics, sys
+rows = [[float(x) for x in line.split()] for line in open(sys.argv[1])]
+off, a, b = ([row[i] for row in rows] for i in range(3))
+for name, on in (("A", a), ("B", b)):
+    print(f"{name}: on/off {sum(on) / sum(off):.3f} (median of rounds "
+          f"{statistics.median(x / y for x, y in zip(on, off)):.3f}); "
+          f"median {statistics.median(on):.0f} req/s against {statistics.median(off):.0f} off")
+PY

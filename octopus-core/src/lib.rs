@@ -57,7 +57,9 @@
 //! Everything an application or an adapter names is exported here, at the crate root: the
 //! framework-neutral views ([`RequestView`], [`ResponseView`], the [`HeaderSource`] and
 //! [`HeaderSink`] traits), the seam ([`RequestObserver`], [`Observation`],
-//! [`ObservedRequest`]), [`Octopus`] and its configuration, and the `/metrics` answer
+//! [`ObservedRequest`], and [`ObservedFuture`] with [`Translate`] and [`OnPanic`]: the one
+//! poll body every adapter's response future is), [`Octopus`] and its configuration, and the
+//! `/metrics` answer
 //! ([`MetricsResponse`], from [`Octopus::scrape`]). The public modules are reference:
 //!
 //! - [`observer`]: the seam's lifecycle;
@@ -66,7 +68,8 @@
 //! - [`export`]: the Jaeger agent exporter (thrift compact over UDP);
 //! - [`config`]: [`OctopusConfig`], environment variables and errors;
 //! - `client` (cargo feature): the traced HTTP client on `reqwest-middleware`;
-//! - `testing` (cargo feature): receivers that decode the Jaeger and OTLP wire formats.
+//! - `testing` (cargo feature): receivers that decode the Jaeger and OTLP wire formats, a
+//!   `/metrics` parser and the over-TCP scenario every adapter's tests play.
 //!
 //! Cargo features: `metrics-server` (on by default) adds [`Octopus::serve_metrics`], the
 //! separate metrics listener; `tracing` adds `Octopus::tracing_layer`, which makes spans of

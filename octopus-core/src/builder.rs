@@ -142,6 +142,12 @@ impl OctopusBuilder {
         self.set(|c| c.latency_buckets = buckets)
     }
 
+    /// Whether sampled requests leave exemplars on the latency buckets and request counters
+    /// (on by default with tracing; served to OpenMetrics scrapes).
+    pub fn exemplars(self, on: bool) -> Self {
+        self.set(move |c| c.exemplars = on)
+    }
+
     /// Where adapters serve `/metrics`.
     pub fn metrics_path(self, path: impl Into<String>) -> Self {
         let path = path.into();

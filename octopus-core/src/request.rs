@@ -38,7 +38,7 @@ pub(crate) fn report_route_overflow() {
 /// The nine methods of RFC 9110 and RFC 5789 are known; anything else (including lower-case
 /// spellings: methods are case-sensitive) is [`HttpMethod::Other`], reported as `_OTHER`, so a
 /// client cannot create new metric series by inventing methods.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HttpMethod {
     /// `CONNECT`
     Connect,

@@ -123,10 +123,13 @@ fn exact_counts_sums_and_buckets_after_a_known_sequence() {
 
     // GET /users/{id} 200 took 3 ms, 40 ms and 300 ms.
     let get_ok = labels("GET", "/users/{id}", "200");
+    // The sum is kept in whole nanoseconds (exact) and rendered as seconds.
     let expected_sum = [3_000u64, 40_000, 300_000]
         .iter()
-        .map(|us| Duration::from_micros(*us).as_secs_f64())
-        .sum::<f64>();
+        .map(|us| Duration::from_micros(*us))
+        .sum::<Duration>()
+        .as_nanos() as f64
+        / 1e9;
     assert_eq!(s.get(&format!("{DURATION}_count"), &get_ok), Some(3.0));
     assert_eq!(
         s.get(&format!("{DURATION}_sum"), &get_ok),

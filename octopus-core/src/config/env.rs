@@ -172,6 +172,10 @@ const TABLE: &[EnvVar] = &[
         c.trace_response = parse_bool(var, &value, "on", "off")?;
         Ok(())
     }),
+    EnvVar::new("OCTOPUS_EXEMPLARS", |c, var, value| {
+        c.exemplars = parse_bool(var, &value, "true", "false")?;
+        Ok(())
+    }),
     EnvVar::new("OTEL_BSP_SCHEDULE_DELAY", |c, var, value| {
         c.bsp_schedule_delay_ms = Some(parse_number(var, &value, DELAY_EXPECTED)?);
         Ok(())
@@ -814,6 +818,7 @@ mod tests {
         ("OTEL_PROPAGATORS", "b3", Some("xray")),
         ("OCTOPUS_INBOUND_TRACE", "restart", Some("trust")),
         ("OCTOPUS_TRACE_RESPONSE", "on", Some("yes")),
+        ("OCTOPUS_EXEMPLARS", "false", Some("off")),
         ("OTEL_BSP_SCHEDULE_DELAY", "250", Some("0")),
         ("OTEL_BSP_MAX_QUEUE_SIZE", "4096", Some("0")),
         ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64", Some("0")),

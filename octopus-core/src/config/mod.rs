@@ -154,6 +154,10 @@ pub struct OctopusConfig {
     /// Whether responses carry the W3C `traceresponse` header with the server span's ids.
     /// Environment: `OCTOPUS_TRACE_RESPONSE` (`on`/`off`).
     pub trace_response: bool,
+    /// Whether a sampled request leaves its trace as the exemplar of its latency bucket and
+    /// request counter, served to OpenMetrics scrapes. Only with tracing on.
+    /// Environment: `OCTOPUS_EXEMPLARS` (`true`/`false`).
+    pub exemplars: bool,
     /// Batch span processor: delay between exports, ms, above 0; `None` is
     /// [`DEFAULT_BSP_SCHEDULE_DELAY_MS`]. Environment: `OTEL_BSP_SCHEDULE_DELAY`.
     ///
@@ -203,6 +207,7 @@ impl Default for OctopusConfig {
             propagators: PropagatorKind::DEFAULT.to_vec(),
             inbound_trace: InboundTrace::Accept,
             trace_response: false,
+            exemplars: true,
             bsp_schedule_delay_ms: None,
             bsp_max_queue_size: None,
             bsp_max_export_batch_size: None,

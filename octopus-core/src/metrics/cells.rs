@@ -1,0 +1,320 @@
+//! Per-thread metric cells: where the request path writes, and what a scrape sums.
+//!
+//! # Why cells of our own
+//!
+//! The `prometheus` crate's counters, gauges and histograms are atomics shared by every thread:
+//! each request did about seven read-modify-writes on cache lines that every worker thread
+//! also wrote (the in-flight gauge up and down, the counter, the histogram's count, hot shard,
+//! bucket and sum), plus reference-count traffic on the shared series handles. On the 2-core
+//! machine under `wrk` that cost 0.6 µs a request more than criterion's single-thread figure
+//! (148 ns), because every one of those writes moved a cache line between the cores. Its
+//! thread-local metrics (`prometheus::local`) batch per thread but flush on a timer or by hand,
+//! so a scrape would not see every finished request; `prometheus-client` shares its atomics the
+//! same way as `prometheus`, and neither carries exemplars into the text format 0.0.4 registry
+//! users already have. So Octopus keeps one block of cells per thread and per observer:
+//!
+//! - a request writes only into the [`ThreadCells`] of the thread it started on, found through
+//!   a thread-local list (no lock, no shared write); the observation keeps that block
+//!   (an `Arc` whose count only this thread touches, unless the request moves threads);
+//! - cells are plain atomics updated with relaxed read-modify-writes: a request that finishes
+//!   on another thread than it started on still counts exactly (its writes may then move one
+//!   line between cores; they never race);
+//! - a scrape sums every thread's block, so counts are exact at every scrape: a request that
+//!   finished before the scrape started is in it. Blocks of threads that exited stay in the
+//!   sum: their counts are never lost.
+//!
+//! Memory: blocks are made lazily, per thread that observed a request, per route template
+//! seen by that thread, per method and status class it saw; about 2 KiB per template and
+//! thread, plus 8 bytes per histogram bucket per status per thread.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+
+use crate::HttpMethod;
+
+use super::exemplar::ExemplarSlot;
+use super::routes::{RouteId, RouteTable};
+
+/// Route ids are grouped by this many, so a thread's block only grows with the templates
+/// it actually serves.
+const ROUTES_PER_CHUNK: usize = 64;
+
+/// Status codes are three digits (RFC 9110 §15); slots cover 100..=999, grouped by their
+/// first digit so only the classes a route actually returns are allocated.
+const STATUS_CLASSES: usize = 9;
+type StatusClass = [OnceLock<StatusCells>; 100];
+
+/// What each status series records: fixed when the observer is made.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    /// `http_server_requests_total` is on.
+    pub(crate) requests: bool,
+    /// The latency histogram's upper bounds (ascending, without `+Inf`), when it is on.
+    pub(crate) latency_bounds: Option<Box<[f64]>>,
+    /// `http_server_active_requests` is on.
+    pub(crate) active: bool,
+    /// Sampled requests leave exemplars.
+    pub(crate) exemplars: bool,
+}
+
+/// One thread's cells for one observer.
+pub(crate) struct ThreadCells {
+    /// The observer's route templates, for a route named after the request started
+    /// ([`set_route`](crate::Observation::set_route)).
+    pub(crate) table: Arc<RouteTable>,
+    pub(crate) layout: Arc<Layout>,
+    chunks: Box<[OnceLock<Box<[OnceLock<Box<RouteCells>>]>>]>,
+}
+
+/// One route template's cells, in one thread.
+pub(crate) struct RouteCells {
+    pub(crate) methods: [MethodCells; HttpMethod::ALL.len()],
+}
+
+/// One route and method's cells, in one thread.
+#[derive(Default)]
+pub(crate) struct MethodCells {
+    /// Requests in flight started here minus those ended here: a thread's value may be
+    /// negative, the sum over threads is exact.
+    pub(crate) active: AtomicI64,
+    /// A request with this route and method started here: its gauge series exists. (A
+    /// route's cells hold every method; only those seen are series.)
+    seen: AtomicBool,
+    classes: [OnceLock<Box<StatusClass>>; STATUS_CLASSES],
+    /// A status outside 100..=999, which no conforming server sends: one series, `_OTHER`.
+    out_of_range: OnceLock<StatusCells>,
+}
+
+/// One route, method and status's counts, in one thread. Aligned to a cache line so two
+/// threads' cells never share one.
+#[repr(align(64))]
+pub(crate) struct StatusCells {
+    pub(crate) requests: AtomicU64,
+    /// Per latency bucket, then `+Inf`: non-cumulative counts. Their sum is the histogram's
+    /// count, so `_count` always equals the `+Inf` bucket, even mid-scrape.
+    pub(crate) buckets: Box<[AtomicU64]>,
+    /// The latencies' sum, in nanoseconds: integer adds are exact and need no CAS loop.
+    pub(crate) sum_nanos: AtomicU64,
+    /// When exemplars are on: the counter's exemplar, then one per bucket as `buckets`.
+    pub(crate) exemplars: Option<Box<[ExemplarSlot]>>,
+}
+
+impl ThreadCells {
+    fn new(table: Arc<RouteTable>, layout: Arc<Layout>) -> Self {
+        let chunks = RouteTable::CAPACITY.div_ceil(ROUTES_PER_CHUNK);
+        ThreadCells {
+            table,
+            layout,
+            chunks: (0..chunks).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The cells of `route` and `method`, made on first use.
+    #[inline]
+    pub(crate) fn method(&self, route: RouteId, method: HttpMethod) -> &MethodCells {
+        let index = route.index();
+        let chunk = self.chunks[index / ROUTES_PER_CHUNK].get_or_init(|| {
+            (0..ROUTES_PER_CHUNK)
+                .map(|_| OnceLock::new())
+                .collect::<Box<[_]>>()
+        });
+        let cells = chunk[index % ROUTES_PER_CHUNK].get_or_init(|| {
+            Box::new(RouteCells {
+                methods: Default::default(),
+            })
+        });
+        &cells.methods[method.index()]
+    }
+
+    /// Every route's cells made so far, with their ids.
+    pub(crate) fn routes(&self) -> impl Iterator<Item = (RouteId, &RouteCells)> {
+        self.chunks
+            .iter()
+            .enumerate()
+            .filter_map(|(c, chunk)| Some((c, chunk.get()?)))
+            .flat_map(|(c, chunk)| {
+                chunk.iter().enumerate().filter_map(move |(r, cells)| {
+                    Some((
+                        RouteId::from_index(c * ROUTES_PER_CHUNK + r),
+                        &**cells.get()?,
+                    ))
+                })
+            })
+    }
+}
+
+impl MethodCells {
+    /// A request with this route and method starts: counts it in flight.
+    #[inline]
+    pub(crate) fn start(&self) {
+        // Read first: after the first request the flag is only read, never written again.
+        if !self.seen.load(Ordering::Relaxed) {
+            self.seen.store(true, Ordering::Release);
+        }
+        self.active.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether a request with this route and method started here.
+    pub(crate) fn seen(&self) -> bool {
+        self.seen.load(Ordering::Acquire)
+    }
+
+    /// The cells of `status`, made on first use.
+    #[inline]
+    pub(crate) fn status(&self, status: u16, layout: &Layout) -> &StatusCells {
+        if !(100..=999).contains(&status) {
+            return self.out_of_range.get_or_init(|| StatusCells::new(layout));
+        }
+        let class = self.classes[usize::from(status / 100 - 1)]
+            .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+        class[usize::from(status % 100)].get_or_init(|| StatusCells::new(layout))
+    }
+
+    /// Every status's cells made so far: the code, or `None` for out of range.
+    pub(crate) fn statuses(&self) -> impl Iterator<Item = (Option<u16>, &StatusCells)> {
+        let in_range = self
+            .classes
+            .iter()
+            .enumerate()
+            .filter_map(|(c, class)| Some((c, class.get()?)))
+            .flat_map(|(c, class)| {
+                class.iter().enumerate().filter_map(move |(s, cells)| {
+                    // c < 9 and s < 100: the code fits in u16.
+                    let code = (c as u16 + 1) * 100 + s as u16;
+                    Some((Some(code), cells.get()?))
+                })
+            });
+        in_range.chain(self.out_of_range.get().map(|cells| (None, cells)))
+    }
+}
+
+impl StatusCells {
+    fn new(layout: &Layout) -> Self {
+        let buckets = layout
+            .latency_bounds
+            .as_ref()
+            .map_or(0, |bounds| bounds.len() + 1);
+        StatusCells {
+            requests: AtomicU64::new(0),
+            buckets: (0..buckets).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+            exemplars: layout
+                .exemplars
+                .then(|| (0..=buckets).map(|_| ExemplarSlot::default()).collect()),
+        }
+    }
+
+    /// Counts one request that took `nanos` (`seconds` for the bucket bounds), and returns
+    /// the index of the bucket it landed in (`None` without the histogram).
+    #[inline]
+    pub(crate) fn record(&self, layout: &Layout, seconds: f64, nanos: u64) -> Option<usize> {
+        if layout.requests {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+        }
+        let bounds = layout.latency_bounds.as_deref()?;
+        // Prometheus buckets are `le`: a value equal to a bound belongs to it. Bounds are
+        // few (the default is 11): a linear scan beats a binary search here.
+        let bucket = bounds
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(bounds.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        Some(bucket)
+    }
+}
+
+/// This thread's blocks, one per live observer it served. A handful at most in practice,
+/// so a vector scanned by id beats any map.
+struct LocalBlock {
+    observer: u64,
+    cells: Arc<ThreadCells>,
+    /// To notice the observer is gone and drop the block from the list.
+    alive: Weak<()>,
+}
+
+thread_local! {
+    static LOCAL_BLOCKS: RefCell<Vec<LocalBlock>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Where an observer's threads register their blocks, for scrapes to sum.
+pub(crate) struct CellsRegistry {
+    /// Process-unique id of the observer: the key of the thread-local lookup.
+    id: u64,
+    table: Arc<RouteTable>,
+    layout: Arc<Layout>,
+    threads: std::sync::Mutex<Vec<Arc<ThreadCells>>>,
+    /// Only ever weakly referenced elsewhere: it dies with the registry.
+    alive: Arc<()>,
+}
+
+impl CellsRegistry {
+    pub(crate) fn new(table: Arc<RouteTable>, layout: Arc<Layout>) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        CellsRegistry {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            table,
+            layout,
+            threads: std::sync::Mutex::new(Vec::new()),
+            alive: Arc::new(()),
+        }
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub(crate) fn table(&self) -> &RouteTable {
+        &self.table
+    }
+
+    /// This thread's block: found in the thread-local list, or made and registered on the
+    /// thread's first request.
+    #[inline]
+    pub(crate) fn local(&self) -> Arc<ThreadCells> {
+        LOCAL_BLOCKS
+            .try_with(|blocks| {
+                let mut blocks = blocks.borrow_mut();
+                if let Some(block) = blocks.iter().find(|block| block.observer == self.id) {
+                    return block.cells.clone();
+                }
+                self.register_local(&mut blocks)
+            })
+            // Only while the thread is being torn down (a request dropped by a thread-local
+            // destructor): a block of its own, registered like any other, so it still counts.
+            .unwrap_or_else(|_| self.register())
+    }
+
+    #[cold]
+    fn register_local(&self, blocks: &mut Vec<LocalBlock>) -> Arc<ThreadCells> {
+        // Blocks of observers dropped since are of no use here; their registries went with them.
+        blocks.retain(|block| block.alive.strong_count() > 0);
+        let cells = self.register();
+        blocks.push(LocalBlock {
+            observer: self.id,
+            cells: cells.clone(),
+            alive: Arc::downgrade(&self.alive),
+        });
+        cells
+    }
+
+    #[cold]
+    fn register(&self) -> Arc<ThreadCells> {
+        let cells = Arc::new(ThreadCells::new(self.table.clone(), self.layout.clone()));
+        self.threads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(cells.clone());
+        cells
+    }
+
+    /// Every thread's block, for a scrape. The lock is held only to copy the list: threads
+    /// registering meanwhile wait for the copy, never for the scrape.
+    pub(crate) fn threads(&self) -> Vec<Arc<ThreadCells>> {
+        self.threads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}

@@ -6,10 +6,13 @@
 //! |---|---|
 //! | `noop` | the seam with the empty observer `()`: what an adapter costs without Octopus |
 //! | `metrics` | Octopus, all three collectors, a route/method/status seen before |
+//! | `metrics_2threads` | `metrics` on two threads at once, per request (the same series: contended if shared) |
+//! | `metrics_exemplars` | `metrics` with a sampled span in the context: the exemplar slots written too |
 //! | `metrics_unmatched` | the same for a request that matched no route |
 //! | `floor_resolved_handles` | two clock reads, counter, histogram, gauge up and down on handles resolved once: the floor |
 //! | `peer_with_label_values` | the same work, looking the series up with `with_label_values` per request, as peer crates do |
 //! | `render_1000_series` | rendering `/metrics` holding 1 000 request series |
+//! | `render_1000_series_openmetrics` | the same, asked for OpenMetrics (with an exemplar per series) |
 //! | `tracing` | Octopus, tracing only: always-on sampler, batch processor, an exporter that discards |
 //! | `tracing_unsampled` | the same with the `always_off` sampler |
 //! | `full` | metrics and tracing (always on), with an inbound `traceparent` |
@@ -18,10 +21,11 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use octopus_benches::two_threads;
 use octopus_core::export::jaeger_agent::JaegerAgentExporter;
 use octopus_core::{
-    HeaderCodec, NoHeaders, Octopus, OctopusConfig, PropagatorKind, RequestObserver, RequestView,
-    ResponseView, SamplerKind,
+    HeaderCodec, MetricsObserver, NoHeaders, Octopus, OctopusConfig, PropagatorKind,
+    RequestObserver, RequestView, ResponseView, SamplerKind,
 };
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData, SpanExporter};
@@ -35,6 +39,20 @@ fn new_octopus() -> Octopus {
             .expect("valid config")
     })
     .expect("octopus builds")
+}
+
+/// A context holding a sampled remote span, as the tracing observer leaves it.
+fn sampled_context() -> opentelemetry::Context {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    };
+    opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").expect("hex"),
+        SpanId::from_hex("b7ad6b7169203331").expect("hex"),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    ))
 }
 
 /// Receives batches and drops them: the cost measured is Octopus's, not a backend's.
@@ -97,6 +115,38 @@ fn core(c: &mut Criterion) {
             let view =
                 RequestView::new("GET", "/users/42", &NoHeaders).with_route(Some("/users/{id}"));
             octopus.observe(black_box(&view)).finish(black_box(&ok));
+        })
+    });
+
+    group.bench_function("metrics_2threads", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                let octopus = &octopus;
+                move || {
+                    let view = RequestView::new("GET", "/users/42", &NoHeaders)
+                        .with_route(Some("/users/{id}"));
+                    octopus.observe(black_box(&view)).finish(black_box(&ok));
+                }
+            })
+        })
+    });
+
+    // The metrics observer alone, in a context whose span an upstream tracing observer made
+    // and sampled: each request also writes its counter's and its bucket's exemplar.
+    let with_exemplars = MetricsObserver::new(
+        &OctopusConfig::prometheus("bench", ["latency", "request_count", "processing_requests"])
+            .expect("valid config"),
+        None,
+    )
+    .expect("metrics build");
+    group.bench_function("metrics_exemplars", |b| {
+        let _sampled = sampled_context().attach();
+        b.iter(|| {
+            let view =
+                RequestView::new("GET", "/users/42", &NoHeaders).with_route(Some("/users/{id}"));
+            with_exemplars
+                .observe(black_box(&view))
+                .finish(black_box(&ok));
         })
     });
 

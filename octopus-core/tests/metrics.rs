@@ -651,3 +651,134 @@ fn route_templates_past_the_cap_share_one_series_and_one_span_name() {
     assert!(names.len() <= MAX_ROUTE_TEMPLATES + 1, "{}", names.len());
     assert!(names.contains(overflow_name.as_str()));
 }
+
+/// The cells are per thread: counts stay exact when requests run on many threads, finish on
+/// another thread than they started on, and when the threads that counted them have exited.
+#[test]
+fn counts_are_exact_across_threads_moved_requests_and_exited_threads() {
+    let octopus = octopus();
+    const THREADS: u64 = 8;
+    const PER_THREAD: u64 = 2_000;
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            scope.spawn(|| {
+                for i in 0..PER_THREAD {
+                    request(
+                        &octopus,
+                        "GET",
+                        "/users/1",
+                        Some("/users/{id}"),
+                        ResponseView::new(200),
+                        // 1 ms or 100 ms: two known buckets.
+                        if i % 2 == 0 { 1_000 } else { 100_000 },
+                    );
+                }
+            });
+        }
+    });
+    // Started on this thread, finished (or dropped) on others.
+    let moved: Vec<_> = (0..10)
+        .map(|_| octopus.observe(&view("POST", "/users", Some("/users"))))
+        .collect();
+    let s = Samples::of(&octopus);
+    assert_eq!(
+        s.get(
+            ACTIVE,
+            &[("http_request_method", "POST"), ("http_route", "/users")]
+        ),
+        Some(10.0)
+    );
+    std::thread::scope(|scope| {
+        for (i, observed) in moved.into_iter().enumerate() {
+            scope.spawn(move || {
+                if i < 7 {
+                    observed.finish(&ResponseView::new(201));
+                } else {
+                    drop(observed); // cancelled: not counted, off the gauge
+                }
+            });
+        }
+    });
+
+    let s = Samples::of(&octopus);
+    let get_ok = labels("GET", "/users/{id}", "200");
+    assert_eq!(s.get(COUNT, &get_ok), Some((THREADS * PER_THREAD) as f64));
+    assert_eq!(
+        s.get(&format!("{DURATION}_count"), &get_ok),
+        Some((THREADS * PER_THREAD) as f64)
+    );
+    let bucket = |le: &str| {
+        let mut labels = get_ok.to_vec();
+        labels.push(("le", le));
+        s.get(&format!("{DURATION}_bucket"), &labels)
+    };
+    assert_eq!(bucket("0.005"), Some((THREADS * PER_THREAD / 2) as f64));
+    assert_eq!(bucket("0.075"), Some((THREADS * PER_THREAD / 2) as f64));
+    assert_eq!(bucket("0.1"), Some((THREADS * PER_THREAD) as f64));
+    // The sum is exact: whole nanoseconds, added as integers.
+    let expected_sum = (THREADS * PER_THREAD / 2) as f64 * 0.101;
+    let sum = s.get(&format!("{DURATION}_sum"), &get_ok).unwrap();
+    assert!((sum - expected_sum).abs() < 1e-9, "{sum} != {expected_sum}");
+    assert_eq!(s.get(COUNT, &labels("POST", "/users", "201")), Some(7.0));
+    assert_eq!(
+        s.get(
+            ACTIVE,
+            &[("http_request_method", "POST"), ("http_route", "/users")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        s.get(
+            ACTIVE,
+            &[
+                ("http_request_method", "GET"),
+                ("http_route", "/users/{id}")
+            ]
+        ),
+        Some(0.0)
+    );
+}
+
+/// A scrape sees every request that finished before it started, while other threads keep
+/// counting: each worker publishes how many requests it finished, then a scrape must count at
+/// least the published total, and at most what was started.
+#[test]
+fn a_scrape_during_load_sees_every_request_that_finished_before_it() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let octopus = octopus();
+    let finished = [AtomicU64::new(0), AtomicU64::new(0)];
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for counter in &finished {
+            let (octopus, stop) = (&octopus, &stop);
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    request(octopus, "GET", "/x", Some("/x"), ResponseView::new(200), 10);
+                    counter.fetch_add(1, Ordering::Release);
+                }
+            });
+        }
+        let mut last = 0.0;
+        for _ in 0..200 {
+            let before: u64 = finished.iter().map(|c| c.load(Ordering::Acquire)).sum();
+            let counted = Samples::of(&octopus)
+                .get(COUNT, &labels("GET", "/x", "200"))
+                .unwrap_or(0.0);
+            let after: u64 = finished.iter().map(|c| c.load(Ordering::Acquire)).sum();
+            assert!(
+                counted >= before as f64,
+                "scrape counted {counted}, {before} had finished"
+            );
+            // At most one request per worker is between its count and its publication.
+            assert!(counted <= (after + 2) as f64, "{counted} > {after} + 2");
+            assert!(counted >= last, "counts never go back: {counted} < {last}");
+            last = counted;
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let total: u64 = finished.iter().map(|c| c.load(Ordering::Acquire)).sum();
+    assert_eq!(
+        Samples::of(&octopus).get(COUNT, &labels("GET", "/x", "200")),
+        Some(total as f64)
+    );
+}

@@ -14,6 +14,9 @@
 //! create series; nor can raw paths passed as templates by mistake: past
 //! [`MAX_ROUTE_TEMPLATES`] distinct templates, new ones share the series of [`OVERFLOW_ROUTE`].
 
+/// The OpenMetrics 1.0 exposition, served when the scraper asks for it.
+pub(crate) mod openmetrics;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;

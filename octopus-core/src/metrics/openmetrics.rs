@@ -472,6 +472,47 @@ legacy_widgets 3.0
         );
     }
 
+    /// The exemplars are checked by Prometheus's own OpenMetrics parser (promtool's backfill
+    /// command; see `tests/promtool.rs`, which checks an Octopus scrape the same way). It wants
+    /// a timestamp on every sample, so each sample line gets one first.
+    #[test]
+    fn exemplars_pass_prometheus_openmetrics_parser() {
+        let promtool =
+            |args: &[&std::ffi::OsStr]| std::process::Command::new("promtool").args(args).output();
+        if promtool(&["--version".as_ref()]).is_err() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "promtool is missing in CI"
+            );
+            eprintln!("SKIPPED: promtool not installed; nothing was checked");
+            return;
+        }
+        let body = text(&registry().gather(), &Fixed);
+        let stamped: String = body
+            .lines()
+            .map(|line| match line.split_once(" # {") {
+                _ if line.starts_with('#') => format!("{line}\n"),
+                Some((sample, exemplar)) => format!("{sample} 1700000000 # {{{exemplar}\n"),
+                None => format!("{line} 1700000000\n"),
+            })
+            .collect();
+        let dir = std::env::temp_dir().join(format!("octopus-om-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let input = dir.join("exposition.om");
+        std::fs::write(&input, stamped).unwrap();
+        let blocks = dir.join("blocks");
+        let args = ["tsdb", "create-blocks-from", "openmetrics"].map(std::ffi::OsStr::new);
+        let output =
+            promtool(&[&args[..], &[input.as_os_str(), blocks.as_os_str()]].concat()).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            output.status.success(),
+            "{}{}\n---\n{body}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     #[test]
     fn without_exemplars_no_sample_carries_one() {
         let rendered = text(&registry().gather(), &());

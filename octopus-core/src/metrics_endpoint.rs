@@ -111,7 +111,10 @@ impl MetricsResponse {
                 ..MetricsResponse::plain(StatusCode::UNAUTHORIZED, "a bearer token is required\n")
             };
         }
-        let (content_type, body) = match Format::negotiate(request_headers.header("accept")) {
+        // HTTP lets `Accept` come as several header lines, one list split over them.
+        let mut accept = Vec::new();
+        request_headers.header_values("accept", &mut |value| accept.extend(value));
+        let (content_type, body) = match Format::negotiate(&accept) {
             Format::OpenMetrics => (
                 OPENMETRICS_CONTENT_TYPE,
                 openmetrics::encode(&registry.gather(), exemplars),
@@ -187,7 +190,8 @@ enum Format {
 }
 
 impl Format {
-    /// The format an `Accept` header value prefers (RFC 9110 §12.5.1): each format takes the
+    /// The format the values of the `Accept` header prefer (RFC 9110 §12.5.1), read as one
+    /// comma-separated list as HTTP says repeated header lines are: each format takes the
     /// weight of the most specific media range that matches it (`application/openmetrics-text`
     /// with a version we speak over one without, over `application/*`, over `*/*`); the heavier
     /// wins, a tie goes to the range listed first, and `q=0` rules a format out. OpenMetrics
@@ -195,12 +199,10 @@ impl Format {
     /// none; `text/plain` of any version means the 0.0.4 text, as a scraper listing it reads
     /// that too. Malformed ranges are skipped; an absent header, or one where nothing we speak
     /// is acceptable, gets the text format: a scrape is never refused for its `Accept`.
-    fn negotiate(accept: Option<&str>) -> Format {
-        let Some(accept) = accept else {
-            return Format::Text;
-        };
+    fn negotiate(accept: &[&str]) -> Format {
         let mut best: [Option<Match>; 2] = [None, None];
-        for (position, range) in accept.split(',').enumerate() {
+        let ranges = accept.iter().flat_map(|value| value.split(','));
+        for (position, range) in ranges.enumerate() {
             let Some(range) = MediaRange::parse(range) else {
                 continue;
             };
@@ -394,7 +396,7 @@ mod tests {
     const PROMETHEUS_3: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
 
     fn negotiated(accept: &str) -> Format {
-        Format::negotiate(Some(accept))
+        Format::negotiate(&[accept])
     }
 
     #[test]
@@ -412,7 +414,7 @@ mod tests {
 
     #[test]
     fn no_or_generic_accept_gets_the_text_format() {
-        assert_eq!(Format::negotiate(None), Format::Text);
+        assert_eq!(Format::negotiate(&[]), Format::Text);
         for accept in [
             "",
             "*/*",
@@ -522,6 +524,24 @@ mod tests {
             ),
             Format::OpenMetrics
         );
+    }
+
+    #[test]
+    fn repeated_accept_lines_are_one_list() {
+        let negotiated_from = |headers: &[(&str, &str)]| {
+            MetricsResponse::scrape(&Registry::new(), None, headers, &()).content_type
+        };
+        let split: &[(&str, &str)] = &[
+            ("accept", "text/plain;q=0.5"),
+            ("Accept", "application/openmetrics-text;q=0.9"),
+        ];
+        assert_eq!(negotiated_from(split), OPENMETRICS_CONTENT_TYPE);
+        // The order across lines still breaks ties.
+        let tied: &[(&str, &str)] = &[
+            ("accept", "text/plain"),
+            ("accept", "application/openmetrics-text"),
+        ];
+        assert_eq!(negotiated_from(tied), TEXT_CONTENT_TYPE);
     }
 
     #[test]

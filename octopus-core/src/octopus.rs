@@ -109,10 +109,12 @@ impl Octopus {
     }
 
     /// Answers one scrape of the metrics endpoint whose request carried `request_headers`: the
-    /// registry in the Prometheus text format, or a 401 when `metrics_bearer_token` is set and
-    /// the `Authorization` header is not `Bearer <that token>`. Every adapter's `/metrics`
+    /// registry in the format the `Accept` header prefers — OpenMetrics 1.0 (with exemplars)
+    /// when the scraper asks for it, as Prometheus does, else the Prometheus text format 0.0.4,
+    /// also for an absent or malformed `Accept` — or a 401 when `metrics_bearer_token` is set
+    /// and the `Authorization` header is not `Bearer <that token>`. Every adapter's `/metrics`
     /// route and [`serve_metrics`](Octopus::serve_metrics) answer with it; a custom framework
-    /// passes its request's headers the same way.
+    /// passes its request's headers the same way (all of them, so `Accept` is seen too).
     ///
     /// ```
     /// use octopus_core::{NoHeaders, Octopus};
@@ -123,11 +125,18 @@ impl Octopus {
     /// assert_eq!(octopus.scrape(wrong).status, 401);
     /// let right: &[(&str, &str)] = &[("authorization", "Bearer s3cret")];
     /// assert_eq!(octopus.scrape(right).status, 200);
+    ///
+    /// let openmetrics: &[(&str, &str)] = &[
+    ///     ("authorization", "Bearer s3cret"),
+    ///     ("accept", "application/openmetrics-text; version=1.0.0"),
+    /// ];
+    /// assert!(octopus.scrape(openmetrics).text().ends_with("# EOF\n"));
     /// # Ok::<(), octopus_core::ConfigError>(())
     /// ```
     pub fn scrape<H: HeaderSource + ?Sized>(&self, request_headers: &H) -> MetricsResponse {
         let token = self.inner.config.metrics_bearer_token.as_ref();
-        MetricsResponse::scrape(&self.inner.registry, token, request_headers)
+        let metrics = self.inner.metrics.as_ref();
+        MetricsResponse::scrape(&self.inner.registry, token, request_headers, metrics)
     }
 
     /// Whether adapters mount `/metrics` on the application's own routes: not when a separate

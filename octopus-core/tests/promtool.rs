@@ -1,4 +1,5 @@
-//! The rendered exposition passes Prometheus's own linter, `promtool check metrics`.
+//! The rendered exposition passes Prometheus's own linter, `promtool check metrics`, and its
+//! OpenMetrics rendering Prometheus's own OpenMetrics parser.
 //!
 //! `promtool` comes with Debian's `prometheus` package (`.ci/run` installs it). Without it this
 //! test fails when `CI` is set, and otherwise says loudly that it checked nothing.
@@ -73,4 +74,84 @@ fn rendered_metrics_pass_promtool_check_metrics() {
     // And the check can fail: a sample line that breaks the format is refused.
     let (broken_ok, _) = promtool_check(b"http_server_requests_total{http_route=\"/x\" 1\n");
     assert!(!broken_ok, "promtool accepted a malformed exposition");
+}
+
+/// Parses `body` with Prometheus's own OpenMetrics parser, the one behind
+/// `promtool tsdb create-blocks-from openmetrics` (`promtool check metrics` only reads the 0.0.4
+/// text: it stops at the first `# {` of an exemplar and at `# EOF`). Backfilling needs a
+/// timestamp on every sample, so each sample line gets one first; everything else — the
+/// descriptors, names, labels, values, exemplars and the `# EOF` it insists on — is parsed as
+/// served. Returns the exit success and the combined output.
+fn promtool_parse_openmetrics(body: &str, name: &str) -> (bool, String) {
+    let mut stamped = String::with_capacity(body.len() * 2);
+    for line in body.lines() {
+        if line.starts_with('#') {
+            stamped.push_str(line);
+        } else if let Some((sample, exemplar)) = line.split_once(" # {") {
+            stamped.push_str(&format!("{sample} 1700000000 # {{{exemplar}"));
+        } else {
+            stamped.push_str(&format!("{line} 1700000000"));
+        }
+        stamped.push('\n');
+    }
+    let dir = std::env::temp_dir().join(format!("octopus-promtool-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("exposition.om");
+    std::fs::write(&input, stamped).unwrap();
+    let output = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&input)
+        .arg(dir.join("blocks"))
+        .output()
+        .expect("promtool starts");
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+#[test]
+fn the_openmetrics_rendering_passes_prometheus_openmetrics_parser() {
+    if !promtool_available() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is missing in CI: install Debian's prometheus package (.ci/run does)"
+        );
+        eprintln!(
+            "SKIPPED: promtool not installed (apt-get install prometheus); nothing was checked"
+        );
+        return;
+    }
+    let octopus = Octopus::new(
+        OctopusConfig::prometheus("users", ["latency", "request_count", "processing_requests"])
+            .unwrap(),
+    )
+    .unwrap();
+    for (i, route) in [Some("/hello/{name}"), Some("/a \"quoted\" \\ route"), None]
+        .iter()
+        .enumerate()
+    {
+        let observed =
+            octopus.observe(&RequestView::new("GET", "/raw", &NoHeaders).with_route(*route));
+        observed.finish(&ResponseView::new([200, 404, 503][i]));
+    }
+    let headers: &[(&str, &str)] = &[(
+        "accept",
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+    )];
+    let exposition = octopus.scrape(headers);
+    let body = exposition.text();
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    let (ok, output) = promtool_parse_openmetrics(&body, "octopus");
+    assert!(
+        ok,
+        "Prometheus's OpenMetrics parser refused it:\n{output}\n---\n{body}"
+    );
+
+    // And the check can fail: without `# EOF`, or with a malformed exemplar, it is refused.
+    let truncated = body.trim_end_matches("# EOF\n");
+    assert!(!promtool_parse_openmetrics(truncated, "truncated").0);
+    let bad_exemplar = "# TYPE a counter\na_total 1.0 # {trace_id=abc} 1.0\n# EOF\n";
+    assert!(!promtool_parse_openmetrics(bad_exemplar, "bad-exemplar").0);
 }

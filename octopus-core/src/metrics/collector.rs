@@ -10,7 +10,7 @@ use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 use prometheus::{HistogramOpts, Opts};
 
 use super::cells::{CellsRegistry, Layout};
-use super::exemplar::Exemplar;
+use super::openmetrics::Exemplar;
 use super::openmetrics::ExemplarSource;
 use super::routes::RouteId;
 use crate::{ConfigError, HttpMethod, MetricKind, OctopusConfig};

@@ -5,14 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{SpanId, TraceId};
 
-/// An exemplar as a scrape reads it: the trace of one sampled request, its value, and when.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Exemplar {
-    pub(crate) trace_id: TraceId,
-    pub(crate) span_id: SpanId,
-    pub(crate) value: f64,
-    pub(crate) timestamp: SystemTime,
-}
+use super::openmetrics::Exemplar;
 
 /// The trace of a sampled request, kept by its observation until it ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

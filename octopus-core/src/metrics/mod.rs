@@ -24,6 +24,7 @@
 mod cells;
 mod collector;
 mod exemplar;
+/// The OpenMetrics 1.0 exposition, served when the scraper asks for it.
 pub(crate) mod openmetrics;
 mod routes;
 
@@ -36,7 +37,7 @@ use opentelemetry::trace::TraceContextExt as _;
 use prometheus::{Encoder, Registry, TextEncoder};
 
 use self::cells::{CellsRegistry, Layout, ThreadCells};
-use self::collector::{Families, HttpCollector, Snapshot, SnapshotExemplars};
+use self::collector::{Families, HttpCollector, Parts, Snapshot, SnapshotExemplars};
 use self::exemplar::SampledTrace;
 use self::routes::{RouteId, RouteTable};
 use crate::{
@@ -161,6 +162,17 @@ impl MetricsObserver {
     /// them on the same `/metrics`.
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+}
+
+impl MetricsObserver {
+    /// Everything in the registry in OpenMetrics 1.0 text, with the exemplars of the
+    /// requests' series.
+    pub(crate) fn encode_openmetrics(&self) -> Vec<u8> {
+        let families = self.inner.registry.gather();
+        let snapshot = Snapshot::take(&self.inner.cells, Parts::EXEMPLARS);
+        let exemplars = SnapshotExemplars::new(&snapshot, &self.inner.families);
+        openmetrics::encode(&families, &exemplars)
     }
 }
 

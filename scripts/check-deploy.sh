@@ -208,10 +208,21 @@ for rel, doc in sorted(parsed.items()):
             datasources.append((rel, ds or {}))
 jaeger_uids = {ds.get("uid") for _, ds in datasources if ds.get("type") == "jaeger" and ds.get("uid")}
 for rel, ds in datasources:
-    if ds.get("type") == "jaeger":
-        host = urlsplit(ds.get("url") or "").hostname
-        if isinstance(compose, dict) and host not in (compose.get("services") or {}):
+    if ds.get("type") == "jaeger" and isinstance(compose, dict):
+        # The url is a compose service, on a port that service's container listens on.
+        url = urlsplit(ds.get("url") or "")
+        svc = (compose.get("services") or {}).get(url.hostname)
+        container_ports = set()
+        for port in (svc or {}).get("ports") or []:
+            if isinstance(port, dict):  # long syntax
+                container_ports.add(str(port.get("target")))
+            else:  # "[ip:]host:container[/proto]" or "container"
+                container_ports.add(str(port).split("/")[0].rsplit(":", 1)[-1])
+        if svc is None:
             errors.append(f"deploy/{rel}: Jaeger data source url {ds.get('url')!r} is not a compose service")
+        elif str(url.port) not in container_ports:
+            errors.append(f"deploy/{rel}: Jaeger data source url {ds.get('url')!r}: port {url.port} is not "
+                          f"one of the {url.hostname} service's ports ({', '.join(sorted(container_ports))})")
 proms = [(rel, ds) for rel, ds in datasources if ds.get("type") == "prometheus"]
 if not proms:
     errors.append("grafana provisioning: no data source of type prometheus")

@@ -3,11 +3,15 @@
 #   a. promtool: check rules, unit-test the rules, check the compose Prometheus config;
 #   b. every YAML / JSON file under deploy/ parses; docker-compose.yml validates against the
 #      Compose Specification's JSON schema (check-jsonschema, from PyPI), has its services and
-#      the files it mounts exist; the dashboard has its variables and panels;
+#      the files it mounts exist; the dashboard has its variables and panels; exemplars are
+#      wired up: compose's Prometheus runs with --enable-feature=exemplar-storage, every
+#      dashboard target on the latency buckets has "exemplar": true, and the Grafana Prometheus
+#      data source sends exemplar trace_id values to a provisioned Jaeger data source;
 #   c. builds axum-demo, runs it on a free loopback port beside a real Prometheus (1 s
-#      scrapes and rule evaluations, deploy/prometheus/octopus.rules.yml loaded), sends a
-#      known traffic mix, then runs every PromQL expression of the Grafana dashboard (with
-#      its variables substituted) and every recording rule, and fails on any empty result;
+#      scrapes and rule evaluations, deploy/prometheus/octopus.rules.yml loaded, exemplar
+#      storage on as in docker-compose.yml), sends a known traffic mix, then runs every
+#      PromQL expression of the Grafana dashboard (with its variables substituted) and every
+#      recording rule, and fails on any empty result;
 #   d. stops everything it started. Exits 0 only if every check passed.
 # Runs from any directory:  bash scripts/check-deploy.sh
 # It never skips: a missing prometheus / promtool is a failure (apt-get install -y prometheus).
@@ -99,8 +103,9 @@ fi
 "$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec "$DEPLOY/docker-compose.yml" \
     || fail "deploy/docker-compose.yml does not follow the Compose Specification"
 "$VENV/bin/python" - "$DEPLOY" <<'PY' || fail "YAML / JSON validation"
-import json, os, sys
+import json, os, shlex, sys
 import yaml
+from urllib.parse import urlsplit
 
 deploy = sys.argv[1]
 errors = []
@@ -147,6 +152,16 @@ else:
             if not os.path.isfile(dockerfile):
                 errors.append(f"deploy/docker-compose.yml: {svc_name} builds {dockerfile}, which does not exist")
     print(f"  ok    compose services: {', '.join(sorted(services))}")
+    # Prometheus keeps exemplars only with this feature flag (comma lists allowed).
+    command = (services.get("prometheus") or {}).get("command") or []
+    if isinstance(command, str):
+        command = shlex.split(command)
+    features = [f.strip() for arg in command if str(arg).startswith("--enable-feature=")
+                for f in str(arg).split("=", 1)[1].split(",")]
+    if "exemplar-storage" not in features:
+        errors.append("deploy/docker-compose.yml: prometheus command lacks --enable-feature=exemplar-storage")
+    else:
+        print("  ok    compose prometheus: --enable-feature=exemplar-storage")
 
 dash = parsed.get("grafana/octopus-dashboard.json")
 if not isinstance(dash, dict):
@@ -166,6 +181,62 @@ else:
         if t not in types:
             errors.append(f"dashboard: no {t} panel")
     print(f"  ok    dashboard variables: {', '.join(sorted(n for n in names if n))}; panel types: {', '.join(sorted(t for t in types if t))}")
+    # Every target reading the latency buckets asks Grafana for exemplars too.
+    bucket = "http_server_request_duration_seconds_bucket"
+    with_exemplars = []
+    def walk_targets(panels):
+        for p in panels:
+            for t in p.get("targets", []) or []:
+                if bucket in (t.get("expr") or ""):
+                    where = f"panel {p.get('title')!r} [{t.get('refId', '?')}]"
+                    if t.get("exemplar") is not True:
+                        errors.append(f"dashboard: {where} queries {bucket} without \"exemplar\": true")
+                    else:
+                        with_exemplars.append(where)
+            walk_targets(p.get("panels", []) or [])
+    walk_targets(dash.get("panels", []))
+    if not with_exemplars:
+        errors.append(f"dashboard: no target queries {bucket} with \"exemplar\": true")
+    else:
+        print(f"  ok    dashboard exemplars on {len(with_exemplars)} {bucket} targets")
+
+# Grafana data sources: the Prometheus one links exemplar trace ids to a provisioned Jaeger one.
+datasources = []
+for rel, doc in sorted(parsed.items()):
+    if rel.startswith(os.path.join("grafana", "provisioning", "datasources") + os.sep):
+        for ds in (doc.get("datasources") or []) if isinstance(doc, dict) else []:
+            datasources.append((rel, ds or {}))
+jaeger_uids = {ds.get("uid") for _, ds in datasources if ds.get("type") == "jaeger" and ds.get("uid")}
+for rel, ds in datasources:
+    if ds.get("type") == "jaeger" and isinstance(compose, dict):
+        # The url is a compose service, on a port that service's container listens on.
+        url = urlsplit(ds.get("url") or "")
+        svc = (compose.get("services") or {}).get(url.hostname)
+        container_ports = set()
+        for port in (svc or {}).get("ports") or []:
+            if isinstance(port, dict):  # long syntax
+                container_ports.add(str(port.get("target")))
+            else:  # "[ip:]host:container[/proto]" or "container"
+                container_ports.add(str(port).split("/")[0].rsplit(":", 1)[-1])
+        if svc is None:
+            errors.append(f"deploy/{rel}: Jaeger data source url {ds.get('url')!r} is not a compose service")
+        elif str(url.port) not in container_ports:
+            errors.append(f"deploy/{rel}: Jaeger data source url {ds.get('url')!r}: port {url.port} is not "
+                          f"one of the {url.hostname} service's ports ({', '.join(sorted(container_ports))})")
+proms = [(rel, ds) for rel, ds in datasources if ds.get("type") == "prometheus"]
+if not proms:
+    errors.append("grafana provisioning: no data source of type prometheus")
+for rel, ds in proms:
+    dests = (ds.get("jsonData") or {}).get("exemplarTraceIdDestinations") or []
+    trace = [d for d in dests if isinstance(d, dict) and d.get("name") == "trace_id"]
+    if not trace:
+        errors.append(f"deploy/{rel}: data source {ds.get('name')!r} has no exemplarTraceIdDestinations entry named trace_id")
+    for d in trace:
+        if d.get("datasourceUid") not in jaeger_uids:
+            errors.append(f"deploy/{rel}: exemplar trace_id goes to datasourceUid {d.get('datasourceUid')!r}, "
+                          f"not a provisioned jaeger data source (uids: {sorted(jaeger_uids)})")
+        else:
+            print(f"  ok    grafana {ds.get('name')}: exemplar trace_id opens jaeger data source uid {d['datasourceUid']!r}")
 
 for e in errors:
     print(f"  FAIL  {e}", file=sys.stderr)
@@ -231,8 +302,10 @@ scrape_configs:
       - targets: ['$DEMO']
 EOF
 promtool check config "$WORK/prometheus.yml" >/dev/null || fail "generated Prometheus config is invalid"
+# Started as docker-compose.yml starts it: with exemplar storage.
 prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/data" \
-    --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$WORK/prometheus.log" 2>&1 &
+    --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn \
+    --enable-feature=exemplar-storage >"$WORK/prometheus.log" 2>&1 &
 PIDS+=("$!")
 for _ in $(seq 300); do
     curl -fsS "$PROM/-/ready" >/dev/null 2>&1 && break
@@ -241,6 +314,11 @@ for _ in $(seq 300); do
 done
 curl -fsS "$PROM/-/ready" >/dev/null 2>&1 || fail "prometheus not ready on $PROM within 30 s"
 say "prometheus $(prometheus --version 2>&1 | head -n 1 | awk '{print $3}') ready on $PROM"
+curl -fsS "$PROM/api/v1/status/flags" | python3 -c 'import json, sys
+features = json.load(sys.stdin)["data"].get("enable-feature", "")
+sys.exit(0 if "exemplar-storage" in features.split(",") else 1)' \
+    || fail "prometheus on $PROM does not run with --enable-feature=exemplar-storage"
+say "prometheus stores exemplars (--enable-feature=exemplar-storage)"
 
 # Wait for the first successful scrape, so that the traffic below is seen growing.
 for _ in $(seq 100); do
@@ -444,6 +522,20 @@ traffic = [
 for ok, name, q, detail in traffic:
     print(f"  {'ok  ' if ok else 'FAIL'}  traffic  {name}: {detail}")
     failed += not ok
+
+# Exemplars: the query API must answer; how many there are is reported, not required (the
+# demo attaches them once Octopus does; a Rust end-to-end test checks their content).
+try:
+    now = time.time()
+    found = api("/api/v1/query_exemplars", {
+        "query": f"http_server_request_duration_seconds_bucket{{{sel}}} or http_server_requests_total{{{sel}}}",
+        "start": f"{now - 600:.3f}", "end": f"{now:.3f}"})
+    n = sum(len(s.get("exemplars") or []) for s in found)
+    print(f"  ok    exemplars query_exemplars answers: {n} exemplars in {len(found)} series (not required)")
+except Exception as e:
+    msg = e.read().decode(errors="replace") if hasattr(e, "read") else str(e)
+    print(f"  FAIL  exemplars query_exemplars: {msg}")
+    failed += 1
 
 n_dash = sum(1 for c in checks if c[0] == "panel")
 n_var = sum(1 for c in checks if c[0] == "variable")

@@ -39,6 +39,11 @@ struct Prometheus {
 impl Prometheus {
     /// `None` when the `prometheus` binary is missing (a failure when `CI` is set).
     fn start(targets: &[SocketAddr]) -> Option<Prometheus> {
+        Prometheus::start_with(targets, &[])
+    }
+
+    /// [`start`](Self::start), with extra command-line flags.
+    fn start_with(targets: &[SocketAddr], flags: &[&str]) -> Option<Prometheus> {
         let available = Command::new("prometheus")
             .arg("--version")
             .stdout(Stdio::null())
@@ -77,6 +82,7 @@ impl Prometheus {
             ))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--log.level=warn")
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -94,6 +100,34 @@ impl Prometheus {
                 prometheus.log()
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The API's JSON answer to `path`, its `data` member.
+    fn api(&self, path: &str) -> serde_json::Value {
+        let response = http_get(self.addr, path, &[]).unwrap();
+        let text = response.text();
+        assert_eq!(response.status, 200, "{path}: {text}");
+        let json: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(json["status"].as_str(), Some("success"), "{text}");
+        json["data"].clone()
+    }
+
+    /// Waits until every target was scraped after `after` (Unix seconds).
+    fn wait_for_scrapes_after(&self, after: f64, targets: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let scraped = self.query("timestamp(up{job=\"demos\"} == 1)");
+            if scraped.iter().filter(|(_, t)| *t > after).count() == targets {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus did not scrape all demos after {after} within 30 s: {scraped:?}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 
@@ -678,5 +712,143 @@ fn sigterm_under_traffic_exits_0_within_5_s_and_flushes_every_answered_span() {
             bin.name
         );
         assert_eq!(missing, 0, "{}: stderr:\n{}", bin.name, demo.stderr());
+    }
+}
+
+/// Metrics and traces meet: Prometheus (with `--enable-feature=exemplar-storage`) scrapes each
+/// demo — in OpenMetrics, which it asks for — while the demo exports its spans to a Jaeger agent
+/// receiver. Every exemplar Prometheus then holds for a demo's latency buckets and request
+/// counters names a server span that receiver got for that very route (trace id and span id),
+/// the bucket's exemplar value is that request's duration, and every scrape succeeded.
+#[test]
+fn prometheus_exemplars_name_the_traces_the_tracing_backend_received() {
+    let receivers: Vec<Receiver> = DEMOS.iter().map(|_| Receiver::start("jaeger")).collect();
+    let demos: Vec<Demo> = DEMOS
+        .iter()
+        .zip(&receivers)
+        .map(|(bin, receiver)| start_with(*bin, &receiver.env(&format!("exemplars-{}", bin.name))))
+        .collect();
+    let addrs: Vec<SocketAddr> = demos.iter().map(|d| d.addr).collect();
+    let Some(prometheus) = Prometheus::start_with(&addrs, &["--enable-feature=exemplar-storage"])
+    else {
+        return;
+    };
+    let started = unix_now();
+    const REQUESTS: usize = 12;
+    std::thread::scope(|scope| {
+        for demo in &demos {
+            scope.spawn(move || {
+                for i in 0..REQUESTS {
+                    assert_eq!(
+                        demo.get(&format!("/hello/ex{i}")).status,
+                        200,
+                        "{}",
+                        demo.bin.name
+                    );
+                }
+                assert_eq!(demo.get("/slow/300").status, 200, "{}", demo.bin.name);
+            });
+        }
+    });
+    prometheus.wait_for_scrapes_after(unix_now(), demos.len());
+
+    for (receiver, bin) in receivers.iter().zip(DEMOS) {
+        let service = format!("exemplars-{}", bin.name);
+        // The server spans of the traffic, by trace id (exported every 100 ms).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let spans: BTreeMap<String, Exported> = loop {
+            let spans: BTreeMap<String, Exported> = receiver
+                .spans()
+                .into_iter()
+                .filter(|span| span.kind == "server")
+                .map(|span| (span.trace_id.clone(), span))
+                .collect();
+            if spans.len() >= REQUESTS + 1 || Instant::now() > deadline {
+                break spans;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(
+            spans.len(),
+            REQUESTS + 1,
+            "{}: server spans {spans:?}",
+            bin.name
+        );
+
+        let mut checked = 0;
+        for family in [
+            "http_server_request_duration_seconds_bucket",
+            "http_server_requests_total",
+        ] {
+            let query = format!("{family}{{service_name=\"{service}\"}}");
+            let found = prometheus.api(&format!(
+                "/api/v1/query_exemplars?query={}&start={:.3}&end={:.3}",
+                url_encode(&query),
+                started - 60.0,
+                unix_now() + 60.0
+            ));
+            let series = found.as_array().unwrap_or_else(|| panic!("{found}"));
+            assert!(
+                !series.is_empty(),
+                "{}: no exemplars for {family}: {found}",
+                bin.name
+            );
+            for entry in series {
+                let labels = &entry["seriesLabels"];
+                let route = labels["http_route"].as_str().unwrap();
+                assert!(
+                    [bin.hello, bin.slow].contains(&route),
+                    "{}: {labels}",
+                    bin.name
+                );
+                for exemplar in entry["exemplars"].as_array().unwrap() {
+                    let trace_id = exemplar["labels"]["trace_id"].as_str().unwrap();
+                    let span = spans.get(trace_id).unwrap_or_else(|| {
+                        panic!("{}: exemplar {exemplar} names no received trace", bin.name)
+                    });
+                    assert_eq!(
+                        exemplar["labels"]["span_id"].as_str(),
+                        Some(span.span_id.as_str())
+                    );
+                    assert_eq!(
+                        span.name,
+                        format!("GET {route}"),
+                        "{}: {exemplar}",
+                        bin.name
+                    );
+                    let value: f64 = exemplar["value"].as_str().unwrap().parse().unwrap();
+                    if family.ends_with("_bucket") {
+                        let le: f64 = match labels["le"].as_str().unwrap() {
+                            "+Inf" => f64::INFINITY,
+                            le => le.parse().unwrap(),
+                        };
+                        assert!(value <= le, "{}: {value} s in le={le}", bin.name);
+                        if route == bin.slow {
+                            assert!(
+                                (0.3..0.5).contains(&value),
+                                "{}: /slow/300 took {value}",
+                                bin.name
+                            );
+                        }
+                    } else {
+                        assert_eq!(value, 1.0, "{}: a counter exemplar counts one", bin.name);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        println!(
+            "E2E {} exemplars: {checked} exemplars, each a received server span of its route",
+            bin.name
+        );
+    }
+
+    // Every scrape was clean: OpenMetrics parsed, exemplars included.
+    let targets = prometheus.api("/api/v1/targets");
+    let active = targets["activeTargets"].as_array().unwrap();
+    assert_eq!(active.len(), demos.len(), "{targets}");
+    for target in active {
+        assert_eq!(target["health"].as_str(), Some("up"), "{target}");
+        assert_eq!(target["lastError"].as_str(), Some(""), "{target}");
     }
 }

@@ -206,6 +206,26 @@ fn core(c: &mut Criterion) {
         b.iter(|| black_box(big.scrape(&NoHeaders)))
     });
 
+    // The same series asked for by Prometheus, each with an exemplar on its counter and bucket.
+    let traced = Octopus::builder()
+        .service_name("bench")
+        .span_exporter(InMemorySpanExporter::default())
+        .build()
+        .expect("octopus builds");
+    for route in &routes {
+        for status in [200, 404, 500, 503] {
+            let view = RequestView::new("GET", "/", &NoHeaders).with_route(Some(route));
+            traced.observe(&view).finish(&ResponseView::new(status));
+        }
+    }
+    let prometheus: &[(&str, &str)] = &[(
+        "accept",
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    )];
+    group.bench_function("render_1000_series_openmetrics", |b| {
+        b.iter(|| black_box(traced.scrape(prometheus)))
+    });
+
     for (id, metrics, sampler) in [
         ("tracing", false, SamplerKind::AlwaysOn),
         ("tracing_unsampled", false, SamplerKind::AlwaysOff),

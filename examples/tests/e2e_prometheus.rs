@@ -763,7 +763,7 @@ fn prometheus_exemplars_name_the_traces_the_tracing_backend_received() {
                 .filter(|span| span.kind == "server")
                 .map(|span| (span.trace_id.clone(), span))
                 .collect();
-            if spans.len() >= REQUESTS + 1 || Instant::now() > deadline {
+            if spans.len() > REQUESTS || Instant::now() > deadline {
                 break spans;
             }
             std::thread::sleep(Duration::from_millis(100));

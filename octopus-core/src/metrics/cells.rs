@@ -45,6 +45,9 @@ const ROUTES_PER_CHUNK: usize = 64;
 const STATUS_CLASSES: usize = 9;
 type StatusClass = [OnceLock<StatusCells>; 100];
 
+/// [`ROUTES_PER_CHUNK`] routes' cells, each made on the thread's first request of that route.
+type RouteChunk = Box<[OnceLock<Box<RouteCells>>]>;
+
 /// What each status series records: fixed when the observer is made.
 #[derive(Debug)]
 pub(crate) struct Layout {
@@ -64,7 +67,7 @@ pub(crate) struct ThreadCells {
     /// ([`set_route`](crate::Observation::set_route)).
     pub(crate) table: Arc<RouteTable>,
     pub(crate) layout: Arc<Layout>,
-    chunks: Box<[OnceLock<Box<[OnceLock<Box<RouteCells>>]>>]>,
+    chunks: Box<[OnceLock<RouteChunk>]>,
 }
 
 /// One route template's cells, in one thread.

@@ -113,14 +113,16 @@ pub trait RequestObserver: Send + Sync + 'static {
         context: &mut Context,
     ) -> Self::Observation;
 
-    /// Whether [`start`](RequestObserver::start) reads [`RequestView::route`]. Adapters whose
+    /// Whether [`start`](RequestObserver::start) reads [`RequestView::route`] — or the
+    /// observation does anything with a late route ([`Observation::set_route`]). Adapters whose
     /// framework computes the route template at a cost (actix-web's `match_pattern`, which
     /// matches the path against the resource map a second time) skip computing it when this is
-    /// false, and leave the view's route unset.
+    /// false, and leave the view's route unset; adapters that prepare per request to learn the
+    /// route late (warp's route slot) may skip that too.
     ///
-    /// The default, `true`, is always correct; answer `false` only when `start` never looks at
-    /// the route. The late route ([`Observation::set_route`]) is not affected: adapters report
-    /// it whatever this says, as it costs them nothing extra.
+    /// The default, `true`, is always correct; answer `false` only when neither `start` nor the
+    /// observation looks at the route. A stack answers `true` when any member does, and then
+    /// every member is given the route.
     #[inline]
     fn uses_route(&self) -> bool {
         true

@@ -38,7 +38,9 @@
 //! What each request gets:
 //! - the route template from actix's `match_pattern()` (`/hello/{name}`, scopes included) as
 //!   the `http_route` label and in the span name; requests that matched no resource (404s)
-//!   share one label value;
+//!   share one label value. It is matched before routing, so only for an observer that reads
+//!   it ([`uses_route`](octopus_core::RequestObserver::uses_route)): `()` and an [`Octopus`]
+//!   with no metrics and no tracing skip the second match;
 //! - the handler runs with the request's trace context current, so child spans and the traced
 //!   client join the trace; handlers can also take it explicitly with the [`TraceContext`]
 //!   extractor;

@@ -79,8 +79,13 @@ where
             // against the app's resource map here (≈1.2 µs for a dynamic route: actix-router
             // runs a regex with captures). Reading it after routing would cost a few ns, but a
             // panic, an `Err` or a cancelled request never hands the request back, and the
-            // in-flight gauge needs the route at the start.
-            let route = request.match_pattern();
+            // in-flight gauge needs the route at the start. An observer that does not read the
+            // route (`()`, an Octopus with no metrics and no tracing) does not pay for it.
+            let route = if self.observer.uses_route() {
+                request.match_pattern()
+            } else {
+                None
+            };
             let headers = ActixHeaders(request.headers());
             let host = request
                 .uri()

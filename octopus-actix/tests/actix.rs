@@ -286,3 +286,94 @@ async fn with_half_closed_connections_allowed_the_handler_runs_to_its_end() {
     handle.stop(true).await;
     octopus.shutdown().unwrap();
 }
+
+/// Records the route template each request's `start` saw; reads it, or says it does not.
+#[derive(Clone)]
+struct RouteSeen {
+    reads_route: bool,
+    log: std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>,
+}
+
+impl RouteSeen {
+    fn new(reads_route: bool) -> Self {
+        RouteSeen {
+            reads_route,
+            log: Default::default(),
+        }
+    }
+
+    fn seen(&self) -> Vec<Option<String>> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl octopus_core::RequestObserver for RouteSeen {
+    type Observation = ();
+
+    fn start<H: octopus_core::HeaderSource + ?Sized>(
+        &self,
+        request: &octopus_core::RequestView<'_, H>,
+        _: &mut octopus_core::opentelemetry::Context,
+    ) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(request.route().map(str::to_owned));
+    }
+
+    fn uses_route(&self) -> bool {
+        self.reads_route
+    }
+}
+
+/// `GET /users/42` and `GET /nope` through an app wrapped in `observer`.
+async fn users_and_a_404<O: octopus_core::RequestObserver + Clone>(observer: O) {
+    let app = test::init_service(
+        App::new()
+            .route("/users/{id}", web::get().to(|| async { "user" }))
+            .wrap(OctopusMiddleware::new(observer)),
+    )
+    .await;
+    assert_eq!(
+        call_status(&app, "/users/42", &[]).await,
+        (StatusCode::OK, "user".to_owned())
+    );
+    assert_eq!(
+        call_status(&app, "/nope", &[]).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[actix_web::test]
+async fn the_route_is_matched_only_for_observers_that_read_it() {
+    let reads = RouteSeen::new(true);
+    users_and_a_404(reads.clone()).await;
+    assert_eq!(reads.seen(), [Some("/users/{id}".to_owned()), None]);
+
+    // An observer that says it does not read the route is not given one: the middleware
+    // skipped `match_pattern`.
+    let ignores = RouteSeen::new(false);
+    users_and_a_404(ignores.clone()).await;
+    assert_eq!(ignores.seen(), [None, None]);
+
+    // An Octopus with no metrics and no tracing reads no route, but a stack with it matches
+    // the route for the member that does.
+    let skeleton = Octopus::new(octopus_core::OctopusConfig {
+        metrics: Vec::new(),
+        tracing_enabled: false,
+        ..octopus_core::OctopusConfig::default()
+    })
+    .unwrap();
+    assert!(!octopus_core::RequestObserver::uses_route(&skeleton));
+    let stacked = RouteSeen::new(true);
+    users_and_a_404((skeleton.clone(), stacked.clone(), ignores.clone())).await;
+    assert_eq!(stacked.seen(), [Some("/users/{id}".to_owned()), None]);
+    assert_eq!(
+        ignores.seen(),
+        [None, None, Some("/users/{id}".to_owned()), None]
+    );
+
+    // Nor does a stack of members that all ignore it: the requests are answered all the same.
+    users_and_a_404((skeleton, ignores.clone(), ())).await;
+    assert_eq!(ignores.seen()[4..], [None, None]);
+}

@@ -69,11 +69,16 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let observed = {
+            // Two extension lookups, skipped for an observer that does not read the route.
             let extensions = request.extensions();
-            let route = extensions
-                .get::<MatchedPath>()
-                .map(MatchedPath::as_str)
-                .or_else(|| extensions.get::<RouteTemplate>().map(|t| &*t.0));
+            let route = if self.observer.uses_route() {
+                extensions
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str)
+                    .or_else(|| extensions.get::<RouteTemplate>().map(|t| &*t.0))
+            } else {
+                None
+            };
             self.observer
                 .observe(&RequestView::from_http(&request).with_route(route))
         };

@@ -3,7 +3,9 @@
 //! An adapter does these things per request:
 //!
 //! 1. builds a [`RequestView`] and calls [`RequestObserver::observe`], getting an
-//!    [`ObservedRequest`];
+//!    [`ObservedRequest`] — with the route template when the framework matched it already,
+//!    unless [`RequestObserver::uses_route`] says the observer does not read it and obtaining
+//!    it costs something (actix-web's `match_pattern`);
 //! 2. runs the handler with [`ObservedRequest::context`] as the current OpenTelemetry context:
 //!    [`ObservedRequest::in_context`] wraps the handler's future (and skips the wrapping when
 //!    the context has no span); a framework whose middleware cannot wrap the handler hands the
@@ -110,6 +112,21 @@ pub trait RequestObserver: Send + Sync + 'static {
         request: &RequestView<'_, H>,
         context: &mut Context,
     ) -> Self::Observation;
+
+    /// Whether [`start`](RequestObserver::start) reads [`RequestView::route`] — or the
+    /// observation does anything with a late route ([`Observation::set_route`]). Adapters whose
+    /// framework computes the route template at a cost (actix-web's `match_pattern`, which
+    /// matches the path against the resource map a second time) skip computing it when this is
+    /// false, and leave the view's route unset; adapters that prepare per request to learn the
+    /// route late (warp's route slot) may skip that too.
+    ///
+    /// The default, `true`, is always correct; answer `false` only when neither `start` nor the
+    /// observation looks at the route. A stack answers `true` when any member does, and then
+    /// every member is given the route.
+    #[inline]
+    fn uses_route(&self) -> bool {
+        true
+    }
 
     /// Starts observing a request: the entry point for adapters.
     ///
@@ -435,6 +452,11 @@ impl RequestObserver for () {
 
     #[inline]
     fn start<H: HeaderSource + ?Sized>(&self, _: &RequestView<'_, H>, _: &mut Context) {}
+
+    #[inline]
+    fn uses_route(&self) -> bool {
+        false
+    }
 }
 
 impl Observation for () {
@@ -454,6 +476,11 @@ impl<O: RequestObserver> RequestObserver for Option<O> {
     ) -> Self::Observation {
         self.as_ref()
             .map(|observer| observer.start(request, context))
+    }
+
+    #[inline]
+    fn uses_route(&self) -> bool {
+        self.as_ref().is_some_and(O::uses_route)
     }
 }
 
@@ -498,6 +525,11 @@ impl<O: RequestObserver> RequestObserver for Arc<O> {
     ) -> Self::Observation {
         (**self).start(request, context)
     }
+
+    #[inline]
+    fn uses_route(&self) -> bool {
+        (**self).uses_route()
+    }
 }
 
 /// An observer that lives as long as the process (`Box::leak`, a `static`): adapters whose
@@ -516,6 +548,11 @@ impl<O: RequestObserver> RequestObserver for &'static O {
     ) -> Self::Observation {
         (**self).start(request, context)
     }
+
+    #[inline]
+    fn uses_route(&self) -> bool {
+        (**self).uses_route()
+    }
 }
 
 // Stacks: observers start in order and end in reverse order, like nested middleware, so an
@@ -532,6 +569,11 @@ macro_rules! stack {
                 context: &mut Context,
             ) -> Self::Observation {
                 ($(self.$index.start(request, context),)+)
+            }
+
+            #[inline]
+            fn uses_route(&self) -> bool {
+                $(self.$index.uses_route())||+
             }
         }
 
@@ -770,6 +812,27 @@ mod tests {
             .observe(&RequestView::new("GET", "/", headers))
             .finish_with_headers(&ResponseView::new(200), &mut written);
         assert_eq!(written, [("x-observed".to_owned(), "inner".to_owned())]);
+    }
+
+    /// An observer that reads the route (the default answer) beside `()`, which does not.
+    #[test]
+    fn uses_route_is_true_when_any_member_reads_the_route() {
+        static STAMPING: Stamping = Stamping("static");
+        assert!(!().uses_route());
+        assert!(Stamping("s").uses_route());
+        assert!(!None::<Stamping>.uses_route());
+        assert!(Some(Stamping("s")).uses_route());
+        assert!(!Some(()).uses_route());
+        assert!(Arc::new(Stamping("s")).uses_route());
+        assert!(!Arc::new(()).uses_route());
+        assert!(<&'static Stamping>::uses_route(&&STAMPING));
+        assert!(!<&'static ()>::uses_route(&&()));
+        assert!(!((), ()).uses_route());
+        assert!(!((), None::<Stamping>, Some(())).uses_route());
+        assert!(((), Stamping("s")).uses_route());
+        assert!((Stamping("s"), ()).uses_route());
+        assert!(((), (), (), Some(Stamping("s"))).uses_route());
+        assert!(!((), (), (), None::<Stamping>).uses_route());
     }
 
     type Output = Result<(u16, Vec<(String, String)>), u16>;

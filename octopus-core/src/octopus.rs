@@ -404,6 +404,13 @@ impl RequestObserver for Octopus {
             trace_response: self.inner.config.trace_response,
         }
     }
+
+    /// Metrics label requests by route and the server span is named after it; with neither
+    /// enabled, nothing in `start` reads the route (exclusion goes by path).
+    #[inline]
+    fn uses_route(&self) -> bool {
+        self.inner.metrics.uses_route() || self.inner.tracing.uses_route()
+    }
 }
 
 /// One request's state inside [`Octopus`]; empty for excluded paths.
@@ -441,5 +448,45 @@ impl Observation for OctopusObservation {
         {
             tracing.write_trace_response(headers);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MetricKind, TracesExporter};
+
+    fn octopus(metrics: &[MetricKind], tracing: bool) -> Octopus {
+        Octopus::new(OctopusConfig {
+            metrics: metrics.to_vec(),
+            tracing_enabled: tracing,
+            traces_exporter: TracesExporter::None,
+            ..OctopusConfig::default()
+        })
+        .expect("the configuration is valid")
+    }
+
+    /// Metrics label by route and the span is named after it: an instance with neither does not
+    /// need the route, and adapters may skip computing it.
+    #[test]
+    fn uses_route_only_with_metrics_or_tracing() {
+        let skeleton = octopus(&[], false);
+        assert!(skeleton.metrics().is_none() && skeleton.tracing().is_none());
+        assert!(!skeleton.uses_route());
+        assert!(!skeleton.clone().leak().uses_route());
+        assert!(!Some(skeleton).uses_route());
+
+        assert!(octopus(&[MetricKind::RequestCount], false).uses_route());
+        assert!(octopus(&[MetricKind::Latency], false).uses_route());
+        assert!(octopus(&[MetricKind::ProcessingRequests], false).uses_route());
+        let traced = octopus(&[], true);
+        assert!(traced.uses_route());
+        assert!(traced.tracing().expect("tracing is on").uses_route());
+        traced.shutdown().expect("nothing to flush");
+        let full = octopus(&[MetricKind::RequestCount], true);
+        assert!(full.uses_route());
+        assert!(full.metrics().expect("metrics are on").uses_route());
+        assert!((octopus(&[], false), full.clone()).uses_route());
+        full.shutdown().expect("nothing to flush");
     }
 }

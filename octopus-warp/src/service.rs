@@ -52,10 +52,15 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        // The route is named during filtering, after the request started (see `route`).
+        // The route is named during filtering, after the request started (see `route`), into
+        // a slot in the request's extensions: allocations an observer that does not read the
+        // route is spared (`route` filters then find no slot and do nothing).
         let observed = self.observer.observe(&RequestView::from_http(&request));
-        let slot = RouteSlot::default();
-        request.extensions_mut().insert(slot.clone());
+        let slot = self.observer.uses_route().then(|| {
+            let slot = RouteSlot::default();
+            request.extensions_mut().insert(slot.clone());
+            slot
+        });
         // warp and hyper leave a panicking handler to unwind the connection's task: the client
         // would get no response at all. The panic is recorded and answered with a 500.
         let on_panic = OnPanic::Answer(|| Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response()));
@@ -65,9 +70,10 @@ where
     }
 }
 
-/// How a filter's reply ends a request, and the route a [`route`](crate::route) filter named.
+/// How a filter's reply ends a request, and the route a [`route`](crate::route) filter named
+/// (no slot when the observer does not read the route).
 #[derive(Debug)]
-struct Warp(RouteSlot);
+struct Warp(Option<RouteSlot>);
 
 impl Translate<Result<Response, Infallible>> for Warp {
     fn ended<'o>(
@@ -85,7 +91,7 @@ impl Translate<Result<Response, Infallible>> for Warp {
     }
 
     fn late_route(&mut self) -> Option<Arc<str>> {
-        self.0.take()
+        self.0.as_ref().and_then(RouteSlot::take)
     }
 }
 
@@ -96,7 +102,7 @@ pin_project_lite::pin_project! {
     pub struct ResponseFuture<F: Future, O: RequestObserver> {
         #[pin]
         inner: ObservedFuture<F, O::Observation, Warp>,
-        slot: RouteSlot,
+        slot: Option<RouteSlot>,
     }
 
     impl<F: Future, O: RequestObserver> PinnedDrop for ResponseFuture<F, O> {
@@ -105,7 +111,7 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(observed) = this.inner.observed_mut()
-                && let Some(route) = this.slot.take()
+                && let Some(route) = this.slot.as_ref().and_then(RouteSlot::take)
             {
                 observed.set_route(&route);
             }

@@ -106,9 +106,10 @@ fn routes(
         .unify()
 }
 
-async fn call(
+async fn call<O: octopus_core::RequestObserver>(
     service: &mut octopus_warp::OctopusService<
         impl tower_service::Service<http::Request<String>, Response = Response, Error = Infallible>,
+        O,
     >,
     method: &str,
     path: &str,
@@ -278,4 +279,58 @@ async fn over_tcp_panics_disconnects_and_a_traced_call_share_one_trace() {
         .find(|s| s.tag("url.path") == Some(&TagValue::String("/slow".into())))
         .unwrap();
     assert_eq!(slow.tag("octopus.cancelled"), Some(&TagValue::Bool(true)));
+}
+
+/// Records the late routes its observations are given; reads them, or says it does not.
+#[derive(Clone)]
+struct LateRoutes {
+    reads_route: bool,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+struct LateRoute(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl octopus_core::RequestObserver for LateRoutes {
+    type Observation = LateRoute;
+
+    fn start<H: octopus_core::HeaderSource + ?Sized>(
+        &self,
+        _: &octopus_core::RequestView<'_, H>,
+        _: &mut octopus_core::opentelemetry::Context,
+    ) -> LateRoute {
+        LateRoute(self.log.clone())
+    }
+
+    fn uses_route(&self) -> bool {
+        self.reads_route
+    }
+}
+
+impl octopus_core::Observation for LateRoute {
+    fn finish(self, _: &octopus_core::ResponseView<'_>) {}
+
+    fn set_route(&mut self, route: &str) {
+        self.0.lock().unwrap().push(route.to_owned());
+    }
+}
+
+#[tokio::test]
+async fn named_routes_reach_only_observers_that_read_the_route() {
+    for reads_route in [true, false] {
+        let observer = LateRoutes {
+            reads_route,
+            log: Default::default(),
+        };
+        let hello = warp::path!("hello" / String)
+            .and(route("/hello/{name}"))
+            .map(|name: String| format!("hello, {name}"));
+        let mut service = octopus_warp::observe(observer.clone(), warp::service(hello));
+        assert_eq!(
+            call(&mut service, "GET", "/hello/ann", &[]).await,
+            (200, "hello, ann".to_owned())
+        );
+        // Without a route slot the `route` filter does nothing, and the request is answered.
+        let expected: &[&str] = if reads_route { &["/hello/{name}"] } else { &[] };
+        assert_eq!(*observer.log.lock().unwrap(), expected);
+    }
 }

@@ -157,13 +157,11 @@ impl Snapshot {
                                 requests: 0,
                                 buckets: vec![0; status_cells.buckets.len()],
                                 sum_nanos: 0,
-                                exemplars: vec![
-                                    None;
-                                    status_cells
-                                        .exemplars
-                                        .as_ref()
-                                        .map_or(0, |e| e.len())
-                                ],
+                                // Only OpenMetrics reads the slots: no room otherwise.
+                                exemplars: match (&status_cells.exemplars, exemplars) {
+                                    (Some(slots), true) => vec![None; slots.len()],
+                                    _ => Vec::new(),
+                                },
                             }
                         });
                         totals.requests += status_cells.requests.load(Ordering::Acquire);
@@ -174,9 +172,6 @@ impl Snapshot {
                         totals.sum_nanos += status_cells.sum_nanos.load(Ordering::Acquire);
                         let slots = status_cells.exemplars.iter().flatten();
                         for (newest, slot) in totals.exemplars.iter_mut().zip(slots) {
-                            if !exemplars {
-                                break;
-                            }
                             if let Some(exemplar) = slot.read()
                                 && newest.is_none_or(|n| n.timestamp < exemplar.timestamp)
                             {

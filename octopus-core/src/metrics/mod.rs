@@ -186,8 +186,7 @@ impl RequestObserver for MetricsObserver {
         context: &mut Context,
     ) -> MetricsObservation {
         let started = request.received_at().unwrap_or_else(Instant::now);
-        let cells = self.inner.cells.local();
-        let route = cells.table.id(request.route());
+        let (cells, route) = self.inner.cells.start(request.route());
         let method = request.method();
         let layout = &*cells.layout;
         if layout.active {

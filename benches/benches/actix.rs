@@ -25,7 +25,7 @@ use actix_web_opentelemetry::{PrometheusMetricsHandler, RequestMetrics, RequestT
 use criterion::{Criterion, criterion_group, criterion_main};
 use octopus_actix::OctopusMiddleware;
 use octopus_benches::peers::DiscardExporter029;
-use octopus_benches::{SETUPS, octopus, two_threads};
+use octopus_benches::{CONTENDED, SETUPS, octopus, two_threads};
 
 async fn user(id: web::Path<u64>) -> String {
     format!("user {id}")
@@ -107,6 +107,12 @@ fn actix(c: &mut Criterion) {
     for (id, metrics, tracing) in SETUPS {
         let octopus = octopus(metrics, tracing);
         bench!(id, app().wrap(OctopusMiddleware::new(octopus.clone())));
+        if CONTENDED.contains(&id) {
+            bench_two_threads!(
+                format!("{id}_2threads"),
+                app().wrap(OctopusMiddleware::new(octopus.clone()))
+            );
+        }
         octopus.shutdown().expect("flushes");
     }
 

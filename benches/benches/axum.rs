@@ -26,7 +26,7 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use octopus_axum::OctopusLayer;
 use octopus_benches::peers::DiscardExporter031;
-use octopus_benches::{SETUPS, octopus, two_threads};
+use octopus_benches::{CONTENDED, SETUPS, octopus, two_threads};
 use tower::ServiceExt;
 
 async fn user(Path(id): Path<u64>) -> String {
@@ -103,6 +103,11 @@ fn axum(c: &mut Criterion) {
         let octopus = octopus(metrics, tracing);
         let app = router().layer(OctopusLayer::new(octopus.clone()));
         group.bench_function(id, |b| b.iter(|| run(&app)));
+        if CONTENDED.contains(&id) {
+            group.bench_function(format!("{id}_2threads"), |b| {
+                b.iter_custom(|iters| on_two_threads(iters, &app))
+            });
+        }
         octopus.shutdown().expect("flushes");
     }
 

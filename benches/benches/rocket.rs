@@ -18,7 +18,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use octopus_benches::{SETUPS, octopus, two_threads};
+use octopus_benches::{CONTENDED, SETUPS, octopus, two_threads};
 use octopus_rocket::OctopusFairing;
 use rocket::local::asynchronous::Client;
 use rocket::{Build, Rocket, get, routes};
@@ -70,10 +70,15 @@ fn rocket(c: &mut Criterion) {
 
     bench("bare", app());
     bench("octopus_noop", app().attach(OctopusFairing::new(())));
+    let mut contended = Vec::new();
     for (id, metrics, tracing) in SETUPS {
         let octopus = octopus(metrics, tracing);
         bench(id, app().attach(OctopusFairing::new(octopus.clone())));
-        octopus.shutdown().expect("flushes");
+        if CONTENDED.contains(&id) {
+            contended.push((id, octopus));
+        } else {
+            octopus.shutdown().expect("flushes");
+        }
     }
 
     // rocket_prometheus as its README sets it up: the fairing attached, its route mounted.
@@ -100,6 +105,19 @@ fn rocket(c: &mut Criterion) {
                 })
             })
         });
+    }
+    for (id, octopus) in contended {
+        group.bench_function(format!("{id}_2threads"), |b| {
+            b.iter_custom(|iters| {
+                two_threads(iters, || {
+                    let runtime = runtime_of_one_worker();
+                    let client =
+                        client(&runtime, app().attach(OctopusFairing::new(octopus.clone())));
+                    move || request(&runtime, &client)
+                })
+            })
+        });
+        octopus.shutdown().expect("flushes");
     }
     group.finish();
 }

@@ -20,7 +20,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt as _;
-use octopus_benches::{SETUPS, octopus, two_threads};
+use octopus_benches::{CONTENDED, SETUPS, octopus, two_threads};
 use tower_service::Service;
 use warp::Filter;
 use warp::reply::Response;
@@ -86,6 +86,11 @@ fn warp(c: &mut Criterion) {
         let octopus = octopus(metrics, tracing);
         let service = octopus_warp::observe(octopus.clone(), warp::service(named_filter()));
         group.bench_function(id, |b| b.iter(|| run(&runtime, &service)));
+        if CONTENDED.contains(&id) {
+            group.bench_function(format!("{id}_2threads"), |b| {
+                b.iter_custom(|iters| on_two_threads(iters, &service))
+            });
+        }
         octopus.shutdown().expect("flushes");
     }
     group.finish();

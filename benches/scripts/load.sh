@@ -9,7 +9,8 @@
 #
 # The instrumented runs take Octopus's variables from the environment: for example
 # OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0.1 (default always_on), or
-# OTEL_SDK_DISABLED=true for metrics only.
+# OTEL_SDK_DISABLED=true for metrics only. LOAD_EXPORTER=otlp exports over OTLP/gRPC to a local
+# receiver (benches/src/bin/otlp-sink.rs) instead of the Jaeger agent protocol.
 #
 # LOAD_BINARY=path runs that demo binary instead of building the workspace's (to compare two
 # builds, e.g. before and after a change, on the same machine in one session).
@@ -31,9 +32,14 @@ else
     binary="$root/target/release/$demo"
 fi
 
-# A Jaeger agent stand-in that reads and drops datagrams, so exports cost what they cost.
-sink_port=16831
-python3 -c "
+# Where spans go: LOAD_EXPORTER=jaeger (default) or otlp. Either way a sink on loopback
+# receives and drops them, so exports cost what they cost.
+exporter=${LOAD_EXPORTER:-jaeger}
+case $exporter in
+    jaeger)
+        # A Jaeger agent stand-in that reads and drops datagrams.
+        sink_port=16831
+        python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
@@ -41,14 +47,26 @@ s.bind(('127.0.0.1', $sink_port))
 while True:
     s.recv(65536)
 " &
+        exporter_env=(OTEL_TRACES_EXPORTER=jaeger OTEL_EXPORTER_JAEGER_AGENT_HOST=127.0.0.1
+            OTEL_EXPORTER_JAEGER_AGENT_PORT=$sink_port)
+        ;;
+    otlp)
+        # An OTLP/gRPC receiver that decodes and counts (benches/src/bin/otlp-sink.rs).
+        sink_port=14317
+        cargo build --release -q -p octopus-benches --bin otlp-sink --manifest-path "$root/Cargo.toml"
+        "$root/target/release/otlp-sink" "127.0.0.1:$sink_port" 2>/dev/null &
+        exporter_env=(OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=grpc
+            OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink_port)
+        ;;
+    *) echo "LOAD_EXPORTER must be jaeger or otlp, not '$exporter'" >&2; exit 2 ;;
+esac
 sink=$!
 trap 'kill $sink 2>/dev/null || true' EXIT
 
 run() { # mode → "requests/s p99_ms"
     local mode=$1 port=$((20000 + RANDOM % 20000)) out pid
-    OCTOPUS_ADDR=127.0.0.1:$port OCTOPUS_INSTRUMENT=$mode \
-        OTEL_TRACES_SAMPLER=${OTEL_TRACES_SAMPLER:-always_on} \
-        OTEL_EXPORTER_JAEGER_AGENT_HOST=127.0.0.1 OTEL_EXPORTER_JAEGER_AGENT_PORT=$sink_port \
+    env OCTOPUS_ADDR=127.0.0.1:$port OCTOPUS_INSTRUMENT=$mode \
+        OTEL_TRACES_SAMPLER=${OTEL_TRACES_SAMPLER:-always_on} "${exporter_env[@]}" \
         "$binary" >/dev/null 2>&1 &
     pid=$!
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
@@ -60,7 +78,7 @@ run() { # mode → "requests/s p99_ms"
     echo "$rps $p99"
 }
 
-echo "demo=$demo binary=$binary seconds=$seconds rounds=$rounds connections=$connections"
+echo "demo=$demo binary=$binary exporter=$exporter seconds=$seconds rounds=$rounds connections=$connections"
 total_off=0; total_on=0; p99_off=0; p99_on=0
 for round in $(seq "$rounds"); do
     # The order alternates: on this machine the second run of a round served up to 5 % less

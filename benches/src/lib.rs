@@ -39,6 +39,10 @@ pub const SETUPS: [(&str, bool, Option<SamplerKind>); 4] = [
     ("octopus_full", true, Some(SamplerKind::AlwaysOn)),
 ];
 
+/// The set-ups also measured on two threads at once (`{id}_2threads`): where shared writes
+/// would show.
+pub const CONTENDED: [&str; 2] = ["octopus_metrics", "octopus_tracing"];
+
 /// Octopus with all three metrics (or none) and tracing with `sampler` through the batch
 /// processor into [`DiscardExporter`] (or no tracing).
 pub fn octopus(metrics: bool, tracing: Option<SamplerKind>) -> Octopus {

@@ -231,8 +231,15 @@ fn send_traffic(demo: &Demo) {
 /// A real Prometheus scrapes the four demos every second. After a known traffic mix, its API
 /// shows exactly the counts sent per route and status, a median latency for `/slow/300` in the
 /// bucket around 0.3 s, and no request in flight.
+/// The two tests that run four demos beside a Prometheus take turns: together, with the other
+/// tests of this file, they loaded 2 cores enough to push a 300 ms request past 500 ms.
+static FOUR_DEMOS_AND_PROMETHEUS: Mutex<()> = Mutex::new(());
+
 #[test]
 fn prometheus_sees_exact_counts_the_slow_routes_latency_and_nothing_in_flight() {
+    let _turn = FOUR_DEMOS_AND_PROMETHEUS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let demos: Vec<Demo> = DEMOS
         .iter()
         .map(|bin| {
@@ -722,6 +729,9 @@ fn sigterm_under_traffic_exits_0_within_5_s_and_flushes_every_answered_span() {
 /// the bucket's exemplar value is that request's duration, and every scrape succeeded.
 #[test]
 fn prometheus_exemplars_name_the_traces_the_tracing_backend_received() {
+    let _turn = FOUR_DEMOS_AND_PROMETHEUS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let receivers: Vec<Receiver> = DEMOS.iter().map(|_| Receiver::start("jaeger")).collect();
     let demos: Vec<Demo> = DEMOS
         .iter()

@@ -87,6 +87,11 @@ impl Demo {
         let stderr = dir.0.join("stderr.txt");
         let mut child = Command::new(bin.path)
             .env("OCTOPUS_ADDR", "127.0.0.1:0")
+            // With RUST_BACKTRACE=1 inherited, each `/panic` makes the demo capture and
+            // symbolise a backtrace on the worker thread; actix's single-threaded workers then
+            // held concurrent `/slow/300` requests past 500 ms (2026-11-30). The panic message
+            // is still printed.
+            .env("RUST_BACKTRACE", "0")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

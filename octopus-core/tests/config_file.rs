@@ -64,14 +64,19 @@ fn the_sample_file_is_the_defaults_and_names_every_key() {
         .collect();
     assert_eq!(
         fields.len(),
-        33,
+        34,
         "a new field? add it to deploy/octopus.toml"
     );
     let text = std::fs::read_to_string(sample_path()).unwrap();
     let keys_in_sample: BTreeSet<&str> = text
         .lines()
         .map(|line| line.trim_start_matches("# ").trim())
-        .filter_map(|line| line.split_once(" = ").map(|(key, _)| key))
+        .filter_map(|line| {
+            // A key, or a table (`[jaeger_remote_sampling]`).
+            line.split_once(" = ")
+                .map(|(key, _)| key)
+                .or_else(|| line.strip_prefix('[')?.strip_suffix(']'))
+        })
         .filter(|key| fields.contains(key))
         .collect();
     assert_eq!(keys_in_sample, fields);

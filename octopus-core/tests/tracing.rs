@@ -24,7 +24,11 @@ fn harness(sampler: SamplerKind, inbound: InboundTrace) -> Harness {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
-        .with_sampler(octopus_core::trace::sampler(sampler, None, inbound))
+        .with_sampler(octopus_core::trace::sampler(&octopus_core::OctopusConfig {
+            sampler,
+            inbound_trace: inbound,
+            ..octopus_core::OctopusConfig::default()
+        }))
         .build();
     let observer = TracingObserver::new(
         provider.tracer("test"),

@@ -191,6 +191,21 @@ choice_enum! {
         ParentBasedAlwaysOff = "parentbased_always_off",
         /// Follow the parent's decision; sample a ratio of roots.
         ParentBasedTraceIdRatio = "parentbased_traceidratio",
+        /// The strategy a Jaeger agent or collector serves for the service
+        /// (`jaeger_remote_sampling`).
+        JaegerRemote = "jaeger_remote",
+        /// Follow the parent's decision; sample roots as the Jaeger strategy says.
+        ParentBasedJaegerRemote = "parentbased_jaeger_remote",
+    }
+}
+
+impl SamplerKind {
+    /// Whether the sampler follows a Jaeger remote strategy.
+    pub fn is_jaeger_remote(self) -> bool {
+        matches!(
+            self,
+            SamplerKind::JaegerRemote | SamplerKind::ParentBasedJaegerRemote
+        )
     }
 }
 
@@ -244,7 +259,7 @@ mod tests {
         );
         assert_eq!(
             "always".parse::<SamplerKind>().unwrap_err().to_string(),
-            r#"sampler: invalid value "always"; expected one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio"#
+            r#"sampler: invalid value "always"; expected one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio, jaeger_remote, parentbased_jaeger_remote"#
         );
         assert_eq!(
             MetricKind::choices(),

@@ -5,7 +5,10 @@
 use std::str::FromStr;
 
 use super::validate::{self, ABOVE_ZERO, DELAY_EXPECTED, PORT_EXPECTED, RATIO_EXPECTED, Rule};
-use super::{CONFIG_FILE_VAR, ConfigError, MetricKind, OctopusConfig, OtlpProtocol, Secret};
+use super::{
+    CONFIG_FILE_VAR, ConfigError, JaegerRemoteSampling, MetricKind, OctopusConfig, OtlpProtocol,
+    Secret,
+};
 use crate::PropagatorKind;
 
 /// One environment variable.
@@ -155,8 +158,13 @@ const TABLE: &[EnvVar] = &[
         c.sampler = parse_choice(var, &value)?;
         Ok(())
     }),
+    // After OTEL_TRACES_SAMPLER: its meaning depends on the sampler.
     EnvVar::new("OTEL_TRACES_SAMPLER_ARG", |c, var, value| {
-        c.sampler_arg = Some(parse_number(var, &value, RATIO_EXPECTED)?);
+        if c.sampler.is_jaeger_remote() {
+            c.jaeger_remote_sampling = JaegerRemoteSampling::parse_arg(&value)?;
+        } else {
+            c.sampler_arg = Some(parse_number(var, &value, RATIO_EXPECTED)?);
+        }
         Ok(())
     })
     .checked(validate::sampler_arg),
@@ -526,7 +534,7 @@ mod tests {
         );
         assert_eq!(
             bad("OTEL_TRACES_SAMPLER", "sometimes"),
-            r#"OTEL_TRACES_SAMPLER: invalid value "sometimes"; expected one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio"#
+            r#"OTEL_TRACES_SAMPLER: invalid value "sometimes"; expected one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio, jaeger_remote, parentbased_jaeger_remote"#
         );
         assert_eq!(
             bad("OTEL_TRACES_SAMPLER_ARG", "1.5"),

@@ -147,6 +147,10 @@ pub struct OctopusConfig {
     /// The ratio of the ratio samplers, 0.0 to 1.0 (default 1.0). Environment:
     /// `OTEL_TRACES_SAMPLER_ARG`.
     pub sampler_arg: Option<f64>,
+    /// Where the `jaeger_remote` samplers fetch their strategy, and how often. Environment:
+    /// `OTEL_TRACES_SAMPLER_ARG` when the sampler is one of them, as the OpenTelemetry
+    /// specification spells it: `endpoint=http://localhost:5778/sampling,pollingIntervalMs=5000,initialSamplingRate=0.25`.
+    pub jaeger_remote_sampling: JaegerRemoteSampling,
     /// The trace header formats read and written. Environment: `OTEL_PROPAGATORS`.
     pub propagators: Vec<PropagatorKind>,
     /// Trust in inbound sampling decisions. Environment: `OCTOPUS_INBOUND_TRACE`.
@@ -204,6 +208,7 @@ impl Default for OctopusConfig {
             otlp_timeout_ms: 10_000,
             sampler: SamplerKind::ParentBasedAlwaysOn,
             sampler_arg: None,
+            jaeger_remote_sampling: JaegerRemoteSampling::default(),
             propagators: PropagatorKind::DEFAULT.to_vec(),
             inbound_trace: InboundTrace::Accept,
             trace_response: false,
@@ -213,6 +218,92 @@ impl Default for OctopusConfig {
             bsp_max_export_batch_size: None,
             shutdown_timeout_ms: 5_000,
         }
+    }
+}
+
+/// The settings of the `jaeger_remote` samplers (see [`SamplerKind::JaegerRemote`]).
+///
+/// ```
+/// use octopus_core::config::JaegerRemoteSampling;
+///
+/// let settings = JaegerRemoteSampling::parse_arg(
+///     "endpoint=http://jaeger:5778/sampling,pollingIntervalMs=5000,initialSamplingRate=0.25",
+/// )?;
+/// assert_eq!(settings.endpoint, "http://jaeger:5778/sampling");
+/// assert_eq!(settings.polling_interval_ms, 5000);
+/// assert_eq!(settings.initial_sampling_rate, 0.25);
+/// # Ok::<(), octopus_core::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JaegerRemoteSampling {
+    /// The strategy endpoint; Octopus asks `{endpoint}?service={service_name}`. Default
+    /// `http://localhost:5778/sampling` (the Jaeger agent's, and the collector's
+    /// `remote_sampling` extension's HTTP port).
+    pub endpoint: String,
+    /// How often to fetch the strategy, milliseconds, above 0 (default 60 000).
+    pub polling_interval_ms: u64,
+    /// The sampling rate until a first strategy arrives, 0.0 to 1.0 (default 0.001).
+    pub initial_sampling_rate: f64,
+}
+
+impl Default for JaegerRemoteSampling {
+    fn default() -> Self {
+        JaegerRemoteSampling {
+            endpoint: "http://localhost:5778/sampling".into(),
+            polling_interval_ms: 60_000,
+            initial_sampling_rate: 0.001,
+        }
+    }
+}
+
+impl JaegerRemoteSampling {
+    /// Reads `OTEL_TRACES_SAMPLER_ARG` as the specification defines it for the Jaeger remote
+    /// samplers: comma-separated `key=value` pairs, `endpoint`, `pollingIntervalMs`,
+    /// `initialSamplingRate`, each optional. An unknown key or a bad value is an error naming
+    /// the pair.
+    pub fn parse_arg(arg: &str) -> Result<Self, ConfigError> {
+        const FIELD: &str = "OTEL_TRACES_SAMPLER_ARG";
+        let mut settings = JaegerRemoteSampling::default();
+        for pair in arg
+            .split(',')
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+        {
+            let invalid = |expected: &str| ConfigError::invalid(FIELD, pair, expected);
+            let (key, value) = pair.split_once('=').ok_or_else(|| {
+                invalid("key=value pairs: endpoint, pollingIntervalMs, initialSamplingRate")
+            })?;
+            let value = value.trim();
+            match key.trim() {
+                "endpoint" => {
+                    if !(value.starts_with("http://") || value.starts_with("https://")) {
+                        return Err(invalid("endpoint=<an http:// or https:// URL>"));
+                    }
+                    settings.endpoint = value.to_owned();
+                }
+                "pollingIntervalMs" => {
+                    settings.polling_interval_ms = value
+                        .parse()
+                        .ok()
+                        .filter(|&ms: &u64| ms > 0)
+                        .ok_or_else(|| invalid("pollingIntervalMs=<milliseconds above 0>"))?;
+                }
+                "initialSamplingRate" => {
+                    settings.initial_sampling_rate = value
+                        .parse()
+                        .ok()
+                        .filter(|rate: &f64| (0.0..=1.0).contains(rate))
+                        .ok_or_else(|| invalid("initialSamplingRate=<a number from 0.0 to 1.0>"))?;
+                }
+                _ => {
+                    return Err(invalid(
+                        "key=value pairs: endpoint, pollingIntervalMs, initialSamplingRate",
+                    ));
+                }
+            }
+        }
+        Ok(settings)
     }
 }
 

@@ -35,6 +35,7 @@ const RULES: &[Rule] = &[
     service_version,
     resource_attributes,
     sampler_arg,
+    jaeger_remote_sampling,
     bsp_schedule_delay_ms,
     bsp_max_queue_size,
     bsp_max_export_batch_size,
@@ -305,6 +306,34 @@ pub(super) fn sampler_arg(config: &OctopusConfig) -> Result<(), ConfigError> {
         }
         _ => Ok(()),
     }
+}
+
+/// The Jaeger remote sampling settings, as a file or code may set them (the variable is
+/// checked as it is read: [`JaegerRemoteSampling::parse_arg`](super::JaegerRemoteSampling::parse_arg)).
+fn jaeger_remote_sampling(config: &OctopusConfig) -> Result<(), ConfigError> {
+    let settings = &config.jaeger_remote_sampling;
+    if !(settings.endpoint.starts_with("http://") || settings.endpoint.starts_with("https://")) {
+        return Err(ConfigError::invalid(
+            "jaeger_remote_sampling.endpoint",
+            &settings.endpoint,
+            "an http:// or https:// URL",
+        ));
+    }
+    if settings.polling_interval_ms == 0 {
+        return Err(ConfigError::invalid(
+            "jaeger_remote_sampling.polling_interval_ms",
+            0,
+            DELAY_EXPECTED,
+        ));
+    }
+    if !(0.0..=1.0).contains(&settings.initial_sampling_rate) {
+        return Err(ConfigError::invalid(
+            "jaeger_remote_sampling.initial_sampling_rate",
+            settings.initial_sampling_rate,
+            RATIO_EXPECTED,
+        ));
+    }
+    Ok(())
 }
 
 /// A delay of 0 makes the export thread spin on a core.

@@ -28,6 +28,7 @@
 mod observer;
 mod otlp;
 mod pipeline;
+mod remote_sampling;
 mod resource;
 mod sampling;
 mod span_names;

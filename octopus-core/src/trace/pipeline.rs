@@ -199,11 +199,7 @@ pub(crate) fn tracer_provider(
 ) -> Result<SdkTracerProvider, ConfigError> {
     let builder = SdkTracerProvider::builder()
         .with_resource(super::resource::resource(config))
-        .with_sampler(super::sampler(
-            config.sampler,
-            config.sampler_arg,
-            config.inbound_trace,
-        ));
+        .with_sampler(super::sampler(config));
     if let Some(custom) = custom {
         return Ok(builder
             .with_span_processor(custom(config, counters))

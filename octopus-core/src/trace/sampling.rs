@@ -2,9 +2,13 @@
 
 use opentelemetry_sdk::trace::{ParentBasedSampler, Sampler, ShouldSample};
 
+use super::remote_sampling::JaegerRemoteSampler;
+use crate::OctopusConfig;
 use crate::config::{InboundTrace, SamplerKind};
 
-/// The SDK sampler for a configured kind and ratio (default ratio 1.0).
+/// The sampler the configuration describes: kind, ratio, the Jaeger remote settings (the
+/// remote samplers start polling their endpoint here, on a thread of their own) and the trust
+/// in inbound decisions.
 ///
 /// With [`InboundTrace::IgnoreSampledFlag`], a parent-based sampler does not trust a remote
 /// parent's sampled flag: the trace id is continued, but the root sampler decides, as for a
@@ -13,33 +17,36 @@ use crate::config::{InboundTrace, SamplerKind};
 ///
 /// ```
 /// use octopus_core::config::{InboundTrace, SamplerKind};
+/// use octopus_core::OctopusConfig;
 ///
-/// let sampler = octopus_core::trace::sampler(
-///     SamplerKind::ParentBasedTraceIdRatio,
-///     Some(0.25),
-///     InboundTrace::IgnoreSampledFlag,
-/// );
+/// let config = OctopusConfig {
+///     sampler: SamplerKind::ParentBasedTraceIdRatio,
+///     sampler_arg: Some(0.25),
+///     inbound_trace: InboundTrace::IgnoreSampledFlag,
+///     ..OctopusConfig::default()
+/// };
+/// let sampler = octopus_core::trace::sampler(&config);
 /// # drop(sampler);
 /// ```
-pub fn sampler(
-    kind: SamplerKind,
-    ratio: Option<f64>,
-    inbound: InboundTrace,
-) -> Box<dyn ShouldSample> {
-    let ratio = ratio.unwrap_or(1.0);
-    let (root, parent_based) = match kind {
-        SamplerKind::AlwaysOn => (Sampler::AlwaysOn, false),
-        SamplerKind::AlwaysOff => (Sampler::AlwaysOff, false),
-        SamplerKind::TraceIdRatio => (Sampler::TraceIdRatioBased(ratio), false),
-        SamplerKind::ParentBasedAlwaysOn => (Sampler::AlwaysOn, true),
-        SamplerKind::ParentBasedAlwaysOff => (Sampler::AlwaysOff, true),
-        SamplerKind::ParentBasedTraceIdRatio => (Sampler::TraceIdRatioBased(ratio), true),
+pub fn sampler(config: &OctopusConfig) -> Box<dyn ShouldSample> {
+    let ratio = config.sampler_arg.unwrap_or(1.0);
+    let remote =
+        || JaegerRemoteSampler::start(&config.service_name, &config.jaeger_remote_sampling);
+    let (root, parent_based): (Box<dyn ShouldSample>, bool) = match config.sampler {
+        SamplerKind::AlwaysOn => (Box::new(Sampler::AlwaysOn), false),
+        SamplerKind::AlwaysOff => (Box::new(Sampler::AlwaysOff), false),
+        SamplerKind::TraceIdRatio => (Box::new(Sampler::TraceIdRatioBased(ratio)), false),
+        SamplerKind::ParentBasedAlwaysOn => (Box::new(Sampler::AlwaysOn), true),
+        SamplerKind::ParentBasedAlwaysOff => (Box::new(Sampler::AlwaysOff), true),
+        SamplerKind::ParentBasedTraceIdRatio => (Box::new(Sampler::TraceIdRatioBased(ratio)), true),
+        SamplerKind::JaegerRemote => (Box::new(remote()), false),
+        SamplerKind::ParentBasedJaegerRemote => (Box::new(remote()), true),
     };
-    match (parent_based, inbound) {
-        (false, _) => Box::new(root),
+    match (parent_based, config.inbound_trace) {
+        (false, _) => root,
         (true, InboundTrace::IgnoreSampledFlag) => Box::new(
-            ParentBasedSampler::new(root.clone())
-                .with_remote_parent_sampled(root.clone())
+            ParentBasedSampler::new(root.box_clone())
+                .with_remote_parent_sampled(root.box_clone())
                 .with_remote_parent_not_sampled(root),
         ),
         (true, _) => Box::new(ParentBasedSampler::new(root)),

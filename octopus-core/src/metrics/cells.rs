@@ -29,6 +29,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -237,7 +238,9 @@ struct LocalBlock {
     /// To notice the observer is gone and drop the block from the list.
     alive: Weak<()>,
     /// The route templates this thread has seen, numbered as in the observer's table.
-    routes: HashMap<Box<str>, RouteId, foldhash::fast::RandomState>,
+    routes: HashMap<Rc<str>, RouteId, foldhash::fast::RandomState>,
+    /// The last route looked up here, compared before hashing.
+    last_route: Option<(Rc<str>, RouteId)>,
 }
 
 impl LocalBlock {
@@ -247,7 +250,9 @@ impl LocalBlock {
     fn learn(&mut self, template: &str) -> RouteId {
         let id = self.cells.table.id(Some(template));
         if id != RouteId::OVERFLOW {
-            self.routes.insert(template.into(), id);
+            let key: Rc<str> = template.into();
+            self.routes.insert(key.clone(), id);
+            self.last_route = Some((key, id));
         }
         id
     }
@@ -304,9 +309,17 @@ impl CellsRegistry {
                 let block = &mut blocks[index];
                 let route = match route {
                     None => RouteId::UNMATCHED,
-                    Some(template) => match block.routes.get(template) {
-                        Some(&id) => id,
-                        None => block.learn(template),
+                    // Most requests repeat the route of the one before on this thread (one
+                    // busy endpoint, or a benchmark): comparing it first skips hashing.
+                    Some(template) => match &block.last_route {
+                        Some((last, id)) if **last == *template => *id,
+                        _ => match block.routes.get_key_value(template) {
+                            Some((key, &id)) => {
+                                block.last_route = Some((key.clone(), id));
+                                id
+                            }
+                            None => block.learn(template),
+                        },
                     },
                 };
                 (block.cells.clone(), route)
@@ -330,6 +343,7 @@ impl CellsRegistry {
             cells: self.register(),
             alive: Arc::downgrade(&self.alive),
             routes: HashMap::default(),
+            last_route: None,
         });
         blocks.len() - 1
     }

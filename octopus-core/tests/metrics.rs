@@ -38,6 +38,14 @@ fn request(
     observed.finish(&response.with_finished_at(started + Duration::from_micros(micros)));
 }
 
+/// The in-flight gauge of `method` and `route`.
+fn in_flight(s: &Samples, method: &str, route: &str) -> Option<f64> {
+    s.get(
+        ACTIVE,
+        &[("http_request_method", method), ("http_route", route)],
+    )
+}
+
 fn labels<'a>(method: &'a str, route: &'a str, status: &'a str) -> [(&'a str, &'a str); 3] {
     [
         ("http_request_method", method),
@@ -681,13 +689,7 @@ fn counts_are_exact_across_threads_moved_requests_and_exited_threads() {
         .map(|_| octopus.observe(&view("POST", "/users", Some("/users"))))
         .collect();
     let s = Samples::of(&octopus);
-    assert_eq!(
-        s.get(
-            ACTIVE,
-            &[("http_request_method", "POST"), ("http_route", "/users")]
-        ),
-        Some(10.0)
-    );
+    assert_eq!(in_flight(&s, "POST", "/users"), Some(10.0));
     std::thread::scope(|scope| {
         for (i, observed) in moved.into_iter().enumerate() {
             scope.spawn(move || {
@@ -720,23 +722,8 @@ fn counts_are_exact_across_threads_moved_requests_and_exited_threads() {
     let sum = s.get(&format!("{DURATION}_sum"), &get_ok).unwrap();
     assert!((sum - expected_sum).abs() < 1e-9, "{sum} != {expected_sum}");
     assert_eq!(s.get(COUNT, &labels("POST", "/users", "201")), Some(7.0));
-    assert_eq!(
-        s.get(
-            ACTIVE,
-            &[("http_request_method", "POST"), ("http_route", "/users")]
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        s.get(
-            ACTIVE,
-            &[
-                ("http_request_method", "GET"),
-                ("http_route", "/users/{id}")
-            ]
-        ),
-        Some(0.0)
-    );
+    assert_eq!(in_flight(&s, "POST", "/users"), Some(0.0));
+    assert_eq!(in_flight(&s, "GET", "/users/{id}"), Some(0.0));
 }
 
 /// A scrape sees every request that finished before it started, while other threads keep

@@ -40,8 +40,8 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use super::ExportHealth;
 use super::jaeger_compact as compact;
 use super::jaeger_thrift::{
-    BatchHead, ClientStats, Log, Process, Span, SpanHead, SpanRef, SpanRefType, Tag, TagRef,
-    TagValue, encode_emit_batch,
+    BatchHead, ClientStats, EmitBatchWriter, Log, Process, Span, SpanHead, SpanRef, SpanRefType,
+    Tag, TagRef, TagValue, encode_emit_batch,
 };
 
 /// The agent's host when none is configured: an agent beside the service (a sidecar).
@@ -156,64 +156,111 @@ impl JaegerAgentExporter {
         self.pack(spans)
     }
 
-    /// The batch fields of the next datagram: the process, the next sequence number, the
-    /// counters now.
-    fn next_head(&self) -> BatchHead<'_> {
+    /// The sequence number of the next datagram.
+    fn next_seq_no(&self) -> i32 {
+        self.seq_no.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The delivery statistics a datagram reports: the counters now.
+    fn client_stats(&self) -> ClientStats {
         let counters = &self.counters;
-        BatchHead {
-            process: &self.process,
-            seq_no: Some(i64::from(self.seq_no.fetch_add(1, Ordering::Relaxed))),
-            stats: Some(ClientStats {
-                full_queue_dropped_spans: 0,
-                too_large_dropped_spans: counters.spans_dropped.load(Ordering::Relaxed) as i64,
-                failed_to_emit_spans: counters.spans_failed.load(Ordering::Relaxed) as i64,
-            }),
+        ClientStats {
+            full_queue_dropped_spans: 0,
+            too_large_dropped_spans: counters.spans_dropped.load(Ordering::Relaxed) as i64,
+            failed_to_emit_spans: counters.spans_failed.load(Ordering::Relaxed) as i64,
         }
     }
 
-    /// Packs spans greedily into datagrams. Each span is encoded once, appended to the bytes
-    /// of the packet being filled: its length is its exact size (a compact struct encodes the
-    /// same wherever it sits), and the packet's spans go into the datagram as they are. A span
-    /// that does not fit moves on to start the next packet. The envelope's size is measured
-    /// with no spans (taking a sequence number, as it always has), and 5 bytes cover the list
-    /// header's growing size varint.
+    /// Packs spans greedily into datagrams. Each span is encoded once, straight into the
+    /// datagram being filled: its length is its exact size (a compact struct encodes the same
+    /// wherever it sits). A span that does not fit moves on to open the next datagram. The
+    /// envelope's size is measured with no spans (taking a sequence number, as it always has),
+    /// and 5 bytes cover the list header's growing size varint.
     fn pack(&self, spans: Vec<SpanData>) -> Vec<(Vec<u8>, usize)> {
-        let envelope = encode_emit_batch(i32::MAX, &self.next_head(), 0, &[]).len() + 5;
+        let measured = BatchHead {
+            process: &self.process,
+            seq_no: Some(i64::from(self.next_seq_no())),
+            stats: Some(self.client_stats()),
+        };
+        let envelope = encode_emit_batch(i32::MAX, &measured, 0, &[]).len() + 5;
         let budget = self.max_packet_size.saturating_sub(envelope);
         let mut packets = Vec::new();
-        // The spans of the packet being filled, back to back, and how many. Sized for the
-        // whole batch up to a packet's worth (a server span with every attribute is about
-        // 350 bytes), so it rarely grows.
-        let mut body: Vec<u8> = Vec::with_capacity(budget.min(spans.len() * 512));
-        let mut count = 0;
-        for data in &spans {
-            let start = body.len();
-            encode_span_data(data, &mut body);
-            if body.len() - start > budget {
-                body.truncate(start);
-                let Some(truncated) = self.truncated(data, budget) else {
-                    continue;
-                };
-                body.extend_from_slice(&truncated);
+        let mut packet: Option<Packet> = None;
+        // The bytes of the span that opens the next datagram.
+        let mut first = Vec::new();
+        for (i, data) in spans.iter().enumerate() {
+            let remaining = spans.len() - i;
+            let Some(open) = &mut packet else {
+                first.clear();
+                if self.append_span(data, &mut first, budget) {
+                    packet = Some(self.open(&first, remaining, budget));
+                }
+                continue;
+            };
+            let mut bytes = open.writer.spans();
+            let start = bytes.len();
+            if !self.append_span(data, &mut bytes, budget) {
+                continue;
             }
-            if body.len() > budget && count > 0 {
-                packets.push(self.emit(&body[..start], count));
-                body.drain(..start);
-                count = 0;
+            if bytes.len() - open.spans_at <= budget {
+                open.count += 1;
+                continue;
             }
-            count += 1;
+            first.clear();
+            first.extend_from_slice(&bytes[start..]);
+            bytes.truncate(start);
+            drop(bytes);
+            packets.extend(packet.take().map(|full| self.close(full)));
+            packet = Some(self.open(&first, remaining, budget));
         }
-        if count > 0 {
-            packets.push(self.emit(&body, count));
-        }
+        packets.extend(packet.map(|last| self.close(last)));
         packets
     }
 
-    /// The datagram of `count` encoded spans, and the count.
-    fn emit(&self, spans: &[u8], count: usize) -> (Vec<u8>, usize) {
-        let head = self.next_head();
-        let seq = head.seq_no.unwrap_or_default() as i32;
-        (encode_emit_batch(seq, &head, count, spans), count)
+    /// Appends the span's bytes to `out`, truncated if they are more than `budget`; false, with
+    /// nothing appended, if the span does not fit even truncated.
+    fn append_span(&self, data: &SpanData, out: &mut Vec<u8>, budget: usize) -> bool {
+        let start = out.len();
+        encode_span_data(data, out);
+        if out.len() - start <= budget {
+            return true;
+        }
+        out.truncate(start);
+        match self.truncated(data, budget) {
+            Some(bytes) => {
+                out.extend_from_slice(&bytes);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A datagram holding the span `first`, with room for the `remaining` spans (this one
+    /// included) up to `budget`; the list header is written for all of them, the common case.
+    fn open(&self, first: &[u8], remaining: usize, budget: usize) -> Packet {
+        let seq_no = self.next_seq_no();
+        let capacity = budget.min(remaining.saturating_mul(SPAN_SIZE_GUESS));
+        let writer = EmitBatchWriter::begin(seq_no, &self.process, remaining, capacity);
+        let mut bytes = writer.spans();
+        let spans_at = bytes.len();
+        bytes.extend_from_slice(first);
+        drop(bytes);
+        Packet {
+            writer,
+            seq_no,
+            spans_at,
+            count: 1,
+        }
+    }
+
+    /// The finished datagram, with the counters as they are now, and its span count.
+    fn close(&self, packet: Packet) -> (Vec<u8>, usize) {
+        let datagram = packet.writer.finish(
+            packet.count,
+            Some(i64::from(packet.seq_no)),
+            Some(self.client_stats()),
+        );
+        (datagram, packet.count)
     }
 
     /// The bytes of a span too large for `budget` as it is, truncated: logs dropped, then tags
@@ -314,6 +361,20 @@ impl JaegerAgentExporter {
         self.health
             .report(&destination, failed.map(|e| e as &dyn std::fmt::Display));
     }
+}
+
+/// Room reserved per span in a datagram before it is written: a server span with every
+/// attribute is about 350 bytes, so a batch rarely makes its datagram grow.
+const SPAN_SIZE_GUESS: usize = 512;
+
+/// A datagram [`JaegerAgentExporter::pack`] is filling.
+struct Packet {
+    writer: EmitBatchWriter,
+    seq_no: i32,
+    /// Where the spans start in the datagram.
+    spans_at: usize,
+    /// The spans in it.
+    count: usize,
 }
 
 /// Reads a [`JaegerAgentExporter`]'s counters.
@@ -749,6 +810,40 @@ mod tests {
             assert_eq!(direct, owned.encode_reference(), "span {:?}", data.name);
             assert_eq!(direct, owned.encode(), "span {:?}", data.name);
         }
+    }
+
+    /// A span too large even bare is dropped and counted; the datagram it would have been in
+    /// holds one span fewer than its list header was first written for (15 → 14: the header
+    /// shrinks to one byte) and is still the `thrift` crate's encoding of what it holds.
+    #[test]
+    fn a_dropped_span_leaves_the_datagram_exact() {
+        use crate::export::jaeger_thrift::Batch;
+
+        let mut spans = Vec::new();
+        for _ in 0..3 {
+            spans.extend(varied_spans());
+        }
+        spans[7].name = "x".repeat(MAX_PACKET_SIZE).into();
+        let exporter = JaegerAgentExporter::new("127.0.0.1", DEFAULT_PORT);
+        let packets = exporter.encode(spans.clone());
+        assert_eq!(packets.len(), 1);
+        assert_eq!(packets[0].1, 14);
+        assert_eq!(exporter.stats().spans_dropped, 1);
+        let sent = Batch::decode_emit_batch(&packets[0].0).unwrap();
+        assert_eq!(sent.stats.unwrap().too_large_dropped_spans, 1);
+        let expected = Batch {
+            process: exporter.process.clone(),
+            spans: spans
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != 7)
+                .map(|(_, data)| jaeger_span(data))
+                .collect(),
+            seq_no: sent.seq_no,
+            stats: sent.stats,
+        };
+        let seq = sent.seq_no.unwrap() as i32;
+        assert_eq!(packets[0].0, expected.encode_emit_batch_reference(seq));
     }
 
     /// Every datagram is what the `thrift` crate writes for a batch of the packet's spans in

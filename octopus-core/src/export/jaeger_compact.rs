@@ -3,7 +3,10 @@
 //! Why by hand: through the `thrift` crate's `TCompactOutputProtocol`, behind `dyn
 //! TOutputProtocol`, every field is a handful of virtual calls (field begin, value, field end),
 //! every byte a `Write::write` on the transport, every struct a push on a heap-allocated
-//! field-id stack. MEASURED_BEFORE_AFTER
+//! field-id stack. Encoding 100 server spans with every server attribute
+//! (`core/jaeger_thrift_encode_100_spans`) took 14 344 instructions a span that way (callgrind,
+//! 95 µs for the 100); with these writers, generic over closures and writing into the datagram
+//! itself, 4 349, of which about 940 are dropping the SDK's span data.
 //!
 //! The `thrift` crate still writes the `emitBatch` envelope (once a datagram) and decodes in
 //! the test receivers; the tests of `jaeger_thrift` prove these bytes identical to the crate's
@@ -40,32 +43,38 @@ const LIST: u8 = 9;
 /// Compact type nibble of `struct`.
 const STRUCT: u8 = 12;
 
-/// Appends `value` as an unsigned LEB128 varint. Most are one byte (lengths, small numbers,
-/// the tag type): one push.
+/// Appends `value` as an unsigned LEB128 varint, after `prefix` (a field header, or nothing).
+/// Most varints are one byte (lengths, small numbers, the tag type): prefix and varint go in as
+/// one fixed-size copy, a single capacity check.
 #[inline(always)]
-fn varint(out: &mut Vec<u8>, value: u64) {
+fn varint<const P: usize>(out: &mut Vec<u8>, prefix: [u8; P], value: u64) {
     if value < 0x80 {
-        out.push(value as u8);
+        let mut bytes = [0u8; 2];
+        bytes[..P].copy_from_slice(&prefix);
+        bytes[P] = value as u8;
+        out.extend_from_slice(&bytes[..=P]);
     } else {
-        long_varint(out, value);
+        long_varint(out, prefix, value);
     }
 }
 
-/// A varint of two bytes or more (ids and timestamps take 8 to 10).
+/// A varint of two bytes or more (ids and timestamps take 8 to 10), after `prefix`: all ten
+/// 7-bit groups computed without a loop, copied as one fixed-size block, the unused tail cut
+/// off. A loop over the groups cost about 130 instructions a 10-byte id, this 55 (callgrind;
+/// spreading the groups into a `u64` with shifts and masks measured no better). Copying only
+/// the bytes used, a length unknown at compile time, would call `memcpy`.
 #[inline]
-fn long_varint(out: &mut Vec<u8>, mut value: u64) {
-    let mut bytes = [0u8; 10];
-    let mut n = 0;
-    while value >= 0x80 && n < 9 {
-        bytes[n] = value as u8 | 0x80;
-        value >>= 7;
-        n += 1;
+fn long_varint<const P: usize>(out: &mut Vec<u8>, prefix: [u8; P], value: u64) {
+    let bits = 64 - value.leading_zeros() as usize;
+    let n = bits.div_ceil(7).max(1);
+    let mut bytes = [0u8; 11];
+    bytes[..P].copy_from_slice(&prefix);
+    for (i, byte) in bytes[P..P + 10].iter_mut().enumerate() {
+        *byte = (value >> (7 * i)) as u8 | 0x80;
     }
-    bytes[n] = value as u8;
-    // Copying all 10 bytes and cutting back is two moves; `&bytes[..=n]`, a length unknown at
-    // compile time, would be a call to `memcpy`.
-    out.extend_from_slice(&bytes);
-    out.truncate(out.len() - (9 - n));
+    bytes[P + n - 1] &= 0x7f;
+    out.extend_from_slice(&bytes[..P + 10]);
+    out.truncate(out.len() - (10 - n));
 }
 
 /// Zigzag: small magnitudes of either sign become small unsigned numbers.
@@ -89,30 +98,43 @@ impl<'a> StructWriter<'a> {
         StructWriter { out, last_id: 0 }
     }
 
+    /// Writes the field header, then `value` as a varint: the header in the same copy when it
+    /// is the one-byte form, as it is for every field of the Jaeger structs.
+    #[inline(always)]
+    fn header_then_varint(&mut self, kind: u8, id: i16, value: u64) {
+        let delta = i32::from(id) - i32::from(self.last_id);
+        self.last_id = id;
+        if (1..=14).contains(&delta) {
+            varint(self.out, [((delta as u8) << 4) | kind], value);
+        } else {
+            // The long form: the type, then the id as a zigzag varint.
+            varint(self.out, [kind], zigzag(i64::from(id)));
+            varint(self.out, [], value);
+        }
+    }
+
+    /// A field header with nothing after it in the same copy.
     #[inline(always)]
     fn header(&mut self, kind: u8, id: i16) {
         let delta = i32::from(id) - i32::from(self.last_id);
+        self.last_id = id;
         if (1..=14).contains(&delta) {
             self.out.push(((delta as u8) << 4) | kind);
         } else {
-            self.out.push(kind);
-            varint(self.out, zigzag(i64::from(id)));
+            varint(self.out, [kind], zigzag(i64::from(id)));
         }
-        self.last_id = id;
     }
 
     /// An `i64` field.
     #[inline(always)]
     pub(crate) fn i64(&mut self, id: i16, value: i64) {
-        self.header(I64, id);
-        varint(self.out, zigzag(value));
+        self.header_then_varint(I64, id, zigzag(value));
     }
 
     /// An `i32` field.
     #[inline(always)]
     pub(crate) fn i32(&mut self, id: i16, value: i32) {
-        self.header(I32, id);
-        varint(self.out, zigzag(i64::from(value)));
+        self.header_then_varint(I32, id, zigzag(i64::from(value)));
     }
 
     /// A `double` field.
@@ -132,8 +154,7 @@ impl<'a> StructWriter<'a> {
     /// `u32`; nothing that long fits in a datagram anyway.
     #[inline(always)]
     pub(crate) fn binary(&mut self, id: i16, bytes: &[u8]) {
-        self.header(BINARY, id);
-        varint(self.out, u64::from(bytes.len() as u32));
+        self.header_then_varint(BINARY, id, u64::from(bytes.len() as u32));
         self.out.extend_from_slice(bytes);
     }
 
@@ -142,12 +163,7 @@ impl<'a> StructWriter<'a> {
     #[inline(always)]
     pub(crate) fn struct_list(&mut self, id: i16, count: usize) -> &mut Vec<u8> {
         self.header(LIST, id);
-        if count <= 14 {
-            self.out.push(((count as u8) << 4) | STRUCT);
-        } else {
-            self.out.push(0xF0 | STRUCT);
-            varint(self.out, u64::from(count as u32));
-        }
+        struct_list_header(self.out, count);
         &mut *self.out
     }
 
@@ -158,16 +174,20 @@ impl<'a> StructWriter<'a> {
     }
 }
 
+/// Appends the header of a `list<struct>` of `count` elements (without a field header): the
+/// size in the high nibble up to 14, else `0xF` there and the size as a varint after.
+#[inline]
+pub(crate) fn struct_list_header(out: &mut Vec<u8>, count: usize) {
+    if count <= 14 {
+        out.push(((count as u8) << 4) | STRUCT);
+    } else {
+        varint(out, [0xF0 | STRUCT], u64::from(count as u32));
+    }
+}
+
 /// Appends a `Tag` struct.
 #[inline]
 pub(crate) fn tag(out: &mut Vec<u8>, key: &str, value: TagRef<'_>) {
-    // Room for the whole struct at once: its bytes then go in without the `Vec` growing.
-    let value_len = match value {
-        TagRef::Str(v) => v.len(),
-        TagRef::Binary(v) => v.len(),
-        _ => 0,
-    };
-    out.reserve(key.len() + value_len + 32);
     let mut s = StructWriter::new(out);
     s.binary(1, key.as_bytes());
     match value {
@@ -238,7 +258,6 @@ pub(crate) fn span(
     tags: (usize, impl FnOnce(&mut Vec<u8>)),
     logs: (usize, impl FnOnce(&mut Vec<u8>)),
 ) {
-    out.reserve(operation_name.len() + 96);
     let mut s = StructWriter::new(out);
     s.i64(1, head.trace_id_low);
     s.i64(2, head.trace_id_high);
@@ -268,9 +287,25 @@ mod tests {
     fn varints_and_zigzag_follow_the_specification() {
         let encoded = |value: u64| {
             let mut out = Vec::new();
-            varint(&mut out, value);
+            varint(&mut out, [], value);
             out
         };
+        // Every length, at both ends, after a header byte or not: as a plain loop writes it.
+        for bits in 0..64 {
+            for value in [1u64 << bits, (1u64 << bits) - 1, u64::MAX >> bits] {
+                let mut expected = vec![0x16];
+                let mut rest = value;
+                while rest >= 0x80 {
+                    expected.push(rest as u8 | 0x80);
+                    rest >>= 7;
+                }
+                expected.push(rest as u8);
+                let mut out = vec![1, 2, 3];
+                varint(&mut out, [0x16], value);
+                assert_eq!(out[3..], expected, "{value:#x}");
+                assert_eq!(encoded(value), expected[1..], "{value:#x}");
+            }
+        }
         assert_eq!(encoded(0), [0]);
         assert_eq!(encoded(127), [0x7f]);
         assert_eq!(encoded(128), [0x80, 0x01]);

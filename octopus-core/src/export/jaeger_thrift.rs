@@ -9,12 +9,12 @@
 //! to. Decoding (for test receivers, compiled only for tests and the `testing` feature) lives
 //! beside encoding so the two cannot drift apart.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
 
 use thrift::protocol::{
-    TFieldIdentifier, TListIdentifier, TMessageIdentifier, TMessageType, TOutputProtocol,
-    TStructIdentifier, TType,
+    TCompactOutputProtocol, TFieldIdentifier, TListIdentifier, TMessageIdentifier, TMessageType,
+    TOutputProtocol, TStructIdentifier, TType,
 };
 
 use super::jaeger_compact as compact;
@@ -206,76 +206,116 @@ pub(crate) struct BatchHead<'a> {
 
 /// The datagram the agent expects, the `Agent.emitBatch` oneway call in the compact protocol:
 /// the batch of `head` whose `count` spans are `spans`, compact `Span` structs back to back as
-/// [`jaeger_compact::span`](super::jaeger_compact::span) appends them. A compact struct encodes
-/// the same wherever it sits, so spans encoded once (to measure them for packing) go into the
-/// datagram as they are. The envelope, once a datagram, is the `thrift` crate's.
+/// [`jaeger_compact::span`](super::jaeger_compact::span) appends them (a compact struct encodes
+/// the same wherever it sits).
 pub(crate) fn encode_emit_batch(
     seq_id: i32,
     head: &BatchHead<'_>,
     count: usize,
     spans: &[u8],
 ) -> Vec<u8> {
-    encode_envelope(seq_id, 512 + spans.len(), |o, buffer| {
-        write_batch(o, head, |o| {
-            field(o, "spans", TType::List, 2)?;
-            o.write_list_begin(&TListIdentifier::new(TType::Struct, count as i32))?;
-            buffer.0.borrow_mut().extend_from_slice(spans);
+    let writer = EmitBatchWriter::begin(seq_id, head.process, count, spans.len());
+    writer.spans().extend_from_slice(spans);
+    writer.finish(count, head.seq_no, head.stats)
+}
+
+/// An `emitBatch` datagram being written: the `thrift` crate writes the envelope, and the spans
+/// go straight into the same buffer, appended by hand between [`begin`](Self::begin) and
+/// [`finish`](Self::finish). The exporter encodes each span right where it is sent, with no
+/// buffer of its own to copy from: copying the spans' bytes into the datagram, and allocating
+/// and freeing that buffer, cost 340 instructions a span (4 691 → 4 349, callgrind).
+pub(crate) struct EmitBatchWriter {
+    o: TCompactOutputProtocol<SharedBuffer>,
+    buffer: SharedBuffer,
+    /// Where the header of the spans list starts, how long it is, and the count it was
+    /// written for.
+    list_at: usize,
+    list_len: usize,
+    expected: usize,
+}
+
+impl EmitBatchWriter {
+    /// Writes the envelope up to the spans: the call with `seq_id`, the batch's `process`, and
+    /// the header of a spans list of `expected` spans (the count [`finish`](Self::finish) is
+    /// given may differ: the header is then rewritten). `capacity`: room for the spans.
+    pub(crate) fn begin(seq_id: i32, process: &Process, expected: usize, capacity: usize) -> Self {
+        let buffer = SharedBuffer(Rc::new(RefCell::new(Vec::with_capacity(512 + capacity))));
+        let mut o = TCompactOutputProtocol::new(buffer.clone());
+        let written: ThriftResult = (|| {
+            o.write_message_begin(&TMessageIdentifier::new(
+                "emitBatch",
+                TMessageType::OneWay,
+                seq_id,
+            ))?;
+            struct_begin(&mut o, "Agent_emitBatch_args")?;
+            field(&mut o, "batch", TType::Struct, 1)?;
+            struct_begin(&mut o, "Batch")?;
+            field(&mut o, "process", TType::Struct, 1)?;
+            process.write(&mut o)?;
+            o.write_field_end()?;
+            field(&mut o, "spans", TType::List, 2)
+        })();
+        // Writing into memory cannot fail: the only errors are the transport's I/O errors.
+        debug_assert!(written.is_ok());
+        let mut bytes = buffer.0.borrow_mut();
+        let list_at = bytes.len();
+        // By hand, as the spans are: the same bytes as `write_list_begin` (the tests compare
+        // whole datagrams with the thrift crate's), and it can be rewritten in place.
+        compact::struct_list_header(&mut bytes, expected);
+        let list_len = bytes.len() - list_at;
+        drop(bytes);
+        EmitBatchWriter {
+            o,
+            buffer,
+            list_at,
+            list_len,
+            expected,
+        }
+    }
+
+    /// The buffer to append spans to: the datagram so far.
+    pub(crate) fn spans(&self) -> RefMut<'_, Vec<u8>> {
+        self.buffer.0.borrow_mut()
+    }
+
+    /// Ends the datagram: `count` spans were appended; the batch's sequence number and stats.
+    pub(crate) fn finish(
+        mut self,
+        count: usize,
+        seq_no: Option<i64>,
+        stats: Option<ClientStats>,
+    ) -> Vec<u8> {
+        if count != self.expected {
+            let mut header = Vec::with_capacity(6);
+            compact::struct_list_header(&mut header, count);
+            let (at, len) = (self.list_at, self.list_len);
+            self.buffer.0.borrow_mut().splice(at..at + len, header);
+        }
+        let o = &mut self.o;
+        let written: ThriftResult = (|| {
             o.write_list_end()?;
-            o.write_field_end()
-        })
-    })
-}
-
-/// `Agent.emitBatch` around the batch `write_batch` writes.
-fn encode_envelope(
-    seq_id: i32,
-    capacity: usize,
-    write_batch: impl FnOnce(&mut Out<'_>, &SharedBuffer) -> ThriftResult,
-) -> Vec<u8> {
-    let buffer = SharedBuffer(Rc::new(RefCell::new(Vec::with_capacity(capacity))));
-    let mut o = thrift::protocol::TCompactOutputProtocol::new(buffer.clone());
-    let written: ThriftResult = (|| {
-        o.write_message_begin(&TMessageIdentifier::new(
-            "emitBatch",
-            TMessageType::OneWay,
-            seq_id,
-        ))?;
-        struct_begin(&mut o, "Agent_emitBatch_args")?;
-        field(&mut o, "batch", TType::Struct, 1)?;
-        write_batch(&mut o, &buffer)?;
-        o.write_field_end()?;
-        o.write_field_stop()?;
-        o.write_struct_end()?;
-        o.write_message_end()?;
-        o.flush()
-    })();
-    // Writing into memory cannot fail: the only errors are the transport's I/O errors.
-    debug_assert!(written.is_ok());
-    drop(o);
-    std::mem::take(&mut *buffer.0.borrow_mut())
-}
-
-/// The `Batch` struct of `head`, its spans (field 2) written by `spans`.
-fn write_batch(
-    o: &mut Out<'_>,
-    head: &BatchHead<'_>,
-    spans: impl FnOnce(&mut Out<'_>) -> ThriftResult,
-) -> ThriftResult {
-    struct_begin(o, "Batch")?;
-    field(o, "process", TType::Struct, 1)?;
-    head.process.write(o)?;
-    o.write_field_end()?;
-    spans(o)?;
-    if let Some(seq_no) = head.seq_no {
-        i64_field(o, "seqNo", 3, seq_no)?;
+            o.write_field_end()?;
+            if let Some(seq_no) = seq_no {
+                i64_field(o, "seqNo", 3, seq_no)?;
+            }
+            if let Some(stats) = &stats {
+                field(o, "stats", TType::Struct, 4)?;
+                stats.write(o)?;
+                o.write_field_end()?;
+            }
+            o.write_field_stop()?;
+            o.write_struct_end()?;
+            o.write_field_end()?;
+            o.write_field_stop()?;
+            o.write_struct_end()?;
+            o.write_message_end()?;
+            o.flush()
+        })();
+        debug_assert!(written.is_ok());
+        let EmitBatchWriter { o, buffer, .. } = self;
+        drop(o);
+        buffer.0.take()
     }
-    if let Some(stats) = &head.stats {
-        field(o, "stats", TType::Struct, 4)?;
-        stats.write(o)?;
-        o.write_field_end()?;
-    }
-    o.write_field_stop()?;
-    o.write_struct_end()
 }
 
 fn i64_field(o: &mut Out<'_>, name: &str, id: i16, value: i64) -> ThriftResult {
@@ -498,11 +538,16 @@ impl Batch {
 /// replaced it, kept as the reference the hand-written bytes are compared with.
 #[cfg(test)]
 pub(crate) mod reference {
-    use thrift::protocol::{TListIdentifier, TType};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use thrift::protocol::{
+        TListIdentifier, TMessageIdentifier, TMessageType, TOutputProtocol, TType,
+    };
 
     use super::{
-        Batch, Log, Out, Span, SpanRef, SpanRefType, Tag, ThriftResult, encode_envelope, field,
-        i64_field, list, struct_begin, write_batch,
+        Batch, BatchHead, Log, Out, SharedBuffer, Span, SpanRef, SpanRefType, Tag, ThriftResult,
+        field, i64_field, list, struct_begin,
     };
 
     impl Span {
@@ -591,6 +636,58 @@ pub(crate) mod reference {
                 })
             })
         }
+    }
+
+    /// `Agent.emitBatch` around the batch `write_batch` writes.
+    fn encode_envelope(
+        seq_id: i32,
+        capacity: usize,
+        write_batch: impl FnOnce(&mut Out<'_>, &SharedBuffer) -> ThriftResult,
+    ) -> Vec<u8> {
+        let buffer = SharedBuffer(Rc::new(RefCell::new(Vec::with_capacity(capacity))));
+        let mut o = thrift::protocol::TCompactOutputProtocol::new(buffer.clone());
+        let written: ThriftResult = (|| {
+            o.write_message_begin(&TMessageIdentifier::new(
+                "emitBatch",
+                TMessageType::OneWay,
+                seq_id,
+            ))?;
+            struct_begin(&mut o, "Agent_emitBatch_args")?;
+            field(&mut o, "batch", TType::Struct, 1)?;
+            write_batch(&mut o, &buffer)?;
+            o.write_field_end()?;
+            o.write_field_stop()?;
+            o.write_struct_end()?;
+            o.write_message_end()?;
+            o.flush()
+        })();
+        // Writing into memory cannot fail: the only errors are the transport's I/O errors.
+        debug_assert!(written.is_ok());
+        drop(o);
+        std::mem::take(&mut *buffer.0.borrow_mut())
+    }
+
+    /// The `Batch` struct of `head`, its spans (field 2) written by `spans`.
+    fn write_batch(
+        o: &mut Out<'_>,
+        head: &BatchHead<'_>,
+        spans: impl FnOnce(&mut Out<'_>) -> ThriftResult,
+    ) -> ThriftResult {
+        struct_begin(o, "Batch")?;
+        field(o, "process", TType::Struct, 1)?;
+        head.process.write(o)?;
+        o.write_field_end()?;
+        spans(o)?;
+        if let Some(seq_no) = head.seq_no {
+            i64_field(o, "seqNo", 3, seq_no)?;
+        }
+        if let Some(stats) = &head.stats {
+            field(o, "stats", TType::Struct, 4)?;
+            stats.write(o)?;
+            o.write_field_end()?;
+        }
+        o.write_field_stop()?;
+        o.write_struct_end()
     }
 }
 

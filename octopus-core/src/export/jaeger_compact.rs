@@ -6,7 +6,7 @@
 //! field-id stack. Encoding 100 server spans with every server attribute
 //! (`core/jaeger_thrift_encode_100_spans`) took 14 344 instructions a span that way (callgrind,
 //! 95 µs for the 100); with these writers, generic over closures and writing into the datagram
-//! itself, 4 349, of which about 940 are dropping the SDK's span data.
+//! itself, 4 217, of which about 940 are dropping the SDK's span data.
 //!
 //! The `thrift` crate still writes the `emitBatch` envelope (once a datagram) and decodes in
 //! the test receivers; the tests of `jaeger_thrift` prove these bytes identical to the crate's
@@ -158,6 +158,33 @@ impl<'a> StructWriter<'a> {
         self.out.extend_from_slice(bytes);
     }
 
+    /// An `i32` field then a `binary` one: when both headers are the one-byte form and the
+    /// value and the length one-byte varints (a tag's type and a short string value), the four
+    /// bytes go in as one copy (4 344 → 4 217 instructions a span, callgrind).
+    #[inline(always)]
+    pub(crate) fn i32_then_binary(&mut self, id: i16, value: i32, next: i16, bytes: &[u8]) {
+        let delta = i32::from(id) - i32::from(self.last_id);
+        let next_delta = i32::from(next) - i32::from(id);
+        let zigzagged = zigzag(i64::from(value));
+        if (1..=14).contains(&delta)
+            && (1..=14).contains(&next_delta)
+            && zigzagged < 0x80
+            && bytes.len() < 0x80
+        {
+            self.out.extend_from_slice(&[
+                ((delta as u8) << 4) | I32,
+                zigzagged as u8,
+                ((next_delta as u8) << 4) | BINARY,
+                bytes.len() as u8,
+            ]);
+            self.out.extend_from_slice(bytes);
+            self.last_id = next;
+        } else {
+            self.i32(id, value);
+            self.binary(next, bytes);
+        }
+    }
+
     /// A `list<struct>` field's headers; the caller writes the `count` structs into the buffer
     /// returned, each with its own [`StructWriter`].
     #[inline(always)]
@@ -191,10 +218,7 @@ pub(crate) fn tag(out: &mut Vec<u8>, key: &str, value: TagRef<'_>) {
     let mut s = StructWriter::new(out);
     s.binary(1, key.as_bytes());
     match value {
-        TagRef::Str(v) => {
-            s.i32(2, 0);
-            s.binary(3, v.as_bytes());
-        }
+        TagRef::Str(v) => s.i32_then_binary(2, 0, 3, v.as_bytes()),
         TagRef::Double(v) => {
             s.i32(2, 1);
             s.double(4, v);

@@ -38,9 +38,10 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use super::ExportHealth;
+use super::jaeger_compact as compact;
 use super::jaeger_thrift::{
-    Batch, ClientStats, Log, Out, Process, Span, SpanHead, SpanRef, SpanRefType, Tag, TagRef,
-    TagValue, encode_with, write_log, write_span, write_tag,
+    BatchHead, ClientStats, EmitBatchWriter, Log, Process, Span, SpanHead, SpanRef, SpanRefType,
+    Tag, TagRef, TagValue, encode_emit_batch,
 };
 
 /// The agent's host when none is configured: an agent beside the service (a sidecar).
@@ -155,68 +156,117 @@ impl JaegerAgentExporter {
         self.pack(spans)
     }
 
-    fn next_batch(&self, spans: Vec<Span>) -> Batch {
+    /// The sequence number of the next datagram.
+    fn next_seq_no(&self) -> i32 {
+        self.seq_no.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The delivery statistics a datagram reports: the counters now.
+    fn client_stats(&self) -> ClientStats {
         let counters = &self.counters;
-        Batch {
-            process: self.process.clone(),
-            spans,
-            seq_no: Some(i64::from(self.seq_no.fetch_add(1, Ordering::Relaxed))),
-            stats: Some(ClientStats {
-                full_queue_dropped_spans: 0,
-                too_large_dropped_spans: counters.spans_dropped.load(Ordering::Relaxed) as i64,
-                failed_to_emit_spans: counters.spans_failed.load(Ordering::Relaxed) as i64,
-            }),
+        ClientStats {
+            full_queue_dropped_spans: 0,
+            too_large_dropped_spans: counters.spans_dropped.load(Ordering::Relaxed) as i64,
+            failed_to_emit_spans: counters.spans_failed.load(Ordering::Relaxed) as i64,
         }
     }
 
-    /// Packs spans greedily into datagrams. Each span is encoded once: its bytes are its exact
-    /// size (a compact struct encodes the same wherever it sits) and go into the datagram as
-    /// they are. The envelope's size is measured with no spans, and 5 bytes cover the list
-    /// header's growing size varint.
+    /// Packs spans greedily into datagrams. Each span is encoded once, straight into the
+    /// datagram being filled: its length is its exact size (a compact struct encodes the same
+    /// wherever it sits). A span that does not fit moves on to open the next datagram. The
+    /// envelope's size is measured with no spans (taking a sequence number, as it always has),
+    /// and 5 bytes cover the list header's growing size varint.
     fn pack(&self, spans: Vec<SpanData>) -> Vec<(Vec<u8>, usize)> {
-        let envelope = self
-            .next_batch(Vec::new())
-            .encode_emit_batch(i32::MAX)
-            .len()
-            + 5;
+        let measured = BatchHead {
+            process: &self.process,
+            seq_no: Some(i64::from(self.next_seq_no())),
+            stats: Some(self.client_stats()),
+        };
+        let envelope = encode_emit_batch(i32::MAX, &measured, 0, &[]).len() + 5;
         let budget = self.max_packet_size.saturating_sub(envelope);
         let mut packets = Vec::new();
-        let mut chunk: Vec<Vec<u8>> = Vec::new();
-        let mut used = 0;
-        for span in &spans {
-            let Some(encoded) = self.fit(span, budget) else {
+        let mut packet: Option<Packet> = None;
+        // The bytes of the span that opens the next datagram.
+        let mut first = Vec::new();
+        for (i, data) in spans.iter().enumerate() {
+            let remaining = spans.len() - i;
+            let Some(open) = &mut packet else {
+                first.clear();
+                if self.append_span(data, &mut first, budget) {
+                    packet = Some(self.open(&first, remaining, budget));
+                }
                 continue;
             };
-            if used + encoded.len() > budget && !chunk.is_empty() {
-                packets.push(self.emit(std::mem::take(&mut chunk)));
-                used = 0;
+            let mut bytes = open.writer.spans();
+            let start = bytes.len();
+            if !self.append_span(data, &mut bytes, budget) {
+                continue;
             }
-            used += encoded.len();
-            chunk.push(encoded);
+            if bytes.len() - open.spans_at <= budget {
+                open.count += 1;
+                continue;
+            }
+            first.clear();
+            first.extend_from_slice(&bytes[start..]);
+            bytes.truncate(start);
+            drop(bytes);
+            packets.extend(packet.take().map(|full| self.close(full)));
+            packet = Some(self.open(&first, remaining, budget));
         }
-        if !chunk.is_empty() {
-            packets.push(self.emit(chunk));
-        }
+        packets.extend(packet.map(|last| self.close(last)));
         packets
     }
 
-    fn emit(&self, encoded_spans: Vec<Vec<u8>>) -> (Vec<u8>, usize) {
-        let batch = self.next_batch(Vec::new());
-        let seq = batch.seq_no.unwrap_or_default() as i32;
-        (
-            batch.encode_emit_batch_with(seq, &encoded_spans),
-            encoded_spans.len(),
-        )
+    /// Appends the span's bytes to `out`, truncated if they are more than `budget`; false, with
+    /// nothing appended, if the span does not fit even truncated.
+    fn append_span(&self, data: &SpanData, out: &mut Vec<u8>, budget: usize) -> bool {
+        let start = out.len();
+        encode_span_data(data, out);
+        if out.len() - start <= budget {
+            return true;
+        }
+        out.truncate(start);
+        match self.truncated(data, budget) {
+            Some(bytes) => {
+                out.extend_from_slice(&bytes);
+                true
+            }
+            None => false,
+        }
     }
 
-    /// The span's bytes if it fits in `budget`, truncated if it must be. Spans are written
-    /// straight from the SDK's data ([`encode_span_data`]); only a span too
-    /// large for a packet goes through the owned model to be cut down.
-    fn fit(&self, data: &SpanData, budget: usize) -> Option<Vec<u8>> {
-        let encoded = encode_span_data(data);
-        if encoded.len() <= budget {
-            return Some(encoded);
+    /// A datagram holding the span `first`, with room for the `remaining` spans (this one
+    /// included) up to `budget`; the list header is written for all of them, the common case.
+    fn open(&self, first: &[u8], remaining: usize, budget: usize) -> Packet {
+        let seq_no = self.next_seq_no();
+        let capacity = budget.min(remaining.saturating_mul(SPAN_SIZE_GUESS));
+        let writer = EmitBatchWriter::begin(seq_no, &self.process, remaining, capacity);
+        let mut bytes = writer.spans();
+        let spans_at = bytes.len();
+        bytes.extend_from_slice(first);
+        drop(bytes);
+        Packet {
+            writer,
+            seq_no,
+            spans_at,
+            count: 1,
         }
+    }
+
+    /// The finished datagram, with the counters as they are now, and its span count.
+    fn close(&self, packet: Packet) -> (Vec<u8>, usize) {
+        let datagram = packet.writer.finish(
+            packet.count,
+            Some(i64::from(packet.seq_no)),
+            Some(self.client_stats()),
+        );
+        (datagram, packet.count)
+    }
+
+    /// The bytes of a span too large for `budget` as it is, truncated: logs dropped, then tags
+    /// if that is not enough, the numbers dropped recorded as tags; `None` (counted) if it does
+    /// not fit even so. Rare, so it goes through the owned model.
+    fn truncated(&self, data: &SpanData, budget: usize) -> Option<Vec<u8>> {
         let mut span = jaeger_span(data);
         let logs = std::mem::take(&mut span.logs).len();
         let mut tags = 0;
@@ -311,6 +361,20 @@ impl JaegerAgentExporter {
         self.health
             .report(&destination, failed.map(|e| e as &dyn std::fmt::Display));
     }
+}
+
+/// Room reserved per span in a datagram before it is written: a server span with every
+/// attribute is about 350 bytes, so a batch rarely makes its datagram grow.
+const SPAN_SIZE_GUESS: usize = 512;
+
+/// A datagram [`JaegerAgentExporter::pack`] is filling.
+struct Packet {
+    writer: EmitBatchWriter,
+    seq_no: i32,
+    /// Where the spans start in the datagram.
+    spans_at: usize,
+    /// The spans in it.
+    count: usize,
 }
 
 /// Reads a [`JaegerAgentExporter`]'s counters.
@@ -440,17 +504,20 @@ fn micros(time: SystemTime) -> i64 {
 }
 
 fn tag(attribute: &KeyValue) -> Tag {
-    owned_tag(attribute.key.as_str(), &tag_text(&attribute.value))
+    Tag::new(
+        attribute.key.as_str(),
+        owned_value(tag_text(&attribute.value).as_ref()),
+    )
 }
 
-fn owned_tag(key: &str, value: &TagText<'_>) -> Tag {
-    let value = match value {
-        TagText::Str(v) => TagValue::String(v.clone().into_owned()),
-        TagText::Double(v) => TagValue::Double(*v),
-        TagText::Bool(v) => TagValue::Bool(*v),
-        TagText::Long(v) => TagValue::Long(*v),
-    };
-    Tag::new(key, value)
+fn owned_value(value: TagRef<'_>) -> TagValue {
+    match value {
+        TagRef::Str(v) => TagValue::String(v.to_owned()),
+        TagRef::Double(v) => TagValue::Double(v),
+        TagRef::Bool(v) => TagValue::Bool(v),
+        TagRef::Long(v) => TagValue::Long(v),
+        TagRef::Binary(v) => TagValue::Binary(v.to_vec()),
+    }
 }
 
 fn split_trace_id(trace_id: opentelemetry::trace::TraceId) -> (i64, i64) {
@@ -487,47 +554,48 @@ fn tag_text(value: &Value) -> TagText<'_> {
         Value::Bool(v) => TagText::Bool(*v),
         Value::I64(v) => TagText::Long(*v),
         Value::F64(v) => TagText::Double(*v),
+        // What `Value::as_str` returns for a string, without the call: it is not inlined
+        // across crates (175 instructions a span, callgrind).
+        Value::String(v) => TagText::Str(Cow::Borrowed(v.as_str())),
         other => TagText::Str(other.as_str()),
     }
 }
 
-/// The span's tags in [`jaeger_span`]'s order, borrowed.
-fn span_tags(data: &SpanData) -> Vec<(&str, TagText<'_>)> {
-    let mut tags: Vec<(&str, TagText<'_>)> = Vec::with_capacity(data.attributes.len() + 6);
-    tags.extend(
-        data.attributes
-            .iter()
-            .map(|kv| (kv.key.as_str(), tag_text(&kv.value))),
-    );
+/// Calls `f` with each of the span's tags that is not one of its attributes, in order: these
+/// follow the attributes, in [`jaeger_span`] and [`encode_span_data`] alike.
+fn for_each_extra_tag<'a>(data: &'a SpanData, mut f: impl FnMut(&'static str, TagRef<'a>)) {
     if let Some(kind) = kind_name(&data.span_kind) {
-        tags.push(("span.kind", TagText::Str(Cow::Borrowed(kind))));
+        f("span.kind", TagRef::Str(kind));
     }
     match &data.status {
         Status::Error { description } => {
-            tags.push(("error", TagText::Bool(true)));
-            tags.push(("otel.status_code", TagText::Str(Cow::Borrowed("ERROR"))));
+            f("error", TagRef::Bool(true));
+            f("otel.status_code", TagRef::Str("ERROR"));
             if !description.is_empty() {
-                tags.push((
-                    "otel.status_description",
-                    TagText::Str(Cow::Borrowed(description)),
-                ));
+                f("otel.status_description", TagRef::Str(description));
             }
         }
-        Status::Ok => tags.push(("otel.status_code", TagText::Str(Cow::Borrowed("OK")))),
+        Status::Ok => f("otel.status_code", TagRef::Str("OK")),
         Status::Unset => {}
     }
     let scope = &data.instrumentation_scope;
-    tags.push(("otel.scope.name", TagText::Str(Cow::Borrowed(scope.name()))));
+    f("otel.scope.name", TagRef::Str(scope.name()));
     if let Some(version) = scope.version() {
-        tags.push(("otel.scope.version", TagText::Str(Cow::Borrowed(version))));
+        f("otel.scope.version", TagRef::Str(version));
     }
     if data.dropped_attributes_count > 0 {
-        tags.push((
+        f(
             "otel.dropped_attributes_count",
-            TagText::Long(i64::from(data.dropped_attributes_count)),
-        ));
+            TagRef::Long(i64::from(data.dropped_attributes_count)),
+        );
     }
-    tags
+}
+
+/// The number of tags a span has: its attributes and [`for_each_extra_tag`]'s.
+fn tag_count(data: &SpanData) -> usize {
+    let mut count = data.attributes.len();
+    for_each_extra_tag(data, |_, _| count += 1);
+    count
 }
 
 fn kind_name(kind: &SpanKind) -> Option<&'static str> {
@@ -540,14 +608,10 @@ fn kind_name(kind: &SpanKind) -> Option<&'static str> {
     }
 }
 
-/// The compact bytes of [`jaeger_span`]`(data)`, written straight from the SDK's data: no
-/// `String` per tag key and value, no owned model. Export runs this for every span, on the
-/// batch thread that shares the machine with the requests.
-fn encode_span_data(data: &SpanData) -> Vec<u8> {
-    let (trace_id_high, trace_id_low) = split_trace_id(data.span_context.trace_id());
-    let references = span_refs(data, trace_id_low, trace_id_high);
+/// The fixed-size fields of the span's Jaeger form.
+fn span_head(data: &SpanData, trace_id_low: i64, trace_id_high: i64) -> SpanHead {
     let start_time = micros(data.start_time);
-    let head = SpanHead {
+    SpanHead {
         trace_id_low,
         trace_id_high,
         span_id: span_id(data.span_context.span_id()),
@@ -559,41 +623,63 @@ fn encode_span_data(data: &SpanData) -> Vec<u8> {
         flags: i32::from(data.span_context.is_sampled()),
         start_time,
         duration: micros(data.end_time).saturating_sub(start_time),
-    };
-    let tags = span_tags(data);
-    encode_with(|o| {
-        write_span(
-            o,
-            head,
-            &data.name,
-            &references,
-            (tags.len(), |o: &mut Out<'_>| {
-                tags.iter()
-                    .try_for_each(|(key, value)| write_tag(o, key, value.as_ref()))
-            }),
-            (data.events.len(), |o: &mut Out<'_>| {
-                data.events.iter().try_for_each(|event| {
-                    write_log(
-                        o,
-                        micros(event.timestamp),
-                        1 + event.attributes.len(),
-                        |o| {
-                            write_tag(o, "event", TagRef::Str(&event.name))?;
-                            event.attributes.iter().try_for_each(|kv| {
-                                write_tag(o, kv.key.as_str(), tag_text(&kv.value).as_ref())
-                            })
-                        },
-                    )
-                })
-            }),
-        )
-    })
+    }
 }
 
-fn span_refs(data: &SpanData, trace_id_low: i64, trace_id_high: i64) -> Vec<SpanRef> {
-    let mut references = Vec::new();
+/// Appends the compact bytes of [`jaeger_span`]`(data)`, written straight from the SDK's data
+/// by the hand-written encoder ([`compact`]): no `String` per tag key and value, no owned
+/// model, no `Vec` of references or tags. Export runs this for every span, on the batch
+/// thread that shares the machine with the requests.
+fn encode_span_data(data: &SpanData, out: &mut Vec<u8>) {
+    let (trace_id_high, trace_id_low) = split_trace_id(data.span_context.trace_id());
+    compact::span(
+        out,
+        span_head(data, trace_id_low, trace_id_high),
+        &data.name,
+        (reference_count(data), |out: &mut Vec<u8>| {
+            for_each_reference(data, trace_id_low, trace_id_high, |reference| {
+                compact::span_ref(out, &reference)
+            })
+        }),
+        (tag_count(data), |out: &mut Vec<u8>| {
+            for kv in data.attributes.iter() {
+                compact::tag(out, kv.key.as_str(), tag_text(&kv.value).as_ref());
+            }
+            for_each_extra_tag(data, |key, value| compact::tag(out, key, value));
+        }),
+        (data.events.len(), |out: &mut Vec<u8>| {
+            for event in data.events.iter() {
+                compact::log(
+                    out,
+                    micros(event.timestamp),
+                    1 + event.attributes.len(),
+                    |out| {
+                        compact::tag(out, "event", TagRef::Str(&event.name));
+                        for kv in event.attributes.iter() {
+                            compact::tag(out, kv.key.as_str(), tag_text(&kv.value).as_ref());
+                        }
+                    },
+                );
+            }
+        }),
+    );
+}
+
+/// The number of references a span has: its parent's and one per link.
+fn reference_count(data: &SpanData) -> usize {
+    usize::from(data.parent_span_id != SpanId::INVALID) + data.links.len()
+}
+
+/// Calls `f` with the span's references: CHILD_OF the parent, if any, then FOLLOWS_FROM each
+/// link.
+fn for_each_reference(
+    data: &SpanData,
+    trace_id_low: i64,
+    trace_id_high: i64,
+    mut f: impl FnMut(SpanRef),
+) {
     if data.parent_span_id != SpanId::INVALID {
-        references.push(SpanRef {
+        f(SpanRef {
             ref_type: SpanRefType::ChildOf,
             trace_id_low,
             trace_id_high,
@@ -602,14 +688,13 @@ fn span_refs(data: &SpanData, trace_id_low: i64, trace_id_high: i64) -> Vec<Span
     }
     for link in data.links.iter() {
         let (high, low) = split_trace_id(link.span_context.trace_id());
-        references.push(SpanRef {
+        f(SpanRef {
             ref_type: SpanRefType::FollowsFrom,
             trace_id_low: low,
             trace_id_high: high,
             span_id: span_id(link.span_context.span_id()),
         });
     }
-    references
 }
 
 /// Maps an OpenTelemetry span onto Jaeger's model, as the OpenTelemetry → Jaeger
@@ -617,11 +702,16 @@ fn span_refs(data: &SpanData, trace_id_low: i64, trace_id_high: i64) -> Vec<Span
 /// this owned form is for spans that must be cut down to fit a packet.
 fn jaeger_span(data: &SpanData) -> Span {
     let (trace_id_high, trace_id_low) = split_trace_id(data.span_context.trace_id());
-    let references = span_refs(data, trace_id_low, trace_id_high);
-    let tags = span_tags(data)
-        .iter()
-        .map(|(key, value)| owned_tag(key, value))
-        .collect();
+    let head = span_head(data, trace_id_low, trace_id_high);
+    let mut references = Vec::with_capacity(reference_count(data));
+    for_each_reference(data, trace_id_low, trace_id_high, |reference| {
+        references.push(reference)
+    });
+    let mut tags: Vec<Tag> = Vec::with_capacity(tag_count(data));
+    tags.extend(data.attributes.iter().map(tag));
+    for_each_extra_tag(data, |key, value| {
+        tags.push(Tag::new(key, owned_value(value)))
+    });
     let logs = data
         .events
         .iter()
@@ -632,21 +722,16 @@ fn jaeger_span(data: &SpanData) -> Span {
                 .collect(),
         })
         .collect();
-    let start_time = micros(data.start_time);
     Span {
         trace_id_low,
         trace_id_high,
-        span_id: span_id(data.span_context.span_id()),
-        parent_span_id: if data.parent_span_id == SpanId::INVALID {
-            0
-        } else {
-            span_id(data.parent_span_id)
-        },
+        span_id: head.span_id,
+        parent_span_id: head.parent_span_id,
         operation_name: data.name.to_string(),
         references,
-        flags: i32::from(data.span_context.is_sampled()),
-        start_time,
-        duration: micros(data.end_time).saturating_sub(start_time),
+        flags: head.flags,
+        start_time: head.start_time,
+        duration: head.duration,
         tags,
         logs,
     }
@@ -712,17 +797,97 @@ mod tests {
         exporter.get_finished_spans().unwrap()
     }
 
+    /// The bytes written straight from the SDK's data, by hand, are those of the owned model
+    /// written by the `thrift` crate (the path they replaced) and by hand.
     #[test]
-    fn direct_encoding_is_byte_identical_to_the_owned_model() {
+    fn direct_encoding_is_byte_identical_to_the_owned_model_through_the_thrift_crate() {
         let spans = varied_spans();
         assert_eq!(spans.len(), 5);
         for data in &spans {
-            assert_eq!(
-                encode_span_data(data),
-                jaeger_span(data).encode(),
-                "span {:?}",
-                data.name
+            let mut direct = Vec::new();
+            encode_span_data(data, &mut direct);
+            let owned = jaeger_span(data);
+            assert_eq!(direct, owned.encode_reference(), "span {:?}", data.name);
+            assert_eq!(direct, owned.encode(), "span {:?}", data.name);
+        }
+    }
+
+    /// A span too large even bare is dropped and counted; the datagram it would have been in
+    /// holds one span fewer than its list header was first written for (15 → 14: the header
+    /// shrinks to one byte) and is still the `thrift` crate's encoding of what it holds.
+    #[test]
+    fn a_dropped_span_leaves_the_datagram_exact() {
+        use crate::export::jaeger_thrift::Batch;
+
+        let mut spans = Vec::new();
+        for _ in 0..3 {
+            spans.extend(varied_spans());
+        }
+        spans[7].name = "x".repeat(MAX_PACKET_SIZE).into();
+        let exporter = JaegerAgentExporter::new("127.0.0.1", DEFAULT_PORT);
+        let packets = exporter.encode(spans.clone());
+        assert_eq!(packets.len(), 1);
+        assert_eq!(packets[0].1, 14);
+        assert_eq!(exporter.stats().spans_dropped, 1);
+        let sent = Batch::decode_emit_batch(&packets[0].0).unwrap();
+        assert_eq!(sent.stats.unwrap().too_large_dropped_spans, 1);
+        let expected = Batch {
+            process: exporter.process.clone(),
+            spans: spans
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != 7)
+                .map(|(_, data)| jaeger_span(data))
+                .collect(),
+            seq_no: sent.seq_no,
+            stats: sent.stats,
+        };
+        let seq = sent.seq_no.unwrap() as i32;
+        assert_eq!(packets[0].0, expected.encode_emit_batch_reference(seq));
+    }
+
+    /// Every datagram is what the `thrift` crate writes for a batch of the packet's spans in
+    /// the owned model, with the process, sequence number and stats the exporter sent: packed
+    /// into one datagram, or split across several under a small maximum.
+    #[test]
+    fn datagrams_are_the_thrift_crates_encoding_of_the_packed_spans() {
+        use crate::export::jaeger_thrift::Batch;
+
+        let mut spans = Vec::new();
+        for _ in 0..8 {
+            spans.extend(varied_spans());
+        }
+        for max in [MAX_PACKET_SIZE, 1_000, 1_400] {
+            let mut exporter =
+                JaegerAgentExporter::new("127.0.0.1", DEFAULT_PORT).with_max_packet_size(max);
+            exporter.set_resource(
+                &Resource::builder_empty()
+                    .with_service_name("users")
+                    .with_attribute(KeyValue::new("pid", 7_i64))
+                    .build(),
             );
+            let packets = exporter.encode(spans.clone());
+            assert_eq!(
+                packets.iter().map(|(_, n)| n).sum::<usize>(),
+                spans.len(),
+                "{max}"
+            );
+            assert_eq!(packets.len() > 1, max < MAX_PACKET_SIZE, "{max}");
+            let mut rest = &spans[..];
+            for (packet, count) in &packets {
+                assert!(packet.len() <= max);
+                let (these, others) = rest.split_at(*count);
+                rest = others;
+                let sent = Batch::decode_emit_batch(packet).unwrap();
+                let expected = Batch {
+                    process: exporter.process.clone(),
+                    spans: these.iter().map(jaeger_span).collect(),
+                    seq_no: sent.seq_no,
+                    stats: sent.stats,
+                };
+                let seq = sent.seq_no.unwrap() as i32;
+                assert_eq!(*packet, expected.encode_emit_batch_reference(seq), "{max}");
+            }
         }
     }
 }

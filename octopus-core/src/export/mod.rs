@@ -2,10 +2,12 @@
 //!
 //! OTLP and console export use `opentelemetry-otlp` and `opentelemetry-stdout`; the Jaeger
 //! agent protocol has no maintained crate on the current `opentelemetry`, so it lives here:
-//! [`jaeger_agent`] is the exporter, and `jaeger_thrift` its wire model (private: the test
-//! receivers of the `testing` feature hand out its decoded structs).
+//! [`jaeger_agent`] is the exporter, `jaeger_thrift` its wire model (private: the test
+//! receivers of the `testing` feature hand out its decoded structs) and `jaeger_compact` the
+//! hand-written compact protocol its spans are encoded with.
 
 pub mod jaeger_agent;
+pub(crate) mod jaeger_compact;
 pub(crate) mod jaeger_thrift;
 
 use std::fmt::Display;

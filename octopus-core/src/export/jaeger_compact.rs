@@ -1,0 +1,359 @@
+//! The thrift compact protocol written by hand, for span bodies: the exporter's hot loop.
+//!
+//! Why by hand: through the `thrift` crate's `TCompactOutputProtocol`, behind `dyn
+//! TOutputProtocol`, every field is a handful of virtual calls (field begin, value, field end),
+//! every byte a `Write::write` on the transport, every struct a push on a heap-allocated
+//! field-id stack. Encoding 100 server spans with every server attribute
+//! (`core/jaeger_thrift_encode_100_spans`) took 14 344 instructions a span that way (callgrind,
+//! 95 µs for the 100); with these writers, generic over closures and writing into the datagram
+//! itself, 4 217, of which about 940 are dropping the SDK's span data.
+//!
+//! The `thrift` crate still writes the `emitBatch` envelope (once a datagram) and decodes in
+//! the test receivers; the tests of `jaeger_thrift` prove these bytes identical to the crate's
+//! for every field and tag type.
+//!
+//! What the encoding is (the compact protocol specification,
+//! `apache/thrift/doc/specs/thrift-compact-protocol.md`), for the types a span uses:
+//! - a field header is one byte, `delta << 4 | type`, when the field id is 1 to 14 above the
+//!   previous field's id in the same struct; otherwise the type byte, then the id as a zigzag
+//!   varint;
+//! - `i32` and `i64` are zigzag varints, `double` 8 bytes little-endian, `binary` and `string`
+//!   a varint length then the bytes;
+//! - a `bool` field carries its value in the header's type nibble: 1 true, 2 false;
+//! - a list header is `size << 4 | element type` up to 14 elements, else `0xF0 | element type`
+//!   then the size as a varint;
+//! - a struct writes nothing at its start and a stop byte (0) at its end.
+
+use super::jaeger_thrift::{SpanHead, SpanRef, SpanRefType, TagRef};
+
+/// Compact type nibble of a `bool` field holding `true`.
+const BOOL_TRUE: u8 = 1;
+/// Compact type nibble of a `bool` field holding `false`.
+const BOOL_FALSE: u8 = 2;
+/// Compact type nibble of `i32`.
+const I32: u8 = 5;
+/// Compact type nibble of `i64`.
+const I64: u8 = 6;
+/// Compact type nibble of `double`.
+const DOUBLE: u8 = 7;
+/// Compact type nibble of `binary` and `string`.
+const BINARY: u8 = 8;
+/// Compact type nibble of `list`.
+const LIST: u8 = 9;
+/// Compact type nibble of `struct`.
+const STRUCT: u8 = 12;
+
+/// Appends `value` as an unsigned LEB128 varint, after `prefix` (a field header, or nothing).
+/// Most varints are one byte (lengths, small numbers, the tag type): prefix and varint go in as
+/// one fixed-size copy, a single capacity check.
+#[inline(always)]
+fn varint<const P: usize>(out: &mut Vec<u8>, prefix: [u8; P], value: u64) {
+    if value < 0x80 {
+        let mut bytes = [0u8; 2];
+        bytes[..P].copy_from_slice(&prefix);
+        bytes[P] = value as u8;
+        out.extend_from_slice(&bytes[..=P]);
+    } else {
+        long_varint(out, prefix, value);
+    }
+}
+
+/// A varint of two bytes or more (ids and timestamps take 8 to 10), after `prefix`: all ten
+/// 7-bit groups computed without a loop, copied as one fixed-size block, the unused tail cut
+/// off. A loop over the groups cost about 130 instructions a 10-byte id, this 55 (callgrind;
+/// spreading the groups into a `u64` with shifts and masks measured no better). Copying only
+/// the bytes used, a length unknown at compile time, would call `memcpy`.
+#[inline]
+fn long_varint<const P: usize>(out: &mut Vec<u8>, prefix: [u8; P], value: u64) {
+    let bits = 64 - value.leading_zeros() as usize;
+    let n = bits.div_ceil(7).max(1);
+    let mut bytes = [0u8; 11];
+    bytes[..P].copy_from_slice(&prefix);
+    for (i, byte) in bytes[P..P + 10].iter_mut().enumerate() {
+        *byte = (value >> (7 * i)) as u8 | 0x80;
+    }
+    bytes[P + n - 1] &= 0x7f;
+    out.extend_from_slice(&bytes[..P + 10]);
+    out.truncate(out.len() - (10 - n));
+}
+
+/// Zigzag: small magnitudes of either sign become small unsigned numbers.
+#[inline]
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+/// One struct being written. The compact protocol encodes a field's id as the difference from
+/// the previous field's in the same struct, so the writer remembers that id; a nested struct
+/// gets its own writer on the same buffer.
+pub(crate) struct StructWriter<'a> {
+    out: &'a mut Vec<u8>,
+    last_id: i16,
+}
+
+impl<'a> StructWriter<'a> {
+    /// A struct starting at the end of `out`.
+    #[inline(always)]
+    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
+        StructWriter { out, last_id: 0 }
+    }
+
+    /// Writes the field header, then `value` as a varint: the header in the same copy when it
+    /// is the one-byte form, as it is for every field of the Jaeger structs.
+    #[inline(always)]
+    fn header_then_varint(&mut self, kind: u8, id: i16, value: u64) {
+        let delta = i32::from(id) - i32::from(self.last_id);
+        self.last_id = id;
+        if (1..=14).contains(&delta) {
+            varint(self.out, [((delta as u8) << 4) | kind], value);
+        } else {
+            // The long form: the type, then the id as a zigzag varint.
+            varint(self.out, [kind], zigzag(i64::from(id)));
+            varint(self.out, [], value);
+        }
+    }
+
+    /// A field header with nothing after it in the same copy.
+    #[inline(always)]
+    fn header(&mut self, kind: u8, id: i16) {
+        let delta = i32::from(id) - i32::from(self.last_id);
+        self.last_id = id;
+        if (1..=14).contains(&delta) {
+            self.out.push(((delta as u8) << 4) | kind);
+        } else {
+            varint(self.out, [kind], zigzag(i64::from(id)));
+        }
+    }
+
+    /// An `i64` field.
+    #[inline(always)]
+    pub(crate) fn i64(&mut self, id: i16, value: i64) {
+        self.header_then_varint(I64, id, zigzag(value));
+    }
+
+    /// An `i32` field.
+    #[inline(always)]
+    pub(crate) fn i32(&mut self, id: i16, value: i32) {
+        self.header_then_varint(I32, id, zigzag(i64::from(value)));
+    }
+
+    /// A `double` field.
+    #[inline(always)]
+    pub(crate) fn double(&mut self, id: i16, value: f64) {
+        self.header(DOUBLE, id);
+        self.out.extend_from_slice(&value.to_le_bytes());
+    }
+
+    /// A `bool` field: the value is the header's type nibble.
+    #[inline(always)]
+    pub(crate) fn bool(&mut self, id: i16, value: bool) {
+        self.header(if value { BOOL_TRUE } else { BOOL_FALSE }, id);
+    }
+
+    /// A `binary` or `string` field. The length is written as the `thrift` crate writes it, a
+    /// `u32`; nothing that long fits in a datagram anyway.
+    #[inline(always)]
+    pub(crate) fn binary(&mut self, id: i16, bytes: &[u8]) {
+        self.header_then_varint(BINARY, id, u64::from(bytes.len() as u32));
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// An `i32` field then a `binary` one: when both headers are the one-byte form and the
+    /// value and the length one-byte varints (a tag's type and a short string value), the four
+    /// bytes go in as one copy (4 344 → 4 217 instructions a span, callgrind).
+    #[inline(always)]
+    pub(crate) fn i32_then_binary(&mut self, id: i16, value: i32, next: i16, bytes: &[u8]) {
+        let delta = i32::from(id) - i32::from(self.last_id);
+        let next_delta = i32::from(next) - i32::from(id);
+        let zigzagged = zigzag(i64::from(value));
+        if (1..=14).contains(&delta)
+            && (1..=14).contains(&next_delta)
+            && zigzagged < 0x80
+            && bytes.len() < 0x80
+        {
+            self.out.extend_from_slice(&[
+                ((delta as u8) << 4) | I32,
+                zigzagged as u8,
+                ((next_delta as u8) << 4) | BINARY,
+                bytes.len() as u8,
+            ]);
+            self.out.extend_from_slice(bytes);
+            self.last_id = next;
+        } else {
+            self.i32(id, value);
+            self.binary(next, bytes);
+        }
+    }
+
+    /// A `list<struct>` field's headers; the caller writes the `count` structs into the buffer
+    /// returned, each with its own [`StructWriter`].
+    #[inline(always)]
+    pub(crate) fn struct_list(&mut self, id: i16, count: usize) -> &mut Vec<u8> {
+        self.header(LIST, id);
+        struct_list_header(self.out, count);
+        &mut *self.out
+    }
+
+    /// The stop byte that ends the struct.
+    #[inline(always)]
+    pub(crate) fn end(self) {
+        self.out.push(0);
+    }
+}
+
+/// Appends the header of a `list<struct>` of `count` elements (without a field header): the
+/// size in the high nibble up to 14, else `0xF` there and the size as a varint after.
+#[inline]
+pub(crate) fn struct_list_header(out: &mut Vec<u8>, count: usize) {
+    if count <= 14 {
+        out.push(((count as u8) << 4) | STRUCT);
+    } else {
+        varint(out, [0xF0 | STRUCT], u64::from(count as u32));
+    }
+}
+
+/// Appends a `Tag` struct.
+#[inline]
+pub(crate) fn tag(out: &mut Vec<u8>, key: &str, value: TagRef<'_>) {
+    let mut s = StructWriter::new(out);
+    s.binary(1, key.as_bytes());
+    match value {
+        TagRef::Str(v) => s.i32_then_binary(2, 0, 3, v.as_bytes()),
+        TagRef::Double(v) => {
+            s.i32(2, 1);
+            s.double(4, v);
+        }
+        TagRef::Bool(v) => {
+            s.i32(2, 2);
+            s.bool(5, v);
+        }
+        TagRef::Long(v) => {
+            s.i32(2, 3);
+            s.i64(6, v);
+        }
+        TagRef::Binary(v) => {
+            s.i32(2, 4);
+            s.binary(7, v);
+        }
+    }
+    s.end();
+}
+
+/// Appends a `SpanRef` struct.
+#[inline]
+pub(crate) fn span_ref(out: &mut Vec<u8>, reference: &SpanRef) {
+    let mut s = StructWriter::new(out);
+    s.i32(
+        1,
+        match reference.ref_type {
+            SpanRefType::ChildOf => 0,
+            SpanRefType::FollowsFrom => 1,
+        },
+    );
+    s.i64(2, reference.trace_id_low);
+    s.i64(3, reference.trace_id_high);
+    s.i64(4, reference.span_id);
+    s.end();
+}
+
+/// Appends a `Log` struct whose `count` fields (`Tag` structs) `write_fields` appends.
+#[inline]
+pub(crate) fn log(
+    out: &mut Vec<u8>,
+    timestamp: i64,
+    count: usize,
+    write_fields: impl FnOnce(&mut Vec<u8>),
+) {
+    let mut s = StructWriter::new(out);
+    s.i64(1, timestamp);
+    write_fields(s.struct_list(2, count));
+    s.end();
+}
+
+/// Appends a `Span` struct. References, tags and logs are each a count and a function that
+/// appends that many structs; empty lists are left out (the IDL makes them optional), exactly
+/// as the `thrift` crate path wrote them.
+#[inline]
+pub(crate) fn span(
+    out: &mut Vec<u8>,
+    head: SpanHead,
+    operation_name: &str,
+    references: (usize, impl FnOnce(&mut Vec<u8>)),
+    tags: (usize, impl FnOnce(&mut Vec<u8>)),
+    logs: (usize, impl FnOnce(&mut Vec<u8>)),
+) {
+    let mut s = StructWriter::new(out);
+    s.i64(1, head.trace_id_low);
+    s.i64(2, head.trace_id_high);
+    s.i64(3, head.span_id);
+    s.i64(4, head.parent_span_id);
+    s.binary(5, operation_name.as_bytes());
+    if references.0 > 0 {
+        (references.1)(s.struct_list(6, references.0));
+    }
+    s.i32(7, head.flags);
+    s.i64(8, head.start_time);
+    s.i64(9, head.duration);
+    if tags.0 > 0 {
+        (tags.1)(s.struct_list(10, tags.0));
+    }
+    if logs.0 > 0 {
+        (logs.1)(s.struct_list(11, logs.0));
+    }
+    s.end();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_and_zigzag_follow_the_specification() {
+        let encoded = |value: u64| {
+            let mut out = Vec::new();
+            varint(&mut out, [], value);
+            out
+        };
+        // Every length, at both ends, after a header byte or not: as a plain loop writes it.
+        for bits in 0..64 {
+            for value in [1u64 << bits, (1u64 << bits) - 1, u64::MAX >> bits] {
+                let mut expected = vec![0x16];
+                let mut rest = value;
+                while rest >= 0x80 {
+                    expected.push(rest as u8 | 0x80);
+                    rest >>= 7;
+                }
+                expected.push(rest as u8);
+                let mut out = vec![1, 2, 3];
+                varint(&mut out, [0x16], value);
+                assert_eq!(out[3..], expected, "{value:#x}");
+                assert_eq!(encoded(value), expected[1..], "{value:#x}");
+            }
+        }
+        assert_eq!(encoded(0), [0]);
+        assert_eq!(encoded(127), [0x7f]);
+        assert_eq!(encoded(128), [0x80, 0x01]);
+        assert_eq!(encoded(300), [0xac, 0x02]);
+        assert_eq!(encoded(u64::MAX).len(), 10);
+        assert_eq!(*encoded(u64::MAX).last().unwrap(), 0x01);
+        assert_eq!(
+            [0, -1, 1, -2, 2].map(zigzag),
+            [0, 1, 2, 3, 4],
+            "zigzag interleaves signs"
+        );
+        assert_eq!(zigzag(i64::MAX), u64::MAX - 1);
+        assert_eq!(zigzag(i64::MIN), u64::MAX);
+    }
+
+    #[test]
+    fn field_ids_more_than_14_apart_or_going_back_take_the_long_header() {
+        let mut out = Vec::new();
+        let mut s = StructWriter::new(&mut out);
+        s.bool(15, true);
+        s.bool(3, false);
+        s.i32(4, -1);
+        s.end();
+        // Type 1 then id 15 zigzagged (30); type 2 then id 3 (6); delta 1, type 5, -1 → 1; stop.
+        assert_eq!(out, [0x01, 30, 0x02, 6, 0x15, 0x01, 0x00]);
+    }
+}

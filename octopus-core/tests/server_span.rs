@@ -20,14 +20,17 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData
 
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
+/// An attribute list as compared.
+type Attributes = Vec<(String, Value)>;
+
 /// What is compared: everything but random ids and times.
 #[derive(Debug, PartialEq)]
 struct Shape {
     name: String,
     kind: SpanKind,
-    attributes: Vec<(String, Value)>,
+    attributes: Attributes,
     dropped_attributes: u32,
-    events: Vec<(String, Vec<(String, Value)>, u32)>,
+    events: Vec<(String, Attributes, u32)>,
     dropped_events: u32,
     links: Vec<(String, String, usize)>,
     dropped_links: u32,

@@ -233,7 +233,6 @@ impl Native {
             limits: self.limits,
         };
         let sink = if sampled { self.pipeline.local() } else { None };
-        drop(parent_span);
         *context = extracted.with_span(ServerSpan::new(start, sink));
         Mode::Recording
     }

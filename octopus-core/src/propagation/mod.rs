@@ -493,10 +493,32 @@ pub(crate) fn is_lower_hex(value: &str, len: usize) -> bool {
             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// The value of 1 to 32 hex digits (either case); `None` otherwise. What
+/// `u128::from_str_radix(value, 16)` gives for such input, a nibble at a time: the generic
+/// parser's checked multiplication per digit made it 15 % of an unsampled request in
+/// `core/tracing_unsampled` (perf).
+fn hex_u128(value: &str) -> Option<u128> {
+    if value.is_empty() || value.len() > 32 {
+        // Longer ids (leading zeros) keep the standard parser's verdict.
+        return u128::from_str_radix(value, 16).ok();
+    }
+    let mut number = 0u128;
+    for byte in value.bytes() {
+        let nibble = match byte {
+            b'0'..=b'9' => byte - b'0',
+            b'a'..=b'f' => byte - b'a' + 10,
+            b'A'..=b'F' => byte - b'A' + 10,
+            _ => return None,
+        };
+        number = number << 4 | u128::from(nibble);
+    }
+    Some(number)
+}
+
 /// A remote span context from hex ids already checked to be hex; `None` for zero ids.
 pub(crate) fn remote_context(trace: &str, span: &str, sampled: bool) -> Option<SpanContext> {
-    let trace_id = u128::from_str_radix(trace, 16).ok()?;
-    let span_id = u64::from_str_radix(span, 16).ok()?;
+    let trace_id = hex_u128(trace)?;
+    let span_id = u64::try_from(hex_u128(span)?).ok()?;
     if trace_id == 0 || span_id == 0 {
         return None;
     }
@@ -512,4 +534,33 @@ pub(crate) fn remote_context(trace: &str, span: &str, sampled: bool) -> Option<S
         true,
         TraceState::default(),
     ))
+}
+
+#[cfg(test)]
+mod hex_tests {
+    use super::hex_u128;
+
+    #[test]
+    fn hex_ids_parse_as_the_standard_parser_does() {
+        for value in [
+            "0",
+            "f",
+            "F",
+            "00f067aa0ba902b7",
+            "4bf92f3577b34da6a3ce929d0e0e4736",
+            "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",
+            "000000000000000000000000000000000001",
+            "1000000000000000000000000000000000",
+            "",
+            "xyz",
+            "12 3",
+            "-1",
+        ] {
+            assert_eq!(
+                hex_u128(value),
+                u128::from_str_radix(value, 16).ok(),
+                "{value:?}"
+            );
+        }
+    }
 }

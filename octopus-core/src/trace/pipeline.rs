@@ -44,7 +44,7 @@ use crate::config::{OctopusConfig, TracesExporter};
 use crate::export::jaeger_agent::JaegerAgentExporter;
 
 use super::otlp::OtlpOnRuntime;
-use super::span::ServerRecord;
+use super::span::ServerFinished;
 
 /// Counts of spans through the pipeline since start. `ended - exported - failed` spans are
 /// queued or were dropped (queue full); after shutdown, nothing is queued.
@@ -107,7 +107,7 @@ impl SpanCounters {
 #[derive(Debug)]
 pub(crate) enum Finished {
     /// Octopus's server span: made into `SpanData` on the export thread.
-    Server(ServerRecord),
+    Server(ServerFinished),
     /// A span of the SDK's tracer (a user's, the `tracing` bridge's, the traced client's).
     Sdk(SpanData),
 }

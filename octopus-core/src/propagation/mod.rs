@@ -502,15 +502,24 @@ fn hex_u128(value: &str) -> Option<u128> {
         // Longer ids (leading zeros) keep the standard parser's verdict.
         return u128::from_str_radix(value, 16).ok();
     }
-    let mut number = 0u128;
-    for byte in value.bytes() {
+    // In 64-bit halves: 128-bit shifts cost several instructions each.
+    let split = value.len().saturating_sub(16);
+    let high = hex_u64(&value.as_bytes()[..split])?;
+    let low = hex_u64(&value.as_bytes()[split..])?;
+    Some(u128::from(high) << 64 | u128::from(low))
+}
+
+/// The value of at most 16 hex digits (none: 0); `None` for any other byte.
+fn hex_u64(digits: &[u8]) -> Option<u64> {
+    let mut number = 0u64;
+    for &byte in digits {
         let nibble = match byte {
             b'0'..=b'9' => byte - b'0',
             b'a'..=b'f' => byte - b'a' + 10,
             b'A'..=b'F' => byte - b'A' + 10,
             _ => return None,
         };
-        number = number << 4 | u128::from(nibble);
+        number = number << 4 | u64::from(nibble);
     }
     Some(number)
 }

@@ -509,19 +509,36 @@ fn hex_u128(value: &str) -> Option<u128> {
     Some(u128::from(high) << 64 | u128::from(low))
 }
 
-/// The value of at most 16 hex digits (none: 0); `None` for any other byte.
+/// The value of at most 16 hex digits (none: 0); `None` for any other byte. Digits are looked
+/// up in a table: a `match` per digit made the 48 digits of a `traceparent` cost about 50 ns
+/// (perf, `core/tracing`).
 fn hex_u64(digits: &[u8]) -> Option<u64> {
+    /// Each byte's value as a hex digit, or [`NOT_HEX`].
+    const NIBBLES: [u8; 256] = {
+        let mut table = [NOT_HEX; 256];
+        let mut i = 0;
+        while i < 10 {
+            table[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            table[b'a' as usize + i] = 10 + i as u8;
+            table[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        table
+    };
+    const NOT_HEX: u8 = 0xff;
     let mut number = 0u64;
+    let mut invalid = 0u8;
     for &byte in digits {
-        let nibble = match byte {
-            b'0'..=b'9' => byte - b'0',
-            b'a'..=b'f' => byte - b'a' + 10,
-            b'A'..=b'F' => byte - b'A' + 10,
-            _ => return None,
-        };
-        number = number << 4 | u64::from(nibble);
+        let nibble = NIBBLES[usize::from(byte)];
+        // One test after the loop rather than a branch per digit.
+        invalid |= nibble & 0xf0;
+        number = number << 4 | u64::from(nibble & 0x0f);
     }
-    Some(number)
+    (invalid == 0).then_some(number)
 }
 
 /// A remote span context from hex ids already checked to be hex; `None` for zero ids.

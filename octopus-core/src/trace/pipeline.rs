@@ -397,10 +397,11 @@ impl SpanPipeline {
     }
 
     /// Hands emptied vectors back as the buffers' spares (same order as `collect`), so a
-    /// thread's next spans go into memory it already has. A vector that grew past two
-    /// batches' worth (a burst) is freed instead: each thread keeps at most that much idle.
+    /// thread's next spans go into memory it already has. A vector that grew past
+    /// [`MAX_SPARE`] spans (a burst) is freed instead: threads that exist by the hundred (a
+    /// blocking pool) keep at most about 110 KiB idle each.
     fn return_spares(&self, spares: &mut Vec<Vec<Finished>>) {
-        let keep = 2 * self.shared.batch;
+        let keep = (2 * self.shared.batch).min(MAX_SPARE);
         let buffers = lock(&self.buffers);
         for (buffer, spare) in buffers.iter().zip(spares.drain(..)) {
             if spare.capacity() > keep {
@@ -413,6 +414,9 @@ impl SpanPipeline {
         }
     }
 }
+
+/// The most spans an idle buffer keeps room for between collections (432 bytes each).
+const MAX_SPARE: usize = 256;
 
 /// The `octopus_spans_*_total` counters as one Prometheus collector, so a scrape shows the
 /// exact `ended` count (see [`SpanPipeline::snapshot`]).

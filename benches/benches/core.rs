@@ -13,7 +13,7 @@
 //! | `peer_with_label_values` | the same work, looking the series up with `with_label_values` per request, as peer crates do |
 //! | `render_1000_series` | rendering `/metrics` holding 1 000 request series |
 //! | `render_1000_series_openmetrics` | the same, asked for OpenMetrics (with an exemplar per series) |
-//! | `tracing` | Octopus, tracing only: always-on sampler, batch processor, an exporter that discards |
+//! | `tracing` | Octopus, tracing only: always-on sampler, span pipeline, an exporter that discards |
 //! | `tracing_unsampled` | the same with the `always_off` sampler |
 //! | `full` | metrics and tracing (always on), with an inbound `traceparent` |
 
@@ -66,7 +66,7 @@ impl SpanExporter for DiscardExporter {
     }
 }
 
-/// Tracing through the batch processor into [`DiscardExporter`]; metrics on or off.
+/// Tracing through the span pipeline into [`DiscardExporter`]; metrics on or off.
 fn traced_octopus(metrics: bool, sampler: SamplerKind) -> Octopus {
     let builder = Octopus::builder()
         .service_name("bench")

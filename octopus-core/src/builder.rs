@@ -1,14 +1,12 @@
 //! [`OctopusBuilder`]: an [`Octopus`] from a configuration, the environment and settings made
 //! in code — given in any order.
 
-use std::sync::Arc;
-
 use prometheus::Registry;
 
 use crate::config::Secret;
 use crate::octopus::Inner;
 use crate::propagation::HeaderCodec;
-use crate::trace::{CustomExporter, SpanCounters, TracingObserver};
+use crate::trace::{CustomExporter, SpanMetrics, TracingObserver};
 use crate::{
     ConfigError, MetricKind, MetricsObserver, Octopus, OctopusConfig, PropagatorKind, SamplerKind,
     TracesExporter,
@@ -200,7 +198,7 @@ impl OctopusBuilder {
         self
     }
 
-    /// Sends spans to this exporter (through the batch processor) instead of the configured
+    /// Sends spans to this exporter (through the span pipeline) instead of the configured
     /// `traces_exporter`: for backends Octopus does not know, or an in-memory exporter in tests.
     pub fn span_exporter<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
         mut self,
@@ -240,25 +238,27 @@ impl OctopusBuilder {
             None
         };
         let codec = HeaderCodec::new(&config.propagators);
-        let span_counters = Arc::new(SpanCounters::new(&config.service_name));
-        let (tracing, provider) = if config.tracing_enabled {
+        let (tracing, provider, spans) = if config.tracing_enabled {
+            let custom = self.span_exporter.is_some();
+            // One sampler for the provider's spans and the server spans: a clone shares a
+            // Jaeger remote sampler's strategy and poller.
+            let sampler = crate::trace::sampler(&config);
+            let (provider, pipeline) =
+                crate::trace::tracer_provider(&config, self.span_exporter, sampler.box_clone())?;
             // With no exporter the counters would sit at 0 beside traffic that is traced: no
             // series is better than a misleading one.
-            if self.span_exporter.is_some() || config.traces_exporter != TracesExporter::None {
-                span_counters.register(&registry)?;
+            if custom || config.traces_exporter != TracesExporter::None {
+                SpanMetrics(pipeline.clone()).register(&registry)?;
             }
-            let provider =
-                crate::trace::tracer_provider(&config, &span_counters, self.span_exporter)?;
-            let tracer = opentelemetry::trace::TracerProvider::tracer_with_scope(
-                &provider,
-                opentelemetry::InstrumentationScope::builder("octopus")
-                    .with_version(env!("CARGO_PKG_VERSION"))
-                    .build(),
+            let observer = TracingObserver::native(
+                sampler,
+                pipeline.clone(),
+                codec.clone(),
+                config.inbound_trace,
             );
-            let observer = TracingObserver::new(tracer, codec.clone(), config.inbound_trace);
-            (Some(observer), Some(provider))
+            (Some(observer), Some(provider), Some(pipeline))
         } else {
-            (None, None)
+            (None, None, None)
         };
         let mut excluded: Vec<Box<str>> = Vec::new();
         for path in std::iter::once(&config.metrics_path).chain(&config.excluded_paths) {
@@ -272,7 +272,7 @@ impl OctopusBuilder {
             metrics,
             tracing,
             provider,
-            span_counters,
+            spans,
             codec,
             excluded_paths: excluded.into_boxed_slice(),
         }))

@@ -10,7 +10,7 @@ use prometheus::Registry;
 
 use crate::metrics::MetricsObservation;
 use crate::propagation::HeaderCodec;
-use crate::trace::{SpanCounters, SpanCounts, TracingObservation, TracingObserver};
+use crate::trace::{SpanCounts, SpanPipeline, TracingObservation, TracingObserver};
 use crate::{
     ConfigError, HeaderSink, HeaderSource, MetricsObserver, MetricsResponse, Observation,
     OctopusBuilder, OctopusConfig, RequestObserver, RequestView, ResponseView,
@@ -61,7 +61,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Option<MetricsObserver>,
     pub(crate) tracing: Option<TracingObserver>,
     pub(crate) provider: Option<SdkTracerProvider>,
-    pub(crate) span_counters: Arc<SpanCounters>,
+    /// The span pipeline, when tracing is enabled.
+    pub(crate) spans: Option<Arc<SpanPipeline>>,
     pub(crate) codec: HeaderCodec,
     pub(crate) excluded_paths: Box<[Box<str>]>,
 }
@@ -307,7 +308,10 @@ impl Octopus {
 
     /// What the span pipeline has handled so far.
     pub fn span_counts(&self) -> SpanCounts {
-        self.inner.span_counters.snapshot()
+        self.inner
+            .spans
+            .as_ref()
+            .map_or_else(SpanCounts::default, |spans| spans.snapshot())
     }
 
     /// Flushes queued spans and stops the exporter, waiting at most the configured

@@ -165,10 +165,11 @@ pub struct OctopusConfig {
     /// Batch span processor: delay between exports, ms, above 0; `None` is
     /// [`DEFAULT_BSP_SCHEDULE_DELAY_MS`]. Environment: `OTEL_BSP_SCHEDULE_DELAY`.
     ///
-    /// The three `bsp_*` values are the only batch settings used: the SDK's own reading of
-    /// `OTEL_BSP_*` is overridden, so every value passes [`validate`](Self::validate) first.
-    /// `OTEL_BSP_EXPORT_TIMEOUT` and `OTEL_BSP_MAX_CONCURRENT_EXPORTS` are not read: the SDK's
-    /// thread-based processor ignores both (OTLP exports are bounded by `otlp_timeout_ms`).
+    /// The three `bsp_*` values are the only batch settings used, by Octopus's span pipeline
+    /// (for server spans and the SDK spans of its provider alike): the SDK never reads
+    /// `OTEL_BSP_*` itself, so every value passes [`validate`](Self::validate) first.
+    /// `OTEL_BSP_EXPORT_TIMEOUT` and `OTEL_BSP_MAX_CONCURRENT_EXPORTS` are not read: exports run
+    /// one at a time on the export thread (OTLP exports are bounded by `otlp_timeout_ms`).
     pub bsp_schedule_delay_ms: Option<u64>,
     /// Batch span processor: queue capacity, above 0; spans beyond it are dropped. `None` is
     /// [`DEFAULT_BSP_MAX_QUEUE_SIZE`]. Environment: `OTEL_BSP_MAX_QUEUE_SIZE`.

@@ -1,4 +1,5 @@
-//! Tracing: one server span per request, exported through the SDK's batch processor.
+//! Tracing: one server span per request, recorded by Octopus and exported through its span
+//! pipeline (which also carries the SDK spans of its tracer provider).
 //!
 //! - [`TracingObserver`]: the span lifecycle on the [`RequestObserver`](crate::RequestObserver)
 //!   seam;
@@ -31,6 +32,7 @@ mod pipeline;
 mod remote_sampling;
 mod resource;
 mod sampling;
+mod span;
 mod span_names;
 
 pub use observer::{
@@ -38,7 +40,9 @@ pub use observer::{
     TracingObservation, TracingObserver, inject_trace_response,
 };
 pub use pipeline::SpanCounts;
-pub(crate) use pipeline::{CustomExporter, SpanCounters, custom_exporter, tracer_provider};
+pub(crate) use pipeline::{
+    CustomExporter, SpanMetrics, SpanPipeline, custom_exporter, tracer_provider,
+};
 pub use sampling::sampler;
 
 /// The parent of a traced-client span when the caller's context is not the current one (a

@@ -1,13 +1,19 @@
 //! The server span of each request: [`TracingObserver`].
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use opentelemetry::trace::{
-    Link, Span as _, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer,
+    Link, Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags,
+    Tracer,
 };
 use opentelemetry::{Context, KeyValue, StringValue};
-use opentelemetry_sdk::trace::SdkTracer;
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, SamplingDecision, SdkTracer, ShouldSample, SpanLimits,
+};
 
+use super::pipeline::SpanPipeline;
+use super::span::{self, RequestAttributes, ResponseFields, ServerSpan, ServerStart};
 use super::span_names::{route_names, span_method};
 use crate::config::InboundTrace;
 use crate::propagation::HeaderCodec;
@@ -33,21 +39,69 @@ pub const CANCELLED_ATTRIBUTE: &str = "octopus.cancelled";
 ///
 /// The span goes into the request's context, which adapters make current while the handler
 /// runs, so child spans and traced client calls join the trace.
+///
+/// The observer of an [`Octopus`](crate::Octopus) records the span itself (see
+/// `trace/span.rs`) into its span pipeline; one made with [`TracingObserver::new`] builds SDK
+/// spans with the tracer it is given.
 #[derive(Clone, Debug)]
 pub struct TracingObserver {
-    tracer: SdkTracer,
+    engine: Engine,
     codec: HeaderCodec,
     inbound: InboundTrace,
 }
 
+/// How the observer makes spans.
+#[derive(Clone, Debug)]
+enum Engine {
+    /// SDK spans of a tracer the caller gave ([`TracingObserver::new`]).
+    Sdk(SdkTracer),
+    /// Octopus's own server span, into an Octopus instance's pipeline.
+    Native(Arc<Native>),
+}
+
+/// What the native engine decides and records with.
+#[derive(Debug)]
+struct Native {
+    /// The configured sampler, built from the configuration as the provider's is.
+    sampler: Box<dyn ShouldSample>,
+    /// The span limits of the provider's spans.
+    limits: SpanLimits,
+    pipeline: Arc<SpanPipeline>,
+}
+
 impl TracingObserver {
-    /// An observer starting spans with `tracer`, reading parents with `codec`.
+    /// An observer starting SDK spans with `tracer`, reading parents with `codec`.
     ///
     /// [`InboundTrace::IgnoreSampledFlag`] is a sampling policy: it takes effect through the
-    /// sampler of the tracer's provider ([`crate::trace::sampler`]).
+    /// sampler of the tracer's provider ([`crate::trace::sampler`]). An [`Octopus`](crate::Octopus)
+    /// does not use this constructor: its observer records server spans without the SDK's
+    /// span machinery, at a fraction of the cost, and exports them through the same pipeline
+    /// as its provider's spans.
     pub fn new(tracer: SdkTracer, codec: HeaderCodec, inbound: InboundTrace) -> Self {
         TracingObserver {
-            tracer,
+            engine: Engine::Sdk(tracer),
+            codec,
+            inbound,
+        }
+    }
+
+    /// The observer of an Octopus instance: samples with `sampler` (the one its provider was
+    /// built with, from the same configuration) and hands spans to `pipeline`.
+    pub(crate) fn native(
+        sampler: Box<dyn ShouldSample>,
+        pipeline: Arc<SpanPipeline>,
+        codec: HeaderCodec,
+        inbound: InboundTrace,
+    ) -> Self {
+        // What the provider's builder starts from: the SDK's defaults, or the
+        // `OTEL_SPAN_*_COUNT_LIMIT` variables, which the SDK reads itself.
+        let limits = opentelemetry_sdk::trace::Config::default().span_limits;
+        TracingObserver {
+            engine: Engine::Native(Arc::new(Native {
+                sampler,
+                limits,
+                pipeline,
+            })),
             codec,
             inbound,
         }
@@ -68,9 +122,135 @@ impl RequestObserver for TracingObserver {
         context: &mut Context,
     ) -> TracingObservation {
         let extracted = self.codec.extract_with_context(context, request.headers());
+        let (name, route) = names(request.method(), request.route());
+        let mode = match &self.engine {
+            Engine::Native(native) => {
+                native.start(self.inbound, request, extracted, name, route, context)
+            }
+            Engine::Sdk(tracer) => {
+                self.start_sdk(tracer, request, extracted, name, route, context);
+                Mode::Sdk
+            }
+        };
+        TracingObservation {
+            context: Some(context.clone()),
+            method: request.method(),
+            mode,
+        }
+    }
+}
+
+impl Native {
+    /// Decides, and puts the server span (or, unsampled, just its span context) into
+    /// `context`. On the request thread: the sampler, two ids from this thread's generator,
+    /// the capped copies of path, host and user agent, and the context's own allocations.
+    fn start<H: HeaderSource + ?Sized>(
+        &self,
+        inbound: InboundTrace,
+        request: &RequestView<'_, H>,
+        extracted: Context,
+        name: &'static str,
+        route: Option<&'static str>,
+        context: &mut Context,
+    ) -> Mode {
+        // As an SDK tracer after its provider shut down, or inside an exporter: an invalid,
+        // non-recording span.
+        if self.pipeline.is_closed() || extracted.is_telemetry_suppressed() {
+            *context = extracted.with_remote_span_context(SpanContext::empty_context());
+            return Mode::Unrecorded;
+        }
+        let root = Context::new();
+        let (parent_cx, restart_link) = match inbound {
+            InboundTrace::Accept | InboundTrace::IgnoreSampledFlag => (&extracted, None),
+            InboundTrace::Restart => {
+                let remote = extracted.span().span_context().clone();
+                (&root, remote.is_valid().then_some(remote))
+            }
+        };
+        let parent_span = parent_cx.span();
+        let parent = parent_span.span_context();
+        // The SDK's random generator keeps its RNG in a thread-local: nothing shared.
+        let ids = RandomIdGenerator::default();
+        let trace_id = if parent.is_valid() {
+            parent.trace_id()
+        } else {
+            ids.new_trace_id()
+        };
+        let span_id = ids.new_span_id();
+        let result = match &restart_link {
+            None => self.sampler.should_sample(
+                Some(parent_cx),
+                trace_id,
+                name,
+                &SpanKind::Server,
+                &[],
+                &[],
+            ),
+            Some(remote) => self.sampler.should_sample(
+                Some(parent_cx),
+                trace_id,
+                name,
+                &SpanKind::Server,
+                &[],
+                &[Link::with_context(remote.clone())],
+            ),
+        };
+        let sampled = match result.decision {
+            SamplingDecision::Drop => {
+                let span_context = SpanContext::new(
+                    trace_id,
+                    span_id,
+                    TraceFlags::default(),
+                    false,
+                    result.trace_state,
+                );
+                // No span object at all: the context carries the span context for propagation
+                // and child spans, and reports "not recording", as the SDK's dropped span did.
+                *context = extracted.with_remote_span_context(span_context);
+                return Mode::Unrecorded;
+            }
+            SamplingDecision::RecordOnly => false,
+            SamplingDecision::RecordAndSample => true,
+        };
+        let span_context = SpanContext::new(
+            trace_id,
+            span_id,
+            parent.trace_flags().with_sampled(sampled),
+            false,
+            result.trace_state,
+        );
+        let start = ServerStart {
+            span_context,
+            parent: parent.span_id(),
+            parent_is_remote: parent.is_valid() && parent.is_remote(),
+            name,
+            start_time: request
+                .received_at()
+                .map_or_else(opentelemetry::time::now, system_time),
+            sampler_attributes: result.attributes,
+            request: request_attributes(request, route),
+            restart_link,
+            limits: self.limits,
+        };
+        let sink = if sampled { self.pipeline.local() } else { None };
+        *context = extracted.with_span(ServerSpan::new(start, sink));
+        Mode::Recording
+    }
+}
+
+impl TracingObserver {
+    /// The server span as an SDK span of `tracer`.
+    fn start_sdk<H: HeaderSource + ?Sized>(
+        &self,
+        tracer: &SdkTracer,
+        request: &RequestView<'_, H>,
+        extracted: Context,
+        name: &'static str,
+        route: Option<&'static str>,
+        context: &mut Context,
+    ) {
         // Attributes are added once the sampler said yes: none of the configured samplers reads
         // them, and an unsampled request should not pay for formatting and allocating them.
-        let (name, route) = names(request.method(), request.route());
         // An empty vector with room for every attribute a request span gets: the SDK adopts
         // the builder's vector as the span's, so the attributes added below and at the end
         // never make it grow (a reallocation and copy per request otherwise).
@@ -82,25 +262,56 @@ impl RequestObserver for TracingObserver {
         }
         let mut span = match self.inbound {
             InboundTrace::Accept | InboundTrace::IgnoreSampledFlag => {
-                self.tracer.build_with_context(builder, &extracted)
+                tracer.build_with_context(builder, &extracted)
             }
             InboundTrace::Restart => {
                 let remote = extracted.span().span_context().clone();
                 if remote.is_valid() {
                     builder = builder.with_links(vec![Link::with_context(remote)]);
                 }
-                self.tracer.build_with_context(builder, &Context::new())
+                tracer.build_with_context(builder, &Context::new())
             }
         };
         if span.is_recording() {
-            set_request_attributes(&mut span, request, route);
+            set_request_attributes(&mut span, request, route.map(StringValue::from));
         }
         // The handler's context keeps what the headers carried (baggage) plus the server span.
         *context = extracted.with_span(span);
-        TracingObservation {
-            context: Some(context.clone()),
-            method: request.method(),
+    }
+}
+
+/// The request attributes of a native server span: the same values
+/// [`set_request_attributes`] sets on an SDK span, kept typed.
+fn request_attributes<H: HeaderSource + ?Sized>(
+    request: &RequestView<'_, H>,
+    route: Option<&'static str>,
+) -> RequestAttributes {
+    let method = request.method();
+    let (address, port) = match request.host() {
+        Some(host) => {
+            let (address, port) = split_host(host);
+            let port = port.or(match request.scheme() {
+                Some("https") => Some(443),
+                Some("http") => Some(80),
+                _ => None,
+            });
+            (Some(capped(address, MAX_HOST_LEN)), port)
         }
+        None => (None, None),
+    };
+    RequestAttributes {
+        method,
+        method_original: (method == HttpMethod::Other)
+            .then(|| capped(request.method_original(), MAX_METHOD_LEN)),
+        route,
+        path: capped(request.path(), MAX_PATH_LEN),
+        scheme: request.scheme().map(static_or_owned),
+        address,
+        port,
+        protocol_version: request.protocol_version().map(static_or_owned),
+        user_agent: request
+            .user_agent()
+            .map(|agent| capped(agent, MAX_USER_AGENT_LEN)),
     }
 }
 
@@ -108,11 +319,11 @@ impl RequestObserver for TracingObserver {
 /// route; `HTTP` for methods outside the known set), both interned per route template (see
 /// [`super::span_names`]; past the cap, [`OVERFLOW_ROUTE`](crate::OVERFLOW_ROUTE)'s) and looked
 /// up once.
-fn names(method: HttpMethod, route: Option<&str>) -> (&'static str, Option<StringValue>) {
+fn names(method: HttpMethod, route: Option<&str>) -> (&'static str, Option<&'static str>) {
     match route {
         Some(route) => {
             let names = route_names(route);
-            (names.span_name(method), Some(names.route.into()))
+            (names.span_name(method), Some(names.route))
         }
         None => (span_method(method), None),
     }
@@ -241,6 +452,18 @@ fn system_time(instant: Instant) -> SystemTime {
 pub struct TracingObservation {
     context: Option<Context>,
     method: HttpMethod,
+    mode: Mode,
+}
+
+/// What the observation's context holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// An SDK span ([`TracingObserver::new`]).
+    Sdk,
+    /// A recording [`ServerSpan`].
+    Recording,
+    /// A span context only (unsampled, or after shutdown): nothing to end.
+    Unrecorded,
 }
 
 impl TracingObservation {
@@ -251,18 +474,26 @@ impl TracingObservation {
         }
     }
 
-    fn end_cancelled(context: &Context) {
-        let span = context.span();
-        span.set_attribute(KeyValue::new(CANCELLED_ATTRIBUTE, true));
-        span.end();
+    fn end_cancelled(context: &Context, mode: Mode) {
+        match mode {
+            Mode::Sdk => {
+                let span = context.span();
+                span.set_attribute(KeyValue::new(CANCELLED_ATTRIBUTE, true));
+                span.end();
+            }
+            Mode::Recording => {
+                span::hand_over_response(ResponseFields {
+                    cancelled: true,
+                    ..ResponseFields::default()
+                });
+                context.span().end();
+                span::clear_hand_over();
+            }
+            Mode::Unrecorded => {}
+        }
     }
-}
 
-impl Observation for TracingObservation {
-    fn finish(mut self, response: &ResponseView<'_>) {
-        let Some(context) = self.context.take() else {
-            return;
-        };
+    fn finish_sdk(context: &Context, response: &ResponseView<'_>) {
         let span = context.span();
         if span.is_recording() {
             span.set_attribute(KeyValue::new(
@@ -287,9 +518,47 @@ impl Observation for TracingObservation {
         }
     }
 
+    /// The same fields as [`finish_sdk`](Self::finish_sdk), handed to the native span's `end`
+    /// as values: the `KeyValue`s are made on the export thread.
+    fn finish_native(context: &Context, response: &ResponseView<'_>) {
+        let mut fields = ResponseFields {
+            status_code: Some(response.status()),
+            ..ResponseFields::default()
+        };
+        if response.is_panic() {
+            fields.error_type = Some("panic".into());
+            fields.status = Some(Status::error("the handler panicked"));
+        } else if response.is_server_error() {
+            fields.error_type = Some(match response.error_kind() {
+                Some(kind) => kind.to_owned().into(),
+                None => response.status().to_string().into(),
+            });
+            fields.status = Some(Status::error(""));
+        }
+        span::hand_over_response(fields);
+        let end = response
+            .finished_at()
+            .map_or_else(opentelemetry::time::now, system_time);
+        context.span().end_with_timestamp(end);
+        span::clear_hand_over();
+    }
+}
+
+impl Observation for TracingObservation {
+    fn finish(mut self, response: &ResponseView<'_>) {
+        let Some(context) = self.context.take() else {
+            return;
+        };
+        match self.mode {
+            Mode::Sdk => TracingObservation::finish_sdk(&context, response),
+            Mode::Recording => TracingObservation::finish_native(&context, response),
+            Mode::Unrecorded => {}
+        }
+    }
+
     fn cancel(mut self) {
         if let Some(context) = self.context.take() {
-            TracingObservation::end_cancelled(&context);
+            TracingObservation::end_cancelled(&context, self.mode);
         }
     }
 
@@ -297,13 +566,26 @@ impl Observation for TracingObservation {
         let Some(context) = &self.context else {
             return;
         };
-        let span = context.span();
-        if span.is_recording() {
-            let (name, route) = names(self.method, Some(route));
-            span.update_name(name);
-            if let Some(route) = route {
-                span.set_attribute(KeyValue::new("http.route", route));
+        match self.mode {
+            Mode::Sdk => {
+                let span = context.span();
+                if span.is_recording() {
+                    let (name, route) = names(self.method, Some(route));
+                    span.update_name(name);
+                    if let Some(route) = route {
+                        span.set_attribute(KeyValue::new("http.route", route));
+                    }
+                }
             }
+            Mode::Recording => {
+                let (name, route) = names(self.method, Some(route));
+                if let Some(route) = route {
+                    span::hand_over_route(route);
+                }
+                context.span().update_name(name);
+                span::clear_hand_over();
+            }
+            Mode::Unrecorded => {}
         }
     }
 }
@@ -311,7 +593,7 @@ impl Observation for TracingObservation {
 impl Drop for TracingObservation {
     fn drop(&mut self) {
         if let Some(context) = self.context.take() {
-            TracingObservation::end_cancelled(&context);
+            TracingObservation::end_cancelled(&context, self.mode);
         }
     }
 }

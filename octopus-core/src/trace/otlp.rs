@@ -19,10 +19,10 @@ use crate::export::ExportHealth;
 /// The OTLP exporter on a runtime of its own.
 ///
 /// `opentelemetry-otlp`'s clients (tonic, async reqwest) need a tokio runtime: to be built
-/// (the gRPC channel spawns its connection tasks) and to run. The SDK's batch processor drives
-/// exports from its own thread without one, and Octopus must work whether or not the
+/// (the gRPC channel spawns its connection tasks) and to run. The span pipeline drives exports
+/// from its own thread without one, and Octopus must work whether or not the
 /// application runs tokio — so exports run on one small dedicated runtime thread, and the
-/// batch thread only waits for them.
+/// pipeline's export thread only waits for them.
 #[derive(Debug)]
 pub(crate) struct OtlpOnRuntime {
     exporter: Arc<opentelemetry_otlp::SpanExporter>,

@@ -1,16 +1,44 @@
-//! From configuration to a running tracer provider: exporter, batch processor, sampler,
-//! resource — and the counters that make lost spans visible.
+//! From configuration to a running tracer provider — and Octopus's own span pipeline behind
+//! it: per-thread buffers, one export thread, and the counters that make lost spans visible.
+//!
+//! # Why not the SDK's `BatchSpanProcessor`
+//!
+//! Its `on_end` runs on the request thread and writes memory every worker thread writes: a
+//! shared atomic batch size, the bounded channel's own atomics, and (to count) a shared
+//! counter. Under load each of those writes moves a cache line between cores. Here:
+//!
+//! - a finished span (Octopus's server span record, or the `SpanData` of an SDK span a user
+//!   made) goes into the [`ThreadBuffer`] of the thread it ends on, found through a
+//!   thread-local list as the metrics cells are (`metrics/cells.rs`). The buffer's lock is
+//!   taken by that thread for every span and by the export thread once a collection, so it is
+//!   uncontended and its cache line stays with the worker's core between collections;
+//! - the queue bound (`bsp_max_queue_size`) holds over all threads together: a thread takes
+//!   queue slots from a shared pool in chunks (one shared write per chunk, not per span) and
+//!   the export thread gives them back; no slot left → the span is dropped and counted, never
+//!   waiting;
+//! - the export thread collects every buffer each `bsp_schedule_delay_ms`, or as soon as one
+//!   holds a batch's worth (`bsp_max_export_batch_size`; the thread that fills it sends one
+//!   message), turns server span records into `SpanData` (so the request thread never builds
+//!   one), exports batches of at most that size, counts what was exported or failed, and frees
+//!   what the request threads allocated;
+//! - `octopus_spans_ended_total` is not written per span either: spans are counted when the
+//!   export thread collects them (plus drops, counted in the buffer), and a snapshot adds what
+//!   buffers hold at that moment, so counts stay exact at every scrape.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
-use opentelemetry::Context;
+use opentelemetry::{Context, InstrumentationScope};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, Span, SpanData, SpanExporter,
-    SpanProcessor,
+    SdkTracerProvider, ShouldSample, Span, SpanData, SpanExporter, SpanProcessor,
 };
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{IntCounter, Opts};
 
 use crate::ConfigError;
@@ -18,12 +46,13 @@ use crate::config::{OctopusConfig, TracesExporter};
 use crate::export::jaeger_agent::JaegerAgentExporter;
 
 use super::otlp::OtlpOnRuntime;
+use super::span::ServerFinished;
 
 /// Counts of spans through the pipeline since start. `ended - exported - failed` spans are
 /// queued or were dropped (queue full); after shutdown, nothing is queued.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SpanCounts {
-    /// Sampled spans that ended and were handed to the batch processor.
+    /// Sampled spans that ended and were handed to the span pipeline.
     pub ended: u64,
     /// Spans the exporter delivered.
     pub exported: u64,
@@ -43,13 +72,14 @@ impl SpanCounts {
 /// what is queued or was dropped by a full queue.
 #[derive(Debug)]
 pub(crate) struct SpanCounters {
+    /// Brought up to the exact count by every snapshot (see [`SpanPipeline::snapshot`]).
     ended: IntCounter,
     exported: IntCounter,
     failed: IntCounter,
 }
 
 impl SpanCounters {
-    pub(crate) fn new(service_name: &str) -> Self {
+    fn new(service_name: &str) -> Self {
         let counter = |name: &str, help: &str| {
             IntCounter::with_opts(Opts::new(name, help).const_label("service_name", service_name))
                 .expect("a valid static metric name")
@@ -57,7 +87,7 @@ impl SpanCounters {
         SpanCounters {
             ended: counter(
                 "octopus_spans_ended_total",
-                "Sampled spans that ended and entered the batch span processor.",
+                "Sampled spans that ended and entered the span pipeline.",
             ),
             exported: counter(
                 "octopus_spans_exported_total",
@@ -69,157 +99,659 @@ impl SpanCounters {
             ),
         }
     }
-
-    /// Registers the counters, so `/metrics` shows them.
-    pub(crate) fn register(&self, registry: &prometheus::Registry) -> Result<(), ConfigError> {
-        for counter in [&self.ended, &self.exported, &self.failed] {
-            registry
-                .register(Box::new(counter.clone()))
-                .map_err(|error| ConfigError::Registration {
-                    metric: "octopus_spans_*_total".into(),
-                    reason: error.to_string(),
-                })?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn snapshot(&self) -> SpanCounts {
-        SpanCounts {
-            ended: self.ended.get(),
-            exported: self.exported.get(),
-            failed: self.failed.get(),
-        }
-    }
 }
 
-/// Counts what the exporter delivers. Export errors are already reported by each exporter;
-/// this only keeps the totals.
+/// A span finished on a request thread, waiting in a buffer for the export thread.
+///
+/// The server record stays unboxed although it is the larger variant: a box would be one
+/// more allocation on the request thread per span, where a move into the buffer is a copy.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-struct CountingExporter<E> {
-    inner: E,
-    counters: Arc<SpanCounters>,
+pub(crate) enum Finished {
+    /// Octopus's server span: made into `SpanData` on the export thread.
+    Server(ServerFinished),
+    /// A span of the SDK's tracer (a user's, the `tracing` bridge's, the traced client's).
+    Sdk(SpanData),
 }
 
-impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let spans = batch.len() as u64;
-        let result = self.inner.export(batch).await;
-        let counter = match result {
-            Ok(()) => &self.counters.exported,
-            Err(_) => &self.counters.failed,
+/// Control messages for the export thread.
+enum Message {
+    /// A buffer holds a batch's worth: collect now rather than at the next tick.
+    BatchReady,
+    /// Export everything buffered, then answer.
+    Flush(SyncSender<OTelSdkResult>),
+    /// Export everything buffered, close the buffers, shut the exporter down, answer, exit.
+    Shutdown(SyncSender<OTelSdkResult>, Duration),
+    /// The provider's resource, for the exporter.
+    SetResource(Resource),
+}
+
+/// What every thread buffer needs of the pipeline.
+#[derive(Debug)]
+struct Shared {
+    /// Free queue slots: `bsp_max_queue_size` minus the spans buffered or waiting to be
+    /// exported. Taken in chunks, given back by the export thread.
+    slots: AtomicUsize,
+    /// Slots a thread takes at once: one shared write per this many spans.
+    chunk: usize,
+    /// `bsp_max_export_batch_size`: a buffer this full wakes the export thread.
+    batch: usize,
+    /// To the export thread; `None` when nothing is exported (`traces_exporter: none`).
+    wake: Option<SyncSender<Message>>,
+}
+
+impl Shared {
+    /// Up to a chunk of free slots, or 0 when the queue is full.
+    fn take_slots(&self) -> usize {
+        let mut free = self.slots.load(Ordering::Relaxed);
+        loop {
+            if free == 0 {
+                return 0;
+            }
+            let take = free.min(self.chunk);
+            match self.slots.compare_exchange_weak(
+                free,
+                free - take,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return take,
+                Err(now) => free = now,
+            }
+        }
+    }
+
+    fn give_back(&self, slots: usize) {
+        if slots > 0 {
+            self.slots.fetch_add(slots, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One thread's finished spans, for one pipeline.
+#[derive(Debug)]
+pub(crate) struct ThreadBuffer {
+    local: Mutex<Local>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Local {
+    spans: Vec<Finished>,
+    /// The emptied vector of the last collection, handed back so the next one starts with
+    /// capacity (no reallocation on the request thread in steady state).
+    spare: Vec<Finished>,
+    /// Queue slots this thread holds.
+    slots: usize,
+    /// Spans dropped since the last collection (queue full).
+    dropped: u64,
+    /// The export thread has been told this buffer is full.
+    signalled: bool,
+    /// The pipeline shut down: spans are neither kept nor counted (as the SDK drops spans
+    /// ending after its provider shut down).
+    closed: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ThreadBuffer {
+    /// Keeps `span` for the export thread, or drops it (counted) when the queue is full.
+    /// Never waits on the export thread.
+    pub(crate) fn push(&self, span: Finished) {
+        let mut local = lock(&self.local);
+        if local.closed {
+            drop(local);
+            return;
+        }
+        if local.slots == 0 {
+            local.slots = self.shared.take_slots();
+            if local.slots == 0 {
+                local.dropped += 1;
+                // The span is freed after the lock is released.
+                drop(local);
+                return;
+            }
+        }
+        local.slots -= 1;
+        local.spans.push(span);
+        if local.spans.len() >= self.shared.batch && !local.signalled {
+            local.signalled = true;
+            drop(local);
+            if let Some(wake) = &self.shared.wake {
+                // Full: a wake-up is already waiting, which collects this buffer too.
+                let _ = wake.try_send(Message::BatchReady);
+            }
+        }
+    }
+}
+
+/// This thread's buffers, one per live pipeline it ended spans for: a handful at most, so a
+/// vector scanned by id.
+struct LocalBuffer {
+    pipeline: u64,
+    buffer: Arc<ThreadBuffer>,
+    alive: Weak<()>,
+}
+
+thread_local! {
+    static LOCAL_BUFFERS: RefCell<Vec<LocalBuffer>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The span pipeline of one Octopus instance: what request threads, the processor and the
+/// export thread share.
+#[derive(Debug)]
+pub(crate) struct SpanPipeline {
+    /// Process-unique: the key of the thread-local lookup.
+    id: u64,
+    shared: Arc<Shared>,
+    /// Every thread's buffer, for the export thread to collect.
+    buffers: Mutex<Vec<Arc<ThreadBuffer>>>,
+    /// Spans collected from buffers plus drops they reported. Its lock is also what makes a
+    /// snapshot consistent with collection (a span is either in a buffer or in this count).
+    collected: Mutex<u64>,
+    counters: SpanCounters,
+    /// Set by shutdown: new spans are not recorded (as an SDK tracer after its provider shut
+    /// down makes invalid, non-recording spans).
+    closed: AtomicBool,
+    /// Only weakly referenced elsewhere: thread-local entries notice the pipeline is gone.
+    alive: Arc<()>,
+    /// The instrumentation scope of server spans: Octopus's name and version.
+    scope: InstrumentationScope,
+}
+
+impl SpanPipeline {
+    fn new(config: &OctopusConfig, wake: Option<SyncSender<Message>>) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let queue = config.bsp_queue_capacity();
+        SpanPipeline {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            shared: Arc::new(Shared {
+                slots: AtomicUsize::new(queue),
+                // Small enough that slots idling in a quiet thread's hands cost little of the
+                // queue (at most a chunk per thread between collections), large enough that
+                // the pool is written once per 32 spans at the default queue of 2 048.
+                chunk: (queue / 64).clamp(1, 64),
+                batch: config.bsp_export_batch_size(),
+                wake,
+            }),
+            buffers: Mutex::new(Vec::new()),
+            collected: Mutex::new(0),
+            counters: SpanCounters::new(&config.service_name),
+            closed: AtomicBool::new(false),
+            alive: Arc::new(()),
+            scope: InstrumentationScope::builder("octopus")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        }
+    }
+
+    /// Whether spans ending here are exported at all (not with `traces_exporter: none`).
+    pub(crate) fn exports(&self) -> bool {
+        self.shared.wake.is_some()
+    }
+
+    /// Whether the pipeline shut down. A read of a flag written once: no shared write.
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// This thread's buffer: found in the thread-local list, or made and registered on the
+    /// thread's first span. `None` when nothing is exported.
+    #[inline]
+    pub(crate) fn local(&self) -> Option<Arc<ThreadBuffer>> {
+        if !self.exports() {
+            return None;
+        }
+        let buffer = LOCAL_BUFFERS
+            .try_with(|buffers| {
+                let mut buffers = buffers.borrow_mut();
+                if let Some(local) = buffers.iter().find(|local| local.pipeline == self.id) {
+                    return local.buffer.clone();
+                }
+                self.register_local(&mut buffers)
+            })
+            // Only while the thread is being torn down: a buffer of its own, still collected.
+            .unwrap_or_else(|_| self.register());
+        Some(buffer)
+    }
+
+    #[cold]
+    fn register_local(&self, buffers: &mut Vec<LocalBuffer>) -> Arc<ThreadBuffer> {
+        buffers.retain(|local| local.alive.strong_count() > 0);
+        let buffer = self.register();
+        buffers.push(LocalBuffer {
+            pipeline: self.id,
+            buffer: buffer.clone(),
+            alive: Arc::downgrade(&self.alive),
+        });
+        buffer
+    }
+
+    #[cold]
+    fn register(&self) -> Arc<ThreadBuffer> {
+        let mut buffers = lock(&self.buffers);
+        // Checked under the list's lock, which shutdown takes after setting the flag: a buffer
+        // is either closed at birth or closed by shutdown.
+        let buffer = Arc::new(ThreadBuffer {
+            local: Mutex::new(Local {
+                closed: self.closed.load(Ordering::SeqCst),
+                ..Local::default()
+            }),
+            shared: self.shared.clone(),
+        });
+        buffers.push(buffer.clone());
+        buffer
+    }
+
+    /// Counts so far, exact: collected spans plus what buffers hold now. Also brings
+    /// `octopus_spans_ended_total` up to date.
+    pub(crate) fn snapshot(&self) -> SpanCounts {
+        let collected = lock(&self.collected);
+        let mut ended = *collected;
+        for buffer in lock(&self.buffers).iter() {
+            let local = lock(&buffer.local);
+            ended += local.spans.len() as u64 + local.dropped;
+        }
+        // Under `collected`'s lock: snapshots never race each other here, and the exact count
+        // only grows.
+        let shown = self.counters.ended.get();
+        self.counters.ended.inc_by(ended.saturating_sub(shown));
+        drop(collected);
+        SpanCounts {
+            ended,
+            exported: self.counters.exported.get(),
+            failed: self.counters.failed.get(),
+        }
+    }
+
+    /// Takes every buffer's spans (closing the buffers when `close`), counts them, and gives
+    /// back the slots threads held unused.
+    fn collect(&self, close: bool, spans: &mut Vec<Vec<Finished>>) {
+        if close {
+            self.closed.store(true, Ordering::SeqCst);
+        }
+        let mut collected = lock(&self.collected);
+        // Iterated under the list's lock rather than cloned: a clone would write the
+        // reference count of every thread's buffer, which its thread writes per span.
+        let buffers = lock(&self.buffers);
+        for buffer in buffers.iter() {
+            let mut local = lock(&buffer.local);
+            let spare = std::mem::take(&mut local.spare);
+            let taken = std::mem::replace(&mut local.spans, spare);
+            *collected += taken.len() as u64 + local.dropped;
+            local.dropped = 0;
+            local.signalled = false;
+            let unused = std::mem::take(&mut local.slots);
+            local.closed |= close;
+            drop(local);
+            self.shared.give_back(unused);
+            spans.push(taken);
+        }
+        // Buffers of threads that exited stay registered (a few hundred bytes each): what
+        // they held was collected above like any other's.
+        drop(buffers);
+        drop(collected);
+    }
+
+    /// Hands emptied vectors back as the buffers' spares (same order as `collect`), so a
+    /// thread's next spans go into memory it already has. A vector that grew past
+    /// [`MAX_SPARE`] spans (a burst) is freed instead: threads that exist by the hundred (a
+    /// blocking pool) keep at most about 110 KiB idle each.
+    fn return_spares(&self, spares: &mut Vec<Vec<Finished>>) {
+        let keep = (2 * self.shared.batch).min(MAX_SPARE);
+        let buffers = lock(&self.buffers);
+        for (buffer, spare) in buffers.iter().zip(spares.drain(..)) {
+            if spare.capacity() > keep {
+                continue;
+            }
+            let mut local = lock(&buffer.local);
+            if local.spare.capacity() < spare.capacity() {
+                local.spare = spare;
+            }
+        }
+    }
+}
+
+/// The most spans an idle buffer keeps room for between collections (432 bytes each).
+const MAX_SPARE: usize = 256;
+
+/// The `octopus_spans_*_total` counters as one Prometheus collector, so a scrape shows the
+/// exact `ended` count (see [`SpanPipeline::snapshot`]).
+#[derive(Debug)]
+pub(crate) struct SpanMetrics(pub(crate) Arc<SpanPipeline>);
+
+impl Collector for SpanMetrics {
+    fn desc(&self) -> Vec<&Desc> {
+        let counters = &self.0.counters;
+        [&counters.ended, &counters.exported, &counters.failed]
+            .into_iter()
+            .flat_map(|counter| counter.desc())
+            .collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.0.snapshot();
+        let counters = &self.0.counters;
+        [&counters.ended, &counters.exported, &counters.failed]
+            .into_iter()
+            .flat_map(|counter| counter.collect())
+            .collect()
+    }
+}
+
+impl SpanMetrics {
+    /// Registers the counters, so `/metrics` shows them.
+    pub(crate) fn register(self, registry: &prometheus::Registry) -> Result<(), ConfigError> {
+        registry
+            .register(Box::new(self))
+            .map_err(|error| ConfigError::Registration {
+                metric: "octopus_spans_*_total".into(),
+                reason: error.to_string(),
+            })
+    }
+}
+
+/// The provider's span processor: SDK spans into the pipeline's buffers; flush and shutdown
+/// through the export thread.
+#[derive(Debug)]
+pub(crate) struct PipelineProcessor {
+    pipeline: Arc<SpanPipeline>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// How long `force_flush` waits for the export thread, as the SDK's batch processor.
+const FORCE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl PipelineProcessor {
+    /// Sends the message `message` makes to the export thread and waits for its answer, all
+    /// within `timeout`.
+    fn ask(
+        &self,
+        message: impl FnOnce(SyncSender<OTelSdkResult>) -> Message,
+        timeout: Duration,
+    ) -> OTelSdkResult {
+        let Some(wake) = &self.pipeline.shared.wake else {
+            return Ok(());
         };
-        counter.inc_by(spans);
+        let deadline = Instant::now() + timeout;
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let mut message = message(reply);
+        // The control channel fills only with wake-ups (one per buffer and collection), which
+        // the export thread drains between exports: retry until the deadline.
+        loop {
+            match wake.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return Err(OTelSdkError::AlreadyShutdown),
+                Err(TrySendError::Full(returned)) => {
+                    if Instant::now() >= deadline {
+                        return Err(OTelSdkError::Timeout(timeout));
+                    }
+                    message = returned;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        match answer.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => Err(OTelSdkError::Timeout(timeout)),
+            Err(RecvTimeoutError::Disconnected) => Err(OTelSdkError::AlreadyShutdown),
+        }
+    }
+}
+
+impl SpanProcessor for PipelineProcessor {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if let Some(buffer) = self.pipeline.local() {
+            buffer.push(Finished::Sdk(span));
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        if self.pipeline.is_closed() {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        self.ask(Message::Flush, FORCE_FLUSH_TIMEOUT)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        if !self.pipeline.exports() {
+            self.pipeline.closed.store(true, Ordering::SeqCst);
+            return Ok(());
+        }
+        let result = self.ask(|reply| Message::Shutdown(reply, timeout), timeout);
+        if result.is_ok()
+            && let Some(thread) = lock(&self.thread).take()
+        {
+            let _ = thread.join();
+        }
         result
     }
 
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
     fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
+        if let Some(wake) = &self.pipeline.shared.wake {
+            let _ = wake.send(Message::SetResource(resource.clone()));
+        }
     }
 }
 
-/// Counts sampled spans entering the batch processor (whose own drop count is private).
-#[derive(Debug)]
-pub(crate) struct CountingProcessor {
-    inner: BatchSpanProcessor,
-    counters: Arc<SpanCounters>,
-}
+/// Runs `future` to completion on this thread (the exporters' `export` is async; the export
+/// thread has no runtime, as the SDK's thread-based batch processor has none).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context as TaskContext, Poll, Wake, Waker};
 
-impl SpanProcessor for CountingProcessor {
-    fn on_start(&self, span: &mut Span, cx: &Context) {
-        self.inner.on_start(span, cx);
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
     }
-
-    fn on_end(&self, span: SpanData) {
-        self.counters.ended.inc();
-        self.inner.on_end(span);
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = TaskContext::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
     }
 }
 
-fn batch_processor<E: SpanExporter + 'static>(
+/// The export thread's state.
+struct Exporting<E> {
+    pipeline: Arc<SpanPipeline>,
+    exporter: E,
+    batch: usize,
+    /// Reused between collections.
+    collected: Vec<Vec<Finished>>,
+    spans: Vec<SpanData>,
+}
+
+impl<E: SpanExporter> Exporting<E> {
+    /// Collects every buffer and exports it all, in batches; the last error, if any.
+    fn collect_and_export(&mut self, close: bool) -> OTelSdkResult {
+        let mut collected = std::mem::take(&mut self.collected);
+        self.pipeline.collect(close, &mut collected);
+        let mut result = Ok(());
+        for buffer in &mut collected {
+            for finished in buffer.drain(..) {
+                self.spans.push(match finished {
+                    Finished::Server(record) => record.into_span_data(&self.pipeline.scope),
+                    Finished::Sdk(span) => span,
+                });
+                if self.spans.len() == self.batch
+                    && let Err(error) = self.export()
+                {
+                    result = Err(error);
+                }
+            }
+        }
+        if !self.spans.is_empty()
+            && let Err(error) = self.export()
+        {
+            result = Err(error);
+        }
+        self.pipeline.return_spares(&mut collected);
+        self.collected = collected;
+        result
+    }
+
+    fn export(&mut self) -> OTelSdkResult {
+        let batch = std::mem::replace(&mut self.spans, Vec::with_capacity(self.batch));
+        let count = batch.len();
+        // Out of the queue as soon as they are handed to the exporter, as with the SDK's
+        // batch processor.
+        self.pipeline.shared.give_back(count);
+        let result = block_on(self.exporter.export(batch));
+        let counter = match result {
+            Ok(()) => &self.pipeline.counters.exported,
+            Err(_) => &self.pipeline.counters.failed,
+        };
+        counter.inc_by(count as u64);
+        result
+    }
+
+    fn run(mut self, messages: Receiver<Message>, delay: Duration) {
+        // Whatever the exporter does (an HTTP client's own instrumentation) is not traced.
+        let _suppressed = Context::enter_telemetry_suppressed_scope();
+        let mut last = Instant::now();
+        loop {
+            let wait = delay.saturating_sub(last.elapsed());
+            match messages.recv_timeout(wait) {
+                Ok(Message::BatchReady) => {
+                    let _ = self.collect_and_export(false);
+                }
+                Ok(Message::Flush(reply)) => {
+                    let _ = reply.send(self.collect_and_export(false));
+                }
+                Ok(Message::Shutdown(reply, timeout)) => {
+                    // As the SDK's batch processor: shutdown succeeds once everything was
+                    // handed to the exporter; failed exports show in the counts (and on
+                    // stderr), not as a shutdown error.
+                    let _ = self.collect_and_export(true);
+                    let _ = self.exporter.shutdown_with_timeout(timeout);
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+                Ok(Message::SetResource(resource)) => self.exporter.set_resource(&resource),
+                Err(RecvTimeoutError::Timeout) => {
+                    last = Instant::now();
+                    let _ = self.collect_and_export(false);
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+/// The pipeline and its processor for `exporter`, with the export thread started.
+fn start<E: SpanExporter + 'static>(
     exporter: E,
     config: &OctopusConfig,
-    counters: &Arc<SpanCounters>,
-) -> CountingProcessor {
-    // `BatchConfigBuilder::default()` reads `OTEL_BSP_*` from the process environment itself,
-    // unvalidated (a queue of 0 drops every span, a delay of 0 spins the export thread). Every
-    // field the thread-based processor uses is set here from the validated configuration, so
-    // that read has no effect; the other two (export timeout, concurrent exports) it ignores.
-    let batch = BatchConfigBuilder::default()
-        .with_scheduled_delay(config.bsp_schedule_delay())
-        .with_max_queue_size(config.bsp_queue_capacity())
-        .with_max_export_batch_size(config.bsp_export_batch_size());
-    let exporter = CountingExporter {
-        inner: exporter,
-        counters: counters.clone(),
+) -> (PipelineProcessor, Arc<SpanPipeline>) {
+    // Wake-ups, flushes and shutdown; one wake-up waiting is enough.
+    let (wake, messages) = std::sync::mpsc::sync_channel(16);
+    let pipeline = Arc::new(SpanPipeline::new(config, Some(wake)));
+    let exporting = Exporting {
+        pipeline: pipeline.clone(),
+        exporter,
+        batch: config.bsp_export_batch_size(),
+        collected: Vec::new(),
+        spans: Vec::with_capacity(config.bsp_export_batch_size()),
     };
-    CountingProcessor {
-        inner: BatchSpanProcessor::builder(exporter)
-            .with_batch_config(batch.build())
-            .build(),
-        counters: counters.clone(),
-    }
+    let delay = config.bsp_schedule_delay();
+    let thread = std::thread::Builder::new()
+        .name("octopus-spans".into())
+        .spawn(move || exporting.run(messages, delay))
+        .expect("the span export thread starts");
+    let processor = PipelineProcessor {
+        pipeline: pipeline.clone(),
+        thread: Mutex::new(Some(thread)),
+    };
+    (processor, pipeline)
 }
 
-/// Builds the tracer provider the configuration describes. Never contacts the backend: an
-/// unreachable one shows up as export errors on stderr, not as a start-up failure.
 /// An exporter the user supplied instead of the configured one, waiting for the batch
-/// processor settings of the final configuration.
+/// settings of the final configuration.
 pub(crate) type CustomExporter =
-    Box<dyn FnOnce(&OctopusConfig, &Arc<SpanCounters>) -> CountingProcessor + Send>;
+    Box<dyn FnOnce(&OctopusConfig) -> (PipelineProcessor, Arc<SpanPipeline>) + Send>;
 
 /// Wraps a user's exporter for [`tracer_provider`].
 pub(crate) fn custom_exporter<E: SpanExporter + 'static>(exporter: E) -> CustomExporter {
-    Box::new(move |config, counters| batch_processor(exporter, config, counters))
+    Box::new(move |config| start(exporter, config))
 }
 
+/// Builds the tracer provider the configuration describes, and the pipeline server spans go
+/// through (the provider's processor feeds the same one). Never contacts the backend: an
+/// unreachable one shows up as export errors on stderr, not as a start-up failure.
+/// `sampler` is the one the server spans ask too (built once: a Jaeger remote sampler polls its
+/// endpoint, and two would poll twice and report twice).
 pub(crate) fn tracer_provider(
     config: &OctopusConfig,
-    counters: &Arc<SpanCounters>,
     custom: Option<CustomExporter>,
-) -> Result<SdkTracerProvider, ConfigError> {
-    let builder = SdkTracerProvider::builder()
-        .with_resource(super::resource::resource(config))
-        .with_sampler(super::sampler(config));
-    if let Some(custom) = custom {
-        return Ok(builder
-            .with_span_processor(custom(config, counters))
-            .build());
-    }
-    let builder = match config.traces_exporter {
-        TracesExporter::Jaeger => {
-            let exporter = JaegerAgentExporter::new(config.jaeger_host.clone(), config.jaeger_port)
-                .with_max_packet_size(config.jaeger_max_packet_size);
-            builder.with_span_processor(batch_processor(exporter, config, counters))
+    sampler: Box<dyn ShouldSample>,
+) -> Result<(SdkTracerProvider, Arc<SpanPipeline>), ConfigError> {
+    let (processor, pipeline) = match (custom, config.traces_exporter) {
+        (Some(custom), _) => custom(config),
+        (None, TracesExporter::Jaeger) => start(
+            JaegerAgentExporter::new(config.jaeger_host.clone(), config.jaeger_port)
+                .with_max_packet_size(config.jaeger_max_packet_size),
+            config,
+        ),
+        (None, TracesExporter::Otlp) => start(OtlpOnRuntime::new(config)?, config),
+        (None, TracesExporter::Console) => {
+            start(opentelemetry_stdout::SpanExporter::default(), config)
         }
-        TracesExporter::Otlp => {
-            let exporter = OtlpOnRuntime::new(config)?;
-            builder.with_span_processor(batch_processor(exporter, config, counters))
+        (None, TracesExporter::None) => {
+            // No export thread: spans are recorded (handlers see recording spans as before)
+            // and freed where they end; shutdown only closes the pipeline.
+            let pipeline = Arc::new(SpanPipeline::new(config, None));
+            let processor = PipelineProcessor {
+                pipeline: pipeline.clone(),
+                thread: Mutex::new(None),
+            };
+            (processor, pipeline)
         }
-        TracesExporter::Console => {
-            let exporter = opentelemetry_stdout::SpanExporter::default();
-            builder.with_span_processor(batch_processor(exporter, config, counters))
-        }
-        TracesExporter::None => builder,
     };
-    Ok(builder.build())
+    let provider = SdkTracerProvider::builder()
+        .with_resource(super::resource::resource(config))
+        .with_sampler(sampler)
+        .with_span_processor(processor)
+        .build();
+    Ok((provider, pipeline))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_taken_in_chunks_and_never_below_zero() {
+        let shared = Shared {
+            slots: AtomicUsize::new(5),
+            chunk: 2,
+            batch: 10,
+            wake: None,
+        };
+        assert_eq!(
+            [
+                shared.take_slots(),
+                shared.take_slots(),
+                shared.take_slots(),
+                shared.take_slots()
+            ],
+            [2, 2, 1, 0]
+        );
+        shared.give_back(3);
+        assert_eq!(shared.take_slots(), 2);
+    }
 }

@@ -5,9 +5,10 @@
 //!
 //! Nothing that another thread writes is written on the request path (see [`cells`] for the
 //! measurements behind it): a request finds its thread's block of cells through a
-//! thread-local list, its route template's number through a copy-on-write map read without a
-//! lock (templates are few and fixed after warm-up), and its method and status by array
-//! index — no hashing of label values, no formatting, no allocation once a combination has
+//! thread-local list, its route template's number from the thread's own copy of the route
+//! table (the last route compared first, then a thread-local map; the shared copy-on-write
+//! table is read only the first time a thread sees a template, and for routes named late), and
+//! its method and status by array index — no hashing of label values, no formatting, no allocation once a combination has
 //! been seen. A scrape sums the threads' cells.
 //!
 //! Requests without a route template all share one series, so raw paths can never create

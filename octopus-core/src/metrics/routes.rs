@@ -31,8 +31,9 @@ impl RouteId {
 
 type Ids = HashMap<Box<str>, RouteId, foldhash::fast::RandomState>;
 
-/// Template → number, read lock-free on every request (templates are few and fixed after
-/// warm-up), replaced whole under a lock when a new one is seen; number → label, for scrapes.
+/// Template → number, read without a lock when a thread first meets a template (each thread
+/// keeps its own copy, see `cells::LocalBlock`) and for routes named late (`set_route`);
+/// replaced whole under a lock when a new template is seen; number → label, for scrapes.
 pub(crate) struct RouteTable {
     ids: ArcSwap<Ids>,
     insert_lock: Mutex<()>,

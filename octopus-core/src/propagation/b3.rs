@@ -21,6 +21,7 @@ use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 
+use super::hex::Case;
 use super::{MAX_ID_HEADER_LEN, is_lower_hex, remote_context};
 
 const SINGLE: &str = "b3";
@@ -80,10 +81,10 @@ fn sampling_state(value: Option<&str>) -> Option<bool> {
 }
 
 fn span_context(trace: &str, span: &str, sampled: bool) -> Option<SpanContext> {
-    if !(is_lower_hex(trace, 32) || is_lower_hex(trace, 16)) || !is_lower_hex(span, 16) {
+    if !matches!(trace.len(), 16 | 32) || span.len() != 16 {
         return None;
     }
-    remote_context(trace, span, sampled)
+    remote_context(trace, span, Case::Lower, sampled)
 }
 
 /// Parses a single `b3` header; `None` when malformed or when it carries no ids.

@@ -17,6 +17,7 @@ use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
+use super::hex::{self, Case};
 use super::{MAX_ID_HEADER_LEN, is_hex, remote_context, strip_prefix_ignore_case};
 
 const TRACE_HEADER: &str = "uber-trace-id";
@@ -74,16 +75,16 @@ pub(crate) fn parse_trace_header(value: &str) -> Option<SpanContext> {
     };
     let mut parts = value.split(':');
     let (trace, span, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some()
-        || !is_hex(trace, 32)
-        || !is_hex(span, 16)
-        || !is_hex(parent, 16)
-        || !is_hex(flags, 2)
-    {
+    if parts.next().is_some() || !is_hex(parent, 16) || flags.len() > 2 {
         return None;
     }
-    let flags = u8::from_str_radix(flags, 16).ok()?;
-    remote_context(trace, span, flags & (FLAG_SAMPLED | FLAG_DEBUG) != 0)
+    let flags = hex::parse_u64(flags.as_bytes(), Case::Any)?;
+    remote_context(
+        trace,
+        span,
+        Case::Any,
+        flags & u64::from(FLAG_SAMPLED | FLAG_DEBUG) != 0,
+    )
 }
 
 impl TextMapPropagator for JaegerPropagator {

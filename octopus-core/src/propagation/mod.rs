@@ -54,6 +54,7 @@
 
 mod b3;
 mod baggage;
+mod hex;
 mod jaeger;
 mod tracecontext;
 
@@ -71,10 +72,11 @@ use opentelemetry::{Context, KeyValue};
 
 pub use self::b3::{B3Encoding, B3Propagator};
 pub use self::baggage::BaggagePropagator;
+use self::hex::Case;
 pub use self::jaeger::JaegerPropagator;
 pub use self::tracecontext::TraceContextPropagator;
 pub use crate::config::PropagatorKind;
-use crate::{ConfigError, HeaderSink, HeaderSource};
+use crate::{ConfigError, HeaderSink, HeaderSource, NoHeaders};
 
 /// The longest trace-id header value any propagator here parses; longer ones are ignored
 /// unread. Real values are under 100 bytes.
@@ -243,6 +245,11 @@ struct CodecInner {
     /// For each propagator, in order: the header names (and name prefix) without which it
     /// extracts nothing (see [`PropagatorKind::trigger_headers`]).
     triggers: Vec<Triggers>,
+    /// Every trigger name with its propagator's bit, flattened from `triggers` for the
+    /// pre-pass (see [`HeaderCodec::extract_with_context`]).
+    trigger_names: Vec<(&'static str, u32)>,
+    /// Every trigger prefix with its propagator's bit and [`PREFIXED_NAME`].
+    trigger_prefixes: Vec<(&'static str, u32)>,
     /// The pre-pass's bit set once everything has been seen: a bit per propagator, and
     /// [`PREFIXED_NAME`] when one of them has a name prefix. Known at construction.
     all_seen: u32,
@@ -250,19 +257,10 @@ struct CodecInner {
 
 /// The headers whose presence makes one propagator worth running.
 struct Triggers {
+    /// The format, for those the codec reads without an `Extractor`.
+    kind: PropagatorKind,
     names: &'static [&'static str],
     prefix: Option<&'static str>,
-}
-
-impl Triggers {
-    fn matches_name(&self, name: &str) -> bool {
-        self.names.iter().any(|t| t.eq_ignore_ascii_case(name))
-    }
-
-    fn matches_prefix(&self, name: &str) -> bool {
-        self.prefix
-            .is_some_and(|prefix| strip_prefix_ignore_case(name, prefix).is_some())
-    }
 }
 
 /// `name` without `prefix`, compared case-insensitively (header names are).
@@ -288,7 +286,11 @@ impl PropagatorKind {
             PropagatorKind::B3 | PropagatorKind::B3Multi => (&["b3", "x-b3-traceid"], None),
             PropagatorKind::None => (&[], None),
         };
-        Triggers { names, prefix }
+        Triggers {
+            kind: self,
+            names,
+            prefix,
+        }
     }
 }
 
@@ -325,12 +327,21 @@ impl HeaderCodec {
         if triggers.iter().any(|t| t.prefix.is_some()) {
             all_seen |= PREFIXED_NAME;
         }
+        let bits = || triggers.iter().enumerate().map(|(i, t)| (t, 1u32 << i));
+        let trigger_names = bits()
+            .flat_map(|(t, bit)| t.names.iter().map(move |name| (*name, bit)))
+            .collect();
+        let trigger_prefixes = bits()
+            .filter_map(|(t, bit)| Some((t.prefix?, bit | PREFIXED_NAME)))
+            .collect();
         HeaderCodec {
             inner: Arc::new(CodecInner {
                 kinds: kinds.to_vec(),
                 propagators,
                 fields,
                 triggers,
+                trigger_names,
+                trigger_prefixes,
                 all_seen,
             }),
         }
@@ -359,13 +370,18 @@ impl HeaderCodec {
         // `uberctx-*` names and a context clone — what running it would have returned anyway.
         let inner = &self.inner;
         let present = Cell::new(0u32);
+        // Tight loops over flat lists, lengths compared first: looping per propagator through
+        // each one's names and prefix cost 80 instructions per header name (callgrind).
         headers.any_header_name(&|name| {
             let mut found = present.get();
-            for (i, triggers) in inner.triggers.iter().enumerate() {
-                if triggers.matches_name(name) {
-                    found |= 1 << i;
-                } else if triggers.matches_prefix(name) {
-                    found |= 1 << i | PREFIXED_NAME;
+            for &(trigger, bit) in &inner.trigger_names {
+                if name.len() == trigger.len() && name.eq_ignore_ascii_case(trigger) {
+                    found |= bit;
+                }
+            }
+            for &(prefix, bits) in &inner.trigger_prefixes {
+                if strip_prefix_ignore_case(name, prefix).is_some() {
+                    found |= bits;
                 }
             }
             present.set(found);
@@ -379,25 +395,40 @@ impl HeaderCodec {
             headers,
             list_names: present & PREFIXED_NAME != 0,
         };
-        self.extract_formats(parent, &extractor, present)
+        self.extract_formats(parent, &extractor, present, Some(headers))
     }
 
     /// Runs the propagators whose bit is set in `formats`, in order, each on the previous
     /// result, keeping what an earlier format read that a later one would drop.
-    fn extract_formats(
+    /// With `headers`, the W3C trace context is read from them directly
+    /// ([`tracecontext::extract_from_headers`], which allocates nothing for a lone
+    /// `traceparent`); the other formats always go through `extractor`.
+    fn extract_formats<H: HeaderSource + ?Sized>(
         &self,
         parent: &Context,
         extractor: &dyn Extractor,
         formats: u32,
+        headers: Option<&H>,
     ) -> Context {
-        self.inner
+        let inner = &self.inner;
+        inner
             .propagators
             .iter()
+            .zip(&inner.triggers)
             .enumerate()
             .filter(|(i, _)| formats & (1 << i) != 0)
-            .fold(parent.clone(), |cx, (_, propagator)| {
-                let next = propagator.extract_with_context(&cx, extractor);
-                keep_baggage(&cx, keep_trace_state(&cx, next))
+            .fold(parent.clone(), |cx, (_, (propagator, triggers))| {
+                match headers {
+                    // Only adds the parent, with its own `tracestate`, to `cx`: nothing of
+                    // `cx` to keep (each check costs context lookups: 190 instructions).
+                    Some(headers) if triggers.kind == PropagatorKind::TraceContext => {
+                        tracecontext::extract_from_headers(&cx, headers)
+                    }
+                    _ => {
+                        let next = propagator.extract_with_context(&cx, extractor);
+                        keep_baggage(&cx, keep_trace_state(&cx, next))
+                    }
+                }
             })
     }
 
@@ -422,7 +453,7 @@ impl TextMapPropagator for HeaderCodec {
     fn extract_with_context(&self, context: &Context, extractor: &dyn Extractor) -> Context {
         // Through the plain OpenTelemetry interface nothing is known of the headers: every
         // configured format runs.
-        self.extract_formats(context, extractor, u32::MAX)
+        self.extract_formats(context, extractor, u32::MAX, None::<&NoHeaders>)
     }
 
     fn fields(&self) -> FieldIter<'_> {
@@ -480,49 +511,31 @@ fn keep_baggage(previous: &Context, next: Context) -> Context {
     next.with_baggage(merged)
 }
 
-/// Whether `value` is 1 to `max` ASCII hex digits (`from_str_radix` alone would accept a sign).
+/// Whether `value` is 1 to `max` ASCII hex digits of either case.
 pub(crate) fn is_hex(value: &str, max: usize) -> bool {
-    !value.is_empty() && value.len() <= max && value.bytes().all(|b| b.is_ascii_hexdigit())
+    value.len() <= max && hex::parse_u128(value.as_bytes(), Case::Any).is_some()
 }
 
-/// Whether `value` is exactly `len` lower-case hex digits.
+/// Whether `value` is exactly `len` (at most 32) lower-case hex digits.
 pub(crate) fn is_lower_hex(value: &str, len: usize) -> bool {
-    value.len() == len
-        && value
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    value.len() == len && hex::parse_u128(value.as_bytes(), Case::Lower).is_some()
 }
 
-/// The value of 1 to 32 hex digits (either case), which every caller has checked already
-/// (`is_hex`, `is_lower_hex`): what `u128::from_str_radix(value, 16)` gives for them. The
-/// generic parser's checked multiplication per digit made it 15 % of an unsampled request
-/// (perf, `core/tracing_unsampled`); this costs about 520 instructions for the 48 digits of a
-/// `traceparent` (callgrind), as did a `match` per digit.
-fn hex_u128(value: &str) -> Option<u128> {
-    if value.is_empty() || value.len() > 32 {
-        // Outside what callers pass: the standard parser's verdict.
-        return u128::from_str_radix(value, 16).ok();
-    }
-    debug_assert!(value.bytes().all(|b| b.is_ascii_hexdigit()), "{value:?}");
-    // In 64-bit halves: 128-bit shifts cost several instructions each.
-    let split = value.len().saturating_sub(16);
-    let high = hex_u64(&value.as_bytes()[..split]);
-    let low = hex_u64(&value.as_bytes()[split..]);
-    Some(u128::from(high) << 64 | u128::from(low))
+/// A remote span context from a trace id of up to 32 and a span id of up to 16 hex digits of
+/// `case`; `None` for anything else and for zero ids.
+pub(crate) fn remote_context(
+    trace: &str,
+    span: &str,
+    case: Case,
+    sampled: bool,
+) -> Option<SpanContext> {
+    let trace_id = hex::parse_u128(trace.as_bytes(), case)?;
+    let span_id = hex::parse_u64(span.as_bytes(), case)?;
+    remote_ids(trace_id, span_id, sampled)
 }
 
-/// The value of at most 16 hex digits (none: 0). A digit's value without a branch: the low
-/// nibble of `0`–`9` is the value, and `a`–`f` / `A`–`F` (bit 6 set) are 9 above theirs.
-fn hex_u64(digits: &[u8]) -> u64 {
-    digits.iter().fold(0, |number, &digit| {
-        number << 4 | u64::from((digit & 0x0f) + 9 * (digit >> 6))
-    })
-}
-
-/// A remote span context from hex ids already checked to be hex; `None` for zero ids.
-pub(crate) fn remote_context(trace: &str, span: &str, sampled: bool) -> Option<SpanContext> {
-    let trace_id = hex_u128(trace)?;
-    let span_id = u64::try_from(hex_u128(span)?).ok()?;
+/// A remote span context from ids already read; `None` for zero ids, which no format allows.
+pub(crate) fn remote_ids(trace_id: u128, span_id: u64, sampled: bool) -> Option<SpanContext> {
     if trace_id == 0 || span_id == 0 {
         return None;
     }
@@ -532,37 +545,10 @@ pub(crate) fn remote_context(trace: &str, span: &str, sampled: bool) -> Option<S
         TraceFlags::default()
     };
     Some(SpanContext::new(
-        TraceId::from_bytes(trace_id.to_be_bytes()),
-        SpanId::from_bytes(span_id.to_be_bytes()),
+        TraceId::from(trace_id),
+        SpanId::from(span_id),
         flags,
         true,
         TraceState::default(),
     ))
-}
-
-#[cfg(test)]
-mod hex_tests {
-    use super::hex_u128;
-
-    #[test]
-    fn hex_ids_parse_as_the_standard_parser_does() {
-        for value in [
-            "0",
-            "f",
-            "F",
-            "00f067aa0ba902b7",
-            "4bf92f3577b34da6a3ce929d0e0e4736",
-            "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",
-            "000000000000000000000000000000000001",
-            "1000000000000000000000000000000000",
-            "",
-            "0123456789abcdefABCDEF",
-        ] {
-            assert_eq!(
-                hex_u128(value),
-                u128::from_str_radix(value, 16).ok(),
-                "{value:?}"
-            );
-        }
-    }
 }

@@ -766,4 +766,31 @@ mod tests {
         shared.give_back(3);
         assert_eq!(shared.take_slots(), 2);
     }
+
+    #[test]
+    fn busy_threads_keep_their_span_vector_and_quiet_ones_give_a_large_one_up() {
+        let config = OctopusConfig {
+            bsp_max_export_batch_size: Some(512),
+            ..OctopusConfig::default()
+        };
+        let pipeline = SpanPipeline::new(&config, None);
+        let buffers: Vec<_> = (0..4).map(|_| pipeline.register()).collect();
+        // Emptied vectors as the export thread hands them back, and how many spans each held.
+        let mut spares: Vec<Vec<Finished>> = [1024, 1024, 100, 4096]
+            .into_iter()
+            .map(Vec::with_capacity)
+            .collect();
+        let used = [600, 10, 0, 4096];
+        pipeline.return_spares(&mut spares, &used);
+        let kept: Vec<usize> = buffers
+            .iter()
+            .map(|buffer| lock(&buffer.local).spare.capacity())
+            .collect();
+        // Busy: kept. Quiet with more than MAX_SPARE: freed. Small: kept. Past four batches
+        // (a burst): freed.
+        assert_eq!(kept[0], 1024);
+        assert_eq!(kept[1], 0);
+        assert_eq!(kept[2], 100);
+        assert_eq!(kept[3], 0);
+    }
 }

@@ -74,6 +74,18 @@ const TABLE: &[EnvVar] = &[
         c.metrics = parse_metric_list(&value).map_err(|e| e.in_field(var))?;
         Ok(())
     }),
+    EnvVar::new("OCTOPUS_LABELS", |c, var, value| {
+        // Replaces the file's labels whole: an empty value turns them off.
+        c.labels = super::labels::parse_labels_env(var, &value)?;
+        Ok(())
+    })
+    .checked(validate::labels),
+    EnvVar::new("OCTOPUS_CONST_LABELS", |c, var, value| {
+        // Entries add to (and replace) the file's constant labels.
+        c.const_labels.extend(parse_key_values(var, &value, false)?);
+        Ok(())
+    })
+    .checked(validate::labels),
     EnvVar::new("OCTOPUS_METRICS_ADDR", |c, _, value| {
         c.metrics_address = Some(value);
         Ok(())

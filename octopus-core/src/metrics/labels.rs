@@ -162,10 +162,18 @@ impl LabelTable {
     }
 
     /// Says once, on stderr, that the cap was reached: the label and the cap, never a value.
-    #[cold]
+    #[inline]
     fn report(&self) {
-        let Some(cap) = self.cap else { return };
-        if !self.reported.load(Ordering::Relaxed) && !self.reported.swap(true, Ordering::Relaxed) {
+        if self.cap.is_some() && !self.reported.load(Ordering::Relaxed) {
+            self.print_overflow();
+        }
+    }
+
+    #[cold]
+    fn print_overflow(&self) {
+        if let Some(cap) = self.cap
+            && !self.reported.swap(true, Ordering::Relaxed)
+        {
             eprintln!(
                 "octopus: label \"{}\" reached its cap of {cap} distinct values; requests with \
                  further values are counted as \"{OTHER_LABEL_VALUE}\" (see \
@@ -397,6 +405,8 @@ impl LocalLabels {
                 Some(value) => match local.ids.get(value) {
                     Some(&id) => id,
                     None if local.full => {
+                        // Says so the first time (a shared flag, read until then, written once).
+                        table.report();
                         overflowed(i);
                         OTHER
                     }

@@ -784,6 +784,12 @@ mod tests {
         ("OTEL_SERVICE_NAME", "checkout", Some(" ")),
         ("OTEL_RESOURCE_ATTRIBUTES", "team=payments", Some("region")),
         ("OCTOPUS_METRICS", "latency", Some("latncy")),
+        (
+            "OCTOPUS_LABELS",
+            "tenant=header:x-tenant",
+            Some("tenant=x-tenant"),
+        ),
+        ("OCTOPUS_CONST_LABELS", "region=eu", Some("le=1")),
         ("OCTOPUS_METRICS_ADDR", "127.0.0.1:9464", Some("localhost")),
         ("OCTOPUS_METRICS_TOKEN", "t0ken", Some("two words")),
         ("OTEL_SDK_DISABLED", "true", Some("maybe")),

@@ -498,6 +498,15 @@ fn bad_labels_are_errors_naming_the_value() {
         build(Octopus::builder().const_label("le", "1")),
         format!("const_labels: invalid value \"le\"; expected {reserved}")
     );
+    assert_eq!(
+        build(
+            Octopus::builder()
+                .label("tenant", |_| None)
+                .const_label("label", "x")
+        ),
+        "const_labels: invalid value \"label\"; expected a name other than label, which \
+         octopus_label_overflow_total uses"
+    );
     let duplicate = "each label name at most once, constant labels (const_labels) included";
     assert_eq!(
         build(

@@ -254,6 +254,14 @@ pub(crate) fn check_labels(
     }
     for name in config.const_labels.keys() {
         check_name("const_labels", name)?;
+        // `octopus_label_overflow_total`, there with labels of the user's own, has its own.
+        if name == "label" && !all.is_empty() {
+            return Err(ConfigError::invalid(
+                "const_labels",
+                name,
+                "a name other than label, which octopus_label_overflow_total uses",
+            ));
+        }
     }
     Ok(())
 }

@@ -25,7 +25,9 @@
 //!
 //! Memory: blocks are made lazily, per thread that observed a request, per route template
 //! seen by that thread, per method and status class it saw; about 2 KiB per template and
-//! thread, plus 8 bytes per histogram bucket per status per thread.
+//! thread, plus 8 bytes per histogram bucket per status per thread. With labels of the user's
+//! own, blocks are per combination of route and label values seen by the thread instead, and
+//! the block index has room for `SeriesTable::CAPACITY` combinations (about 24 KiB per thread).
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -15,6 +15,14 @@
 //! series; nor can raw paths passed as templates by mistake: past [`MAX_ROUTE_TEMPLATES`]
 //! distinct templates, new ones share the series of [`OVERFLOW_ROUTE`].
 //!
+//! # Labels of the user's own
+//!
+//! With labels configured ([`LabelConfig`], `OctopusBuilder::label`), a request's cells are
+//! those of its route *and* label values: each value is numbered in its label's bounded table
+//! (declared values, or a cap past which values are `_other`), the combination in a series
+//! table, both copy-on-write and read from the thread's own copy (see [`labels`]). Without
+//! labels the series number is the route number, and the only cost is one branch.
+//!
 //! # Exemplars
 //!
 //! When a request's span is sampled and exemplars are on (config `exemplars`, on by default

@@ -38,7 +38,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use crate::HttpMethod;
 
 use super::exemplar::ExemplarSlot;
-use super::labels::{LabelIds, LocalLabels, SeriesId, SeriesTable, UserLabels};
+use super::labels::{LabelIds, LocalLabels, SeriesId, SeriesKey, SeriesTable, UserLabels};
 use super::routes::{RouteId, RouteTable};
 
 /// Route ids (series ids with labels of the user's own) are grouped by this many, so a
@@ -68,6 +68,8 @@ pub(crate) struct Layout {
 
 /// One thread's cells for one observer.
 pub(crate) struct ThreadCells {
+    /// The observer's id (its registry's): finds this thread's block of it.
+    observer: u64,
     /// The observer's route templates, for a route named after the request started
     /// ([`set_route`](crate::Observation::set_route)).
     pub(crate) table: Arc<RouteTable>,
@@ -114,7 +116,12 @@ pub(crate) struct StatusCells {
 }
 
 impl ThreadCells {
-    fn new(table: Arc<RouteTable>, layout: Arc<Layout>, labels: Option<Arc<UserLabels>>) -> Self {
+    fn new(
+        observer: u64,
+        table: Arc<RouteTable>,
+        layout: Arc<Layout>,
+        labels: Option<Arc<UserLabels>>,
+    ) -> Self {
         let capacity = match labels {
             None => RouteTable::CAPACITY,
             Some(_) => SeriesTable::CAPACITY,
@@ -122,6 +129,7 @@ impl ThreadCells {
         let chunks = capacity.div_ceil(ROUTES_PER_CHUNK);
         let label_count = labels.as_ref().map_or(0, |labels| labels.tables.len());
         ThreadCells {
+            observer,
             table,
             layout,
             label_overflow: (0..label_count).map(|_| AtomicU64::new(0)).collect(),
@@ -146,6 +154,24 @@ impl ThreadCells {
             })
         });
         &cells.methods[method.index()]
+    }
+
+    /// The series of `key`, for a route named late (on whatever thread the request is then):
+    /// from the current thread's copy of the series table, as at the start.
+    pub(crate) fn series_of(&self, labels: &UserLabels, key: SeriesKey) -> SeriesId {
+        LOCAL_BLOCKS
+            .try_with(|blocks| {
+                let mut blocks = blocks.borrow_mut();
+                let block = blocks
+                    .iter_mut()
+                    .find(|block| block.observer == self.observer)?;
+                let local = block.labels.get_or_insert_with(|| labels.local());
+                Some(local.series(labels, key))
+            })
+            .ok()
+            .flatten()
+            // A thread that started no request of this observer (or is being torn down).
+            .unwrap_or_else(|| labels.local().series(labels, key))
     }
 
     /// Every series' cells made so far, with their ids.
@@ -424,6 +450,7 @@ impl CellsRegistry {
     #[cold]
     fn register(&self) -> Arc<ThreadCells> {
         let cells = Arc::new(ThreadCells::new(
+            self.id,
             self.table.clone(),
             self.layout.clone(),
             self.labels.clone(),

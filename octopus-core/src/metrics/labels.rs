@@ -192,16 +192,22 @@ impl LabelTable {
     }
 }
 
-type SeriesKey = (RouteId, LabelIds);
+pub(crate) type SeriesKey = (RouteId, LabelIds);
 type SeriesIds = HashMap<SeriesKey, SeriesId, foldhash::fast::RandomState>;
 
-/// Every (route, label values) combination seen, numbered.
+/// Every (route, label values) combination seen, numbered. Each thread keeps its own map of
+/// the combinations it has seen ([`LocalSeries`]) and comes here, under the lock, only the
+/// first time it sees one: a bounded number of times. (Unlike the value tables, this one is not
+/// copied on write: it may hold tens of thousands of combinations.)
 pub(crate) struct SeriesTable {
-    ids: ArcSwap<SeriesIds>,
-    insert_lock: Mutex<()>,
-    /// Number → combination, for scrapes.
-    keys: RwLock<Vec<SeriesKey>>,
+    inner: Mutex<SeriesInner>,
     reported: AtomicBool,
+}
+
+struct SeriesInner {
+    ids: SeriesIds,
+    /// Number → combination, for scrapes.
+    keys: Vec<SeriesKey>,
 }
 
 impl SeriesTable {
@@ -214,54 +220,43 @@ impl SeriesTable {
         let mut ids = SeriesIds::default();
         ids.insert(overflow, SeriesId::OVERFLOW);
         SeriesTable {
-            ids: ArcSwap::from_pointee(ids),
-            insert_lock: Mutex::new(()),
-            keys: RwLock::new(vec![overflow]),
+            inner: Mutex::new(SeriesInner {
+                ids,
+                keys: vec![overflow],
+            }),
             reported: AtomicBool::new(false),
         }
     }
 
-    /// The number of `key` from the shared table (a route named late), admitting it.
-    pub(crate) fn id(&self, key: SeriesKey) -> SeriesId {
-        if let Some(&id) = self.ids.load().get(&key) {
-            return id;
-        }
-        self.learn(key).0
+    fn inner(&self) -> std::sync::MutexGuard<'_, SeriesInner> {
+        // A poisoned lock only means another thread panicked while inserting; a key and its
+        // number are pushed together, after every fallible step.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The number of `key`, admitting it if there is room, and noting it in `local`. When the
+    /// table is full, `local` gets a copy of it all, so the thread never comes back.
     #[cold]
-    fn learn(&self, key: SeriesKey) -> (SeriesId, Arc<SeriesIds>) {
-        let current = self.ids.load_full();
-        if let Some(&id) = current.get(&key) {
-            return (id, current);
+    fn learn(&self, key: SeriesKey, local: &mut LocalSeries) -> SeriesId {
+        let mut inner = self.inner();
+        if let Some(&id) = inner.ids.get(&key) {
+            local.ids.insert(key, id);
+            return id;
         }
-        if current.len() >= Self::CAPACITY {
+        if inner.keys.len() >= Self::CAPACITY {
+            local.ids = inner.ids.clone();
+            local.full = true;
+            drop(inner);
             self.report();
-            return (SeriesId::OVERFLOW, current);
+            return SeriesId::OVERFLOW;
         }
-        let _guard = self
-            .insert_lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let current = self.ids.load_full();
-        if let Some(&id) = current.get(&key) {
-            return (id, current);
-        }
-        if current.len() >= Self::CAPACITY {
-            self.report();
-            return (SeriesId::OVERFLOW, current);
-        }
-        let mut keys = self
-            .keys
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let id = SeriesId::from_index(keys.len());
-        keys.push(key);
-        let mut next = SeriesIds::clone(&current);
-        next.insert(key, id);
-        let next = Arc::new(next);
-        self.ids.store(next.clone());
-        (id, next)
+        let id = SeriesId::from_index(inner.keys.len());
+        inner.keys.push(key);
+        inner.ids.insert(key, id);
+        local.ids.insert(key, id);
+        id
     }
 
     #[cold]
@@ -278,10 +273,7 @@ impl SeriesTable {
 
     /// Every combination, by number.
     pub(crate) fn keys(&self) -> Vec<SeriesKey> {
-        self.keys
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.inner().keys.clone()
     }
 }
 
@@ -348,7 +340,8 @@ impl UserLabels {
                 })
                 .collect(),
             series: LocalSeries {
-                ids: self.series.ids.load_full(),
+                ids: SeriesIds::default(),
+                full: false,
             },
         }
     }
@@ -371,9 +364,22 @@ struct LocalValues {
     full: bool,
 }
 
-/// A thread's copy of the series table.
+/// The combinations a thread has seen, numbered as in the [`SeriesTable`].
 struct LocalSeries {
-    ids: Arc<SeriesIds>,
+    ids: SeriesIds,
+    /// The table was full when last asked: a combination missing here is the overflow series.
+    full: bool,
+}
+
+impl LocalSeries {
+    #[inline]
+    fn id(&mut self, table: &SeriesTable, key: SeriesKey) -> SeriesId {
+        match self.ids.get(&key) {
+            Some(&id) => id,
+            None if self.full => SeriesId::OVERFLOW,
+            None => table.learn(key, self),
+        }
+    }
 }
 
 /// A thread's copies of an observer's label and series tables.
@@ -422,17 +428,87 @@ impl LocalLabels {
                 },
             };
         }
-        let key = (route, values);
-        let series = match self.series.ids.get(&key) {
-            Some(&id) => id,
-            // The table never shrinks: once full, a missing combination stays out.
-            None if self.series.ids.len() >= SeriesTable::CAPACITY => SeriesId::OVERFLOW,
-            None => {
-                let (id, ids) = labels.series.learn(key);
-                self.series.ids = ids;
-                id
-            }
-        };
+        let series = self.series.id(&labels.series, (route, values));
         (series, values)
+    }
+
+    /// The series of `key` (a route named late), from this thread's copy.
+    #[inline]
+    pub(crate) fn series(&mut self, labels: &UserLabels, key: SeriesKey) -> SeriesId {
+        self.series.id(&labels.series, key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: usize) -> SeriesKey {
+        let values = [u16::try_from(i / 4_000).unwrap(), 0, 0, 0];
+        // Routes from 2: route 1 with every value 0 is the overflow series itself.
+        (RouteId::from_index(2 + i % 4_000), values)
+    }
+
+    /// Past the capacity every new combination is the overflow series; a thread that learns
+    /// the table is full copies it once, and still finds the combinations numbered before.
+    #[test]
+    fn the_series_table_is_bounded() {
+        let table = SeriesTable::new();
+        let fresh = || LocalSeries {
+            ids: SeriesIds::default(),
+            full: false,
+        };
+        let mut first = fresh();
+        // Number 0 is the overflow series; 1.. the combinations in the order seen.
+        for i in 0..SeriesTable::CAPACITY - 1 {
+            assert_eq!(first.id(&table, key(i)), SeriesId::from_index(i + 1));
+        }
+        assert!(!first.full);
+        assert_eq!(first.id(&table, key(70_000)), SeriesId::OVERFLOW);
+        assert!(first.full && table.reported.load(Ordering::Relaxed));
+        assert_eq!(first.id(&table, key(70_001)), SeriesId::OVERFLOW);
+        assert_eq!(first.id(&table, key(5)), SeriesId::from_index(6));
+        assert_eq!(table.keys().len(), SeriesTable::CAPACITY);
+
+        let mut second = fresh();
+        assert_eq!(second.id(&table, key(7)), SeriesId::from_index(8));
+        assert!(!second.full);
+        assert_eq!(second.id(&table, key(80_000)), SeriesId::OVERFLOW);
+        assert!(second.full);
+        assert_eq!(second.id(&table, key(9)), SeriesId::from_index(10));
+    }
+
+    /// `_other` is 0, the default value next (shared with a declared value equal to it), the
+    /// cap counts neither.
+    #[test]
+    fn a_label_table_admits_up_to_its_cap() {
+        let labels = UserLabels::new(
+            &[LabelConfig::header("tenant", "X-Tenant").max_values(2)],
+            &[],
+        )
+        .unwrap();
+        assert!(matches!(&labels.tables[0].source, Source::Header(name) if &**name == "x-tenant"));
+        let mut local = labels.local();
+        let mut overflowed = Vec::new();
+        let mut resolve = |value: Option<&str>| {
+            let raw = [value, None, None, None];
+            let (_, ids) = local.resolve(&labels, RouteId::UNMATCHED, &raw, &mut |i| {
+                overflowed.push(i)
+            });
+            ids[0]
+        };
+        assert_eq!(resolve(None), 1);
+        assert_eq!(resolve(Some("")), 1);
+        assert_eq!(resolve(Some("a")), 2);
+        assert_eq!(resolve(Some("b")), 3);
+        assert_eq!(resolve(Some("c")), OTHER);
+        assert_eq!(resolve(Some("a")), 2);
+        assert_eq!(resolve(Some("_other")), OTHER);
+        assert_eq!(resolve(Some(&"x".repeat(MAX_LABEL_VALUE_LEN + 1))), OTHER);
+        assert_eq!(overflowed, [0, 0]);
+        assert_eq!(
+            &*labels.tables[0].values(),
+            ["_other", "", "a", "b"].map(Box::from)
+        );
     }
 }

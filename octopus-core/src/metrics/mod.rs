@@ -328,7 +328,7 @@ impl Observation for MetricsObservation {
         let route = self.cells.table.id(Some(route));
         let series = match &self.cells.labels {
             None => SeriesId::of_route(route),
-            Some(labels) => labels.series.id((route, self.values)),
+            Some(labels) => self.cells.series_of(labels, (route, self.values)),
         };
         if series == self.series {
             return;

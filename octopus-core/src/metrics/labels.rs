@@ -2,12 +2,16 @@
 //! (route, label values) combination seen numbered in the series table, whose numbers index
 //! the cells as route numbers do without labels.
 //!
-//! Both tables are copy-on-write maps, like the route table: replaced whole under a lock when
-//! a value or combination is first seen (a bounded number of times), read without a lock.
-//! Each thread keeps the last map it read (an `Arc` it holds) and goes back to the shared one
-//! only when a value is missing from it and the table may still grow: once a table is full,
-//! a missing value is `_other` without looking anywhere else. So a flood of new values past
-//! the cap writes nothing shared (its overflow count goes to the thread's own cells).
+//! A label's value table is a copy-on-write map, like the route table: replaced whole under a
+//! lock when a value is first admitted (at most its cap of times), read without a lock. Each
+//! thread keeps the last map it read (an `Arc` it holds) and goes back to the shared one only
+//! when a value is missing from it and the table may still grow: once a table is full, a
+//! missing value is `_other` without looking anywhere else. So a flood of new values past the
+//! cap writes nothing shared (its overflow count goes to the thread's own cells).
+//!
+//! The series table may hold tens of thousands of combinations, too many to copy on each
+//! insert: each thread keeps its own map of the combinations it has seen, and takes the shared
+//! table's lock only the first time it sees one (or once, to copy it whole, when it is full).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -20,8 +20,10 @@
 //! With labels configured ([`LabelConfig`], `OctopusBuilder::label`), a request's cells are
 //! those of its route *and* label values: each value is numbered in its label's bounded table
 //! (declared values, or a cap past which values are `_other`), the combination in a series
-//! table, both copy-on-write and read from the thread's own copy (see [`labels`]). Without
-//! labels the series number is the route number, and the only cost is one branch.
+//! table; both are read from the thread's own copy, the shared tables only when a thread first
+//! sees a value or combination (see [`labels`]). A value not admitted is counted in the
+//! thread's cells (`octopus_label_overflow_total`). Without labels the series number is the
+//! route number, and the only cost is one branch.
 //!
 //! # Exemplars
 //!

@@ -13,6 +13,7 @@
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
+//! | `octopus_metrics_labels` | `octopus_metrics` with a label of the user's own, `tenant` from the `x-tenant` header the request carries |
 //! | `peer_axum_tracing_opentelemetry` | `axum-tracing-opentelemetry`'s layers over `tracing-opentelemetry`, as its README shows |
 //! | `peer_axum_prometheus` | `axum-prometheus`'s `PrometheusMetricLayer::pair()`, as its README shows |
 
@@ -110,6 +111,37 @@ fn axum(c: &mut Criterion) {
         }
         octopus.shutdown().expect("flushes");
     }
+
+    // A label of the user's own from a header: the request carries `x-tenant`.
+    let labelled = octopus_core::Octopus::builder()
+        .service_name("bench")
+        .config(octopus_core::OctopusConfig {
+            tracing_enabled: false,
+            ..octopus_core::OctopusConfig::default()
+        })
+        .header_label(octopus_core::config::LabelConfig::header(
+            "tenant", "x-tenant",
+        ))
+        .build()
+        .expect("octopus builds");
+    let app = router().layer(OctopusLayer::new(labelled));
+    group.bench_function("octopus_metrics_labels", |b| {
+        b.iter(|| {
+            let app = app.clone();
+            runtime.block_on(async move {
+                let request = Request::get("/users/42")
+                    .header("x-tenant", "acme")
+                    .body(Body::empty())
+                    .unwrap();
+                let response = app.oneshot(request).await.unwrap();
+                black_box(
+                    axum::body::to_bytes(response.into_body(), 1024)
+                        .await
+                        .unwrap(),
+                )
+            })
+        })
+    });
 
     // axum-prometheus as its README sets it up: a global `metrics` recorder, `/metrics` rendered
     // from its handle.

@@ -9,6 +9,8 @@
 //! | `metrics_2threads` | `metrics` on two threads at once, per request (the same series: contended if shared) |
 //! | `metrics_exemplars` | `metrics` with a sampled span in the context: the exemplar slots written too |
 //! | `metrics_unmatched` | the same for a request that matched no route |
+//! | `metrics_labels` | `metrics` with two labels of the user's own: `tenant` from a header (8 values in turn, cap 100), `plan` from a function with declared values |
+//! | `metrics_labels_2threads` | `metrics_labels` on two threads at once, per request |
 //! | `floor_resolved_handles` | two clock reads, counter, histogram, gauge up and down on handles resolved once: the floor |
 //! | `peer_with_label_values` | the same work, looking the series up with `with_label_values` per request, as peer crates do |
 //! | `render_1000_series` | rendering `/metrics` holding 1 000 request series |
@@ -22,6 +24,7 @@ use std::time::Instant;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use octopus_benches::two_threads;
+use octopus_core::config::LabelConfig;
 use octopus_core::export::jaeger_agent::JaegerAgentExporter;
 use octopus_core::{
     HeaderCodec, MetricsObserver, NoHeaders, Octopus, OctopusConfig, PropagatorKind,
@@ -39,6 +42,46 @@ fn new_octopus() -> Octopus {
             .expect("valid config")
     })
     .expect("octopus builds")
+}
+
+/// `new_octopus` with two labels of the user's own: `tenant` from the `x-tenant` header (cap
+/// 100) and `plan` from a function of the request (declared values).
+fn labelled_octopus() -> Octopus {
+    Octopus::builder()
+        .config(OctopusConfig {
+            tracing_enabled: false,
+            ..OctopusConfig::prometheus(
+                "bench",
+                ["latency", "request_count", "processing_requests"],
+            )
+            .expect("valid config")
+        })
+        .header_label(LabelConfig::header("tenant", "x-tenant"))
+        .label_with(
+            LabelConfig::named("plan").values(["free", "pro"]),
+            |request| request.headers().header("x-plan"),
+        )
+        .build()
+        .expect("octopus builds")
+}
+
+/// Request headers of eight tenants, used in turn.
+fn tenant_headers() -> Vec<http::HeaderMap> {
+    (0..8)
+        .map(|i| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                "x-tenant",
+                format!("tenant-{i}").parse().expect("a header value"),
+            );
+            headers.insert(
+                "x-plan",
+                ["free", "pro"][i % 2].parse().expect("a header value"),
+            );
+            headers.insert("user-agent", "bench/1".parse().expect("a header value"));
+            headers
+        })
+        .collect()
 }
 
 /// A context holding a sampled remote span, as the tracing observer leaves it.
@@ -156,6 +199,33 @@ fn core(c: &mut Criterion) {
             octopus
                 .observe(black_box(&view))
                 .finish(black_box(&ResponseView::new(404)));
+        })
+    });
+
+    let labelled = labelled_octopus();
+    let tenants = tenant_headers();
+    group.bench_function("metrics_labels", |b| {
+        let mut next = 0;
+        b.iter(|| {
+            next = (next + 1) % tenants.len();
+            let view = RequestView::new("GET", "/users/42", &tenants[next])
+                .with_route(Some("/users/{id}"));
+            labelled.observe(black_box(&view)).finish(black_box(&ok));
+        })
+    });
+
+    group.bench_function("metrics_labels_2threads", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                let (labelled, tenants) = (&labelled, &tenants);
+                let mut next = 0;
+                move || {
+                    next = (next + 1) % tenants.len();
+                    let view = RequestView::new("GET", "/users/42", &tenants[next])
+                        .with_route(Some("/users/{id}"));
+                    labelled.observe(black_box(&view)).finish(black_box(&ok));
+                }
+            })
         })
     });
 

@@ -357,6 +357,54 @@ fn two_services_make_one_trace() {
     }
 }
 
+/// Labels of the user's own from the environment: every demo counts by the `x-tenant` header,
+/// with a cap of 1, and a constant label.
+#[test]
+fn labels_come_from_the_environment() {
+    for bin in DEMOS {
+        let demo = Demo::start(
+            bin.path,
+            &[
+                ("OTEL_SERVICE_NAME", "demo-labels"),
+                ("OTEL_TRACES_EXPORTER", "none"),
+                (
+                    "OCTOPUS_LABELS",
+                    "tenant=header:x-tenant;max_values=1;default=none",
+                ),
+                ("OCTOPUS_CONST_LABELS", "region=eu-west-1"),
+            ],
+        );
+        for tenant in ["acme", "acme", "globex", "initech"] {
+            assert_eq!(demo.get_with("/hello/x", &[("x-tenant", tenant)]).0, 200);
+        }
+        assert_eq!(demo.get("/hello/x").0, 200);
+        let (status, metrics) = demo.get("/metrics");
+        assert_eq!(status, 200);
+        let count = |tenant: &str| {
+            let series = format!(
+                r#"http_server_requests_total{{http_request_method="GET",http_response_status_code="200",http_route="{}",region="eu-west-1",service_name="demo-labels",tenant="{tenant}"}}"#,
+                bin.hello
+            );
+            value_of(&metrics, &series)
+        };
+        assert_eq!(count("acme"), Some(2.0), "{}: {metrics}", bin.path);
+        assert_eq!(count("_other"), Some(2.0), "{}: {metrics}", bin.path);
+        assert_eq!(count("none"), Some(1.0), "{}: {metrics}", bin.path);
+        assert_eq!(
+            value_of(
+                &metrics,
+                r#"octopus_label_overflow_total{label="tenant",region="eu-west-1",service_name="demo-labels"}"#
+            ),
+            Some(2.0),
+            "{}: {metrics}",
+            bin.path
+        );
+        if let Some(output) = promtool_check(&metrics) {
+            panic!("promtool check metrics failed:\n{output}");
+        }
+    }
+}
+
 #[test]
 fn uninstrumented_mode_has_no_metrics_endpoint() {
     for bin in DEMOS {
@@ -384,6 +432,11 @@ fn a_bad_variable_stops_start_up_with_exit_code_2() {
                 "OCTOPUS_INSTRUMENT",
                 "maybe",
                 r#"error: OCTOPUS_INSTRUMENT: invalid value "maybe"; expected one of on, off"#,
+            ),
+            (
+                "OCTOPUS_LABELS",
+                "tenant=header:x-tenant,http_route=header:x-route",
+                r#"error: OCTOPUS_LABELS: invalid value "http_route"; expected a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __) other than Octopus's own (service_name, http_request_method, http_response_status_code, http_route, le, quantile)"#,
             ),
         ] {
             let output = Command::new(bin.path)

@@ -1,15 +1,18 @@
 //! [`OctopusBuilder`]: an [`Octopus`] from a configuration, the environment and settings made
 //! in code — given in any order.
 
+use std::sync::Arc;
+
 use prometheus::Registry;
 
-use crate::config::Secret;
+use crate::config::{LabelConfig, Secret};
+use crate::metrics::labels::LabelFn;
 use crate::octopus::Inner;
 use crate::propagation::HeaderCodec;
 use crate::trace::{CustomExporter, SpanMetrics, TracingObserver};
 use crate::{
-    ConfigError, MetricKind, MetricsObserver, Octopus, OctopusConfig, PropagatorKind, SamplerKind,
-    TracesExporter,
+    ConfigError, HeaderSource, MetricKind, MetricsObserver, Octopus, OctopusConfig, PropagatorKind,
+    RequestView, SamplerKind, TracesExporter,
 };
 
 /// Where the environment overlay reads variables.
@@ -61,6 +64,8 @@ pub struct OctopusBuilder {
     settings: Vec<Setting>,
     registry: Option<Registry>,
     span_exporter: Option<CustomExporter>,
+    /// Labels whose values functions give, in the order added.
+    label_functions: Vec<(LabelConfig, Arc<LabelFn>)>,
 }
 
 impl std::fmt::Debug for OctopusBuilder {
@@ -71,6 +76,14 @@ impl std::fmt::Debug for OctopusBuilder {
             .field("settings", &self.settings.len())
             .field("registry", &self.registry.is_some())
             .field("span_exporter", &self.span_exporter.is_some())
+            .field(
+                "label_functions",
+                &self
+                    .label_functions
+                    .iter()
+                    .map(|(label, _)| &label.name)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -144,6 +157,97 @@ impl OctopusBuilder {
     /// (on by default with tracing; served to OpenMetrics scrapes).
     pub fn exemplars(self, on: bool) -> Self {
         self.set(move |c| c.exemplars = on)
+    }
+
+    /// Adds a label of your own to the request metrics (`http_server_requests_total`,
+    /// `http_server_request_duration_seconds`, `http_server_active_requests`), whose value
+    /// `value` gives from each request: a header, the host, a part of the path. `None` gives
+    /// the label's default value (empty: Prometheus stores the series without the label).
+    ///
+    /// The function returns a string borrowed from the request (or a `&'static str`), so
+    /// nothing is allocated per request. Its values are capped at
+    /// [`DEFAULT_LABEL_MAX_VALUES`](crate::config::DEFAULT_LABEL_MAX_VALUES) distinct ones:
+    /// later ones are counted as `_other`, said once on stderr and counted in
+    /// `octopus_label_overflow_total{label="<name>"}`. Declare the values, or another cap or
+    /// default, with [`label_with`](Self::label_with); a label straight from a header can also
+    /// come from the configuration ([`header_label`](Self::header_label), `labels` in a file,
+    /// `OCTOPUS_LABELS`).
+    ///
+    /// The name must be a Prometheus label name other than Octopus's own and those of the
+    /// other labels, else [`build`](Self::build) fails naming it; at most
+    /// [`MAX_LABELS`](crate::config::MAX_LABELS) labels in all.
+    ///
+    /// ```
+    /// use octopus_core::{MetricKind, Octopus, RequestObserver, RequestView, ResponseView};
+    ///
+    /// let octopus = Octopus::builder()
+    ///     .service_name("shop")
+    ///     .metrics([MetricKind::RequestCount])
+    ///     // The tenant is the first segment of the host name: `acme.shop.example` → `acme`.
+    ///     .label("tenant", |request| request.host()?.split('.').next())
+    ///     .build()?;
+    ///
+    /// let headers: &[(&str, &str)] = &[("host", "acme.shop.example")];
+    /// let view = RequestView::new("GET", "/cart", headers).with_route(Some("/cart"));
+    /// octopus.observe(&view).finish(&ResponseView::new(200));
+    ///
+    /// let text = octopus.scrape(&octopus_core::NoHeaders).text().into_owned();
+    /// assert!(text.contains(concat!(
+    ///     r#"http_server_requests_total{http_request_method="GET","#,
+    ///     r#"http_response_status_code="200",http_route="/cart",service_name="shop",tenant="acme"} 1"#,
+    /// )));
+    /// assert!(text.contains(r#"octopus_label_overflow_total{label="tenant",service_name="shop"} 0"#));
+    /// # Ok::<(), octopus_core::ConfigError>(())
+    /// ```
+    pub fn label<F>(self, name: impl Into<String>, value: F) -> Self
+    where
+        F: for<'r> Fn(&RequestView<'r, dyn HeaderSource + 'r>) -> Option<&'r str>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.label_with(LabelConfig::named(name), value)
+    }
+
+    /// [`label`](Self::label) with the label's settings: declared values, another cap, a
+    /// default value. `label.header` must be `None`: the function gives the value.
+    ///
+    /// ```
+    /// use octopus_core::Octopus;
+    /// use octopus_core::config::LabelConfig;
+    ///
+    /// let octopus = Octopus::builder()
+    ///     .label_with(
+    ///         LabelConfig::named("plan").values(["free", "pro"]).default_value("anonymous"),
+    ///         |request| request.headers().header("x-plan"),
+    ///     )
+    ///     .build()?;
+    /// # Ok::<(), octopus_core::ConfigError>(())
+    /// ```
+    pub fn label_with<F>(mut self, label: LabelConfig, value: F) -> Self
+    where
+        F: for<'r> Fn(&RequestView<'r, dyn HeaderSource + 'r>) -> Option<&'r str>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.label_functions.push((label, Arc::new(value)));
+        self
+    }
+
+    /// Adds a label whose value is a request header, as `labels` in a configuration file does:
+    /// `.header_label(LabelConfig::header("tenant", "x-tenant"))`.
+    pub fn header_label(self, label: LabelConfig) -> Self {
+        self.set(|c| c.labels.push(label))
+    }
+
+    /// Adds a constant label to every series of the request metrics, e.g.
+    /// `.const_label("region", "eu-west-1")`.
+    pub fn const_label(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let (name, value) = (name.into(), value.into());
+        self.set(|c| {
+            c.const_labels.insert(name, value);
+        })
     }
 
     /// Where adapters serve `/metrics`.
@@ -228,11 +332,18 @@ impl OctopusBuilder {
     /// Validates the configuration and creates the collectors.
     pub fn build(self) -> Result<Octopus, ConfigError> {
         let config = OctopusBuilder::resolve(self.base, self.env, self.settings)?;
+        let functions: Vec<&LabelConfig> = self
+            .label_functions
+            .iter()
+            .map(|(label, _)| label)
+            .collect();
+        crate::config::check_labels(&config, &functions)?;
         let registry = self.registry.unwrap_or_default();
         let metrics = if config.metrics_enabled() {
             Some(MetricsObserver::with_valid_config(
                 &config,
                 Some(registry.clone()),
+                &self.label_functions,
             )?)
         } else {
             None

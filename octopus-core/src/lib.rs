@@ -52,6 +52,11 @@
 //! A request cancelled before it ended (client gone) leaves the gauge but is neither counted nor
 //! timed: it has no status code.
 //!
+//! Labels of your own (a `tenant`, a `client`) come from a request header or a function of the
+//! request ([`OctopusBuilder::label`], [`config::LabelConfig`], `OCTOPUS_LABELS`), each bounded
+//! by declared values or a cap on distinct values, past which values are counted as `_other`
+//! and in `octopus_label_overflow_total`; constant labels from `const_labels`.
+//!
 //! # Where things are
 //!
 //! Everything an application or an adapter names is exported here, at the crate root: the

@@ -258,6 +258,28 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
     pub fn user_agent(&self) -> Option<&'a str> {
         self.headers.header("user-agent")
     }
+
+    /// The same view with `headers` (this view's, behind `dyn`) as its headers: what label
+    /// functions are given, whatever the adapter's header type.
+    pub(crate) fn with_erased_headers<'b>(
+        &self,
+        headers: &'b (dyn HeaderSource + 'b),
+    ) -> RequestView<'b, dyn HeaderSource + 'b>
+    where
+        'a: 'b,
+    {
+        RequestView {
+            method: self.method,
+            method_original: self.method_original,
+            route: self.route,
+            path: self.path,
+            scheme: self.scheme,
+            host: self.host,
+            protocol_version: self.protocol_version,
+            received_at: self.received_at,
+            headers,
+        }
+    }
 }
 
 impl<'a> RequestView<'a, http::HeaderMap> {

@@ -44,6 +44,10 @@ fn the_sample_file_is_the_defaults_and_names_every_key() {
         metrics_bearer_token: Some("t".into()),
         service_version: Some("1".into()),
         resource_attributes: [("k".to_owned(), "v".to_owned())].into(),
+        labels: vec![octopus_core::config::LabelConfig::header(
+            "tenant", "x-tenant",
+        )],
+        const_labels: [("region".to_owned(), "eu".to_owned())].into(),
         otlp_endpoint: Some("http://x".into()),
         otlp_headers: [("k".to_owned(), "v".into())].into(),
         otlp_certificate: Some("ca.pem".into()),
@@ -64,7 +68,7 @@ fn the_sample_file_is_the_defaults_and_names_every_key() {
         .collect();
     assert_eq!(
         fields.len(),
-        34,
+        36,
         "a new field? add it to deploy/octopus.toml"
     );
     let text = std::fs::read_to_string(sample_path()).unwrap();

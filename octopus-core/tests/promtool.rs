@@ -153,3 +153,58 @@ fn the_openmetrics_rendering_passes_prometheus_openmetrics_parser() {
     let bad_exemplar = "# TYPE a counter\na_total 1.0 # {trace_id=abc} 1.0\n# EOF\n";
     assert!(!promtool_parse_openmetrics(bad_exemplar, "bad-exemplar").0);
 }
+
+/// With labels of the user's own (from a header with a cap that overflows, from a function with
+/// declared values) and a constant label, both formats still pass Prometheus's checks; the
+/// OpenMetrics one with exemplars on the labelled series.
+#[test]
+fn labels_of_the_users_own_pass_promtool() {
+    if promtool_and_an_octopus().is_none() {
+        return;
+    }
+    let octopus = Octopus::builder()
+        .service_name("users")
+        .span_exporter(opentelemetry_sdk::trace::InMemorySpanExporter::default())
+        .header_label(octopus_core::config::LabelConfig::header("tenant", "x-tenant").max_values(2))
+        .label_with(
+            octopus_core::config::LabelConfig::named("client")
+                .values(["curl", "prometheus"])
+                .default_value("unknown"),
+            |request| {
+                request
+                    .user_agent()
+                    .and_then(|agent| agent.split('/').next())
+            },
+        )
+        .const_label("region", "eu-west-1")
+        .build()
+        .unwrap();
+    for i in 0..12 {
+        let tenant = format!("tenant \"{}\" \\", i % 4);
+        let agent = ["curl/8", "wget/1", "prometheus/3"][i % 3];
+        let headers: &[(&str, &str)] = &[("x-tenant", &tenant), ("user-agent", agent)];
+        let route = [Some("/users/{id}"), None][i % 2];
+        let observed = octopus.observe(&RequestView::new("GET", "/raw", headers).with_route(route));
+        observed.finish(&ResponseView::new([200, 503][i % 2]));
+    }
+    let _in_flight = octopus
+        .observe(&RequestView::new("GET", "/slow", &NoHeaders).with_route(Some("/slow/{ms}")));
+
+    let text = octopus.scrape(&NoHeaders);
+    let body = text.text();
+    assert!(body.contains("tenant=\"_other\""), "{body}");
+    assert!(body.contains("octopus_label_overflow_total{label=\"tenant\",region=\"eu-west-1\",service_name=\"users\"} 6"), "{body}");
+    let (ok, output) = promtool_check(&text.body);
+    assert!(ok, "promtool check metrics failed:\n{output}\n---\n{body}");
+    assert!(output.trim().is_empty(), "promtool reported:\n{output}");
+
+    let headers: &[(&str, &str)] = &[("accept", "application/openmetrics-text;version=1.0.0")];
+    let body = octopus.scrape(headers).text().into_owned();
+    assert!(body.contains(" # {trace_id="), "{body}");
+    let (ok, output) = promtool_parse_openmetrics(&body, "labels");
+    assert!(
+        ok,
+        "Prometheus's OpenMetrics parser refused it:\n{output}\n---\n{body}"
+    );
+    octopus.shutdown().unwrap();
+}

@@ -74,6 +74,18 @@ const TABLE: &[EnvVar] = &[
         c.metrics = parse_metric_list(&value).map_err(|e| e.in_field(var))?;
         Ok(())
     }),
+    EnvVar::new("OCTOPUS_LABELS", |c, var, value| {
+        // Replaces the file's labels whole: an empty value turns them off.
+        c.labels = super::labels::parse_labels_env(var, &value)?;
+        Ok(())
+    })
+    .checked(validate::labels),
+    EnvVar::new("OCTOPUS_CONST_LABELS", |c, var, value| {
+        // Entries add to (and replace) the file's constant labels.
+        c.const_labels.extend(parse_key_values(var, &value, false)?);
+        Ok(())
+    })
+    .checked(validate::labels),
     EnvVar::new("OCTOPUS_METRICS_ADDR", |c, _, value| {
         c.metrics_address = Some(value);
         Ok(())
@@ -772,6 +784,12 @@ mod tests {
         ("OTEL_SERVICE_NAME", "checkout", Some(" ")),
         ("OTEL_RESOURCE_ATTRIBUTES", "team=payments", Some("region")),
         ("OCTOPUS_METRICS", "latency", Some("latncy")),
+        (
+            "OCTOPUS_LABELS",
+            "tenant=header:x-tenant",
+            Some("tenant=x-tenant"),
+        ),
+        ("OCTOPUS_CONST_LABELS", "region=eu", Some("le=1")),
         ("OCTOPUS_METRICS_ADDR", "127.0.0.1:9464", Some("localhost")),
         ("OCTOPUS_METRICS_TOKEN", "t0ken", Some("two words")),
         ("OTEL_SDK_DISABLED", "true", Some("maybe")),

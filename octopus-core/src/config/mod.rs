@@ -10,6 +10,7 @@ mod choice;
 mod env;
 mod error;
 mod file;
+mod labels;
 mod secret;
 mod validate;
 
@@ -24,7 +25,12 @@ pub use self::choice::{
 pub use self::env::ENV_VARS;
 pub use self::error::ConfigError;
 pub use self::file::CONFIG_FILE_VAR;
+pub use self::labels::{
+    DEFAULT_LABEL_MAX_VALUES, LabelConfig, MAX_LABEL_MAX_VALUES, MAX_LABEL_VALUE_LEN, MAX_LABELS,
+    OTHER_LABEL_VALUE, RESERVED_LABEL_NAMES,
+};
 pub use self::secret::Secret;
+pub(crate) use self::validate::check_labels;
 use crate::export::jaeger_agent;
 
 /// The histogram buckets OpenTelemetry recommends for `http.server.request.duration`, seconds.
@@ -77,6 +83,18 @@ pub struct OctopusConfig {
     /// The `http_route` label value shared by requests that matched no route. Empty by default:
     /// Prometheus then stores the series without the label, as OpenTelemetry's exporters do.
     pub unmatched_route_label: String,
+    /// Labels of the user's own on the request metrics, whose values come from request headers
+    /// (at most [`MAX_LABELS`], each bounded: see [`LabelConfig`]). Labels whose values a
+    /// function gives are added in code ([`OctopusBuilder::label`](crate::OctopusBuilder::label))
+    /// and are not listed here. Environment: `OCTOPUS_LABELS`
+    /// (`tenant=header:x-tenant;max_values=50,plan=header:x-plan;values=free|pro`; replaces the
+    /// file's labels).
+    pub labels: Vec<LabelConfig>,
+    /// Constant labels on every series of the request metrics (and of
+    /// `octopus_label_overflow_total`), besides `service_name`: `{ region = "eu-west-1" }`.
+    /// Environment: `OCTOPUS_CONST_LABELS` (`k=v,k2=v2`, values percent-decoded; entries add to
+    /// and replace the file's).
+    pub const_labels: BTreeMap<String, String>,
     /// Request paths that are neither counted nor traced (exact match). The metrics path is
     /// always excluded.
     pub excluded_paths: Vec<String>,
@@ -190,6 +208,8 @@ impl Default for OctopusConfig {
             latency_buckets: DEFAULT_LATENCY_BUCKETS.to_vec(),
             metrics_path: "/metrics".into(),
             unmatched_route_label: String::new(),
+            labels: Vec::new(),
+            const_labels: BTreeMap::new(),
             excluded_paths: vec!["/metrics".into(), "/health".into()],
             metrics_address: None,
             metrics_bearer_token: None,

@@ -8,7 +8,11 @@
 
 use crate::export::jaeger_agent::{MAX_PACKET_SIZE, MIN_PACKET_SIZE};
 
-use super::{ConfigError, MetricKind, OctopusConfig};
+use super::labels::is_label_name;
+use super::{
+    ConfigError, LabelConfig, MAX_LABEL_MAX_VALUES, MAX_LABEL_VALUE_LEN, MAX_LABELS, MetricKind,
+    OTHER_LABEL_VALUE, OctopusConfig, RESERVED_LABEL_NAMES,
+};
 
 /// A check of one field (or of fields that only make sense together), reporting the field.
 pub(super) type Rule = fn(&OctopusConfig) -> Result<(), ConfigError>;
@@ -21,6 +25,7 @@ const RULES: &[Rule] = &[
     latency_buckets,
     metrics_path,
     excluded_paths,
+    labels,
     metrics_address,
     metrics_bearer_token,
     jaeger_host,
@@ -135,6 +140,128 @@ fn check_path(field: &str, path: &str) -> Result<(), ConfigError> {
             path,
             "a path starting with '/'",
         ));
+    }
+    Ok(())
+}
+
+/// The labels of the configuration (each from a header) and its constant labels.
+pub(super) fn labels(config: &OctopusConfig) -> Result<(), ConfigError> {
+    check_labels(config, &[])
+}
+
+/// The labels of `config` and `from_functions` (labels given in code with a function, which
+/// have no header) together: names valid, not Octopus's own, each once among them and the
+/// constant labels; at most [`MAX_LABELS`]; values and caps in range. Errors name the field
+/// (`labels`, `const_labels`), the value and what is valid.
+pub(crate) fn check_labels(
+    config: &OctopusConfig,
+    from_functions: &[&LabelConfig],
+) -> Result<(), ConfigError> {
+    const FIELD: &str = "labels";
+    let name_expected = || {
+        format!(
+            "a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __) other than \
+             Octopus's own ({})",
+            RESERVED_LABEL_NAMES.join(", ")
+        )
+    };
+    let check_name = |field: &str, name: &str| {
+        if !is_label_name(name) || RESERVED_LABEL_NAMES.contains(&name) {
+            return Err(ConfigError::invalid(field, name, &name_expected()));
+        }
+        Ok(())
+    };
+    let all: Vec<(&LabelConfig, bool)> = config
+        .labels
+        .iter()
+        .map(|label| (label, false))
+        .chain(from_functions.iter().map(|label| (*label, true)))
+        .collect();
+    for (i, &(label, from_function)) in all.iter().enumerate() {
+        check_name(FIELD, &label.name)?;
+        if all[..i].iter().any(|(other, _)| other.name == label.name)
+            || config.const_labels.contains_key(&label.name)
+        {
+            return Err(ConfigError::invalid(
+                FIELD,
+                &label.name,
+                "each label name at most once, constant labels (const_labels) included",
+            ));
+        }
+        match (&label.header, from_function) {
+            (Some(header), false) => {
+                let lower = header.to_ascii_lowercase();
+                if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+                    return Err(ConfigError::invalid(
+                        &format!("labels.{}.header", label.name),
+                        header,
+                        "a header name of letters, digits and !#$%&'*+-.^_`|~",
+                    ));
+                }
+            }
+            (None, false) => {
+                return Err(ConfigError::invalid(
+                    &format!("labels.{}.header", label.name),
+                    "",
+                    "the request header the label's value comes from",
+                ));
+            }
+            (Some(header), true) => {
+                return Err(ConfigError::invalid(
+                    &format!("labels.{}.header", label.name),
+                    header,
+                    "no header for a label whose value a function gives",
+                ));
+            }
+            (None, true) => {}
+        }
+        if label.values.is_empty() && !(1..=MAX_LABEL_MAX_VALUES).contains(&label.max_values) {
+            return Err(ConfigError::invalid(
+                &format!("labels.{}.max_values", label.name),
+                label.max_values,
+                &format!("a number of values from 1 to {MAX_LABEL_MAX_VALUES}"),
+            ));
+        }
+        if label.values.len() > MAX_LABEL_MAX_VALUES {
+            return Err(ConfigError::invalid(
+                &format!("labels.{}.values", label.name),
+                format!("{} values", label.values.len()),
+                &format!("at most {MAX_LABEL_MAX_VALUES} values"),
+            ));
+        }
+        for value in label.values.iter().chain([&label.default]) {
+            if value.len() > MAX_LABEL_VALUE_LEN || value == OTHER_LABEL_VALUE {
+                return Err(ConfigError::invalid(
+                    &format!("labels.{}", label.name),
+                    value,
+                    &format!(
+                        "values and default of at most {MAX_LABEL_VALUE_LEN} bytes, other than \
+                         {OTHER_LABEL_VALUE}"
+                    ),
+                ));
+            }
+        }
+    }
+    if all.len() > MAX_LABELS {
+        return Err(ConfigError::invalid(
+            FIELD,
+            all.iter()
+                .map(|(label, _)| label.name.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            &format!("at most {MAX_LABELS} labels"),
+        ));
+    }
+    for name in config.const_labels.keys() {
+        check_name("const_labels", name)?;
+        // `octopus_label_overflow_total`, there with labels of the user's own, has its own.
+        if name == "label" && !all.is_empty() {
+            return Err(ConfigError::invalid(
+                "const_labels",
+                name,
+                "a name other than label, which octopus_label_overflow_total uses",
+            ));
+        }
     }
     Ok(())
 }

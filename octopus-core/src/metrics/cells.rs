@@ -25,7 +25,9 @@
 //!
 //! Memory: blocks are made lazily, per thread that observed a request, per route template
 //! seen by that thread, per method and status class it saw; about 2 KiB per template and
-//! thread, plus 8 bytes per histogram bucket per status per thread.
+//! thread, plus 8 bytes per histogram bucket per status per thread. With labels of the user's
+//! own, blocks are per combination of route and label values seen by the thread instead, and
+//! the block index has room for `SeriesTable::CAPACITY` combinations (about 24 KiB per thread).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -36,10 +38,11 @@ use std::sync::{Arc, OnceLock, Weak};
 use crate::HttpMethod;
 
 use super::exemplar::ExemplarSlot;
+use super::labels::{LabelIds, LocalLabels, SeriesId, SeriesKey, SeriesTable, UserLabels};
 use super::routes::{RouteId, RouteTable};
 
-/// Route ids are grouped by this many, so a thread's block only grows with the templates
-/// it actually serves.
+/// Route ids (series ids with labels of the user's own) are grouped by this many, so a
+/// thread's block only grows with the templates (and label values) it actually serves.
 const ROUTES_PER_CHUNK: usize = 64;
 
 /// Status codes are three digits (RFC 9110 §15); slots cover 100..=999, grouped by their
@@ -65,10 +68,17 @@ pub(crate) struct Layout {
 
 /// One thread's cells for one observer.
 pub(crate) struct ThreadCells {
+    /// The observer's id (its registry's): finds this thread's block of it.
+    observer: u64,
     /// The observer's route templates, for a route named after the request started
     /// ([`set_route`](crate::Observation::set_route)).
     pub(crate) table: Arc<RouteTable>,
     pub(crate) layout: Arc<Layout>,
+    /// The observer's labels of the user's own, if any: the cells are then numbered by series
+    /// (route and label values) rather than by route.
+    pub(crate) labels: Option<Arc<UserLabels>>,
+    /// Per label of the user's own: the requests of this thread whose value was not admitted.
+    pub(crate) label_overflow: Box<[AtomicU64]>,
     chunks: Box<[OnceLock<RouteChunk>]>,
 }
 
@@ -106,19 +116,33 @@ pub(crate) struct StatusCells {
 }
 
 impl ThreadCells {
-    fn new(table: Arc<RouteTable>, layout: Arc<Layout>) -> Self {
-        let chunks = RouteTable::CAPACITY.div_ceil(ROUTES_PER_CHUNK);
+    fn new(
+        observer: u64,
+        table: Arc<RouteTable>,
+        layout: Arc<Layout>,
+        labels: Option<Arc<UserLabels>>,
+    ) -> Self {
+        let capacity = match labels {
+            None => RouteTable::CAPACITY,
+            Some(_) => SeriesTable::CAPACITY,
+        };
+        let chunks = capacity.div_ceil(ROUTES_PER_CHUNK);
+        let label_count = labels.as_ref().map_or(0, |labels| labels.tables.len());
         ThreadCells {
+            observer,
             table,
             layout,
+            label_overflow: (0..label_count).map(|_| AtomicU64::new(0)).collect(),
+            labels,
             chunks: (0..chunks).map(|_| OnceLock::new()).collect(),
         }
     }
 
-    /// The cells of `route` and `method`, made on first use.
+    /// The cells of `series` (a route's, without labels of the user's own) and `method`, made
+    /// on first use.
     #[inline]
-    pub(crate) fn method(&self, route: RouteId, method: HttpMethod) -> &MethodCells {
-        let index = route.index();
+    pub(crate) fn method(&self, series: SeriesId, method: HttpMethod) -> &MethodCells {
+        let index = series.index();
         let chunk = self.chunks[index / ROUTES_PER_CHUNK].get_or_init(|| {
             (0..ROUTES_PER_CHUNK)
                 .map(|_| OnceLock::new())
@@ -132,8 +156,26 @@ impl ThreadCells {
         &cells.methods[method.index()]
     }
 
-    /// Every route's cells made so far, with their ids.
-    pub(crate) fn routes(&self) -> impl Iterator<Item = (RouteId, &RouteCells)> {
+    /// The series of `key`, for a route named late (on whatever thread the request is then):
+    /// from the current thread's copy of the series table, as at the start.
+    pub(crate) fn series_of(&self, labels: &UserLabels, key: SeriesKey) -> SeriesId {
+        LOCAL_BLOCKS
+            .try_with(|blocks| {
+                let mut blocks = blocks.borrow_mut();
+                let block = blocks
+                    .iter_mut()
+                    .find(|block| block.observer == self.observer)?;
+                let local = block.labels.get_or_insert_with(|| labels.local());
+                Some(local.series(labels, key))
+            })
+            .ok()
+            .flatten()
+            // A thread that started no request of this observer (or is being torn down).
+            .unwrap_or_else(|| labels.local().series(labels, key))
+    }
+
+    /// Every series' cells made so far, with their ids.
+    pub(crate) fn series(&self) -> impl Iterator<Item = (SeriesId, &RouteCells)> {
         self.chunks
             .iter()
             .enumerate()
@@ -141,7 +183,7 @@ impl ThreadCells {
             .flat_map(|(c, chunk)| {
                 chunk.iter().enumerate().filter_map(move |(r, cells)| {
                     Some((
-                        RouteId::from_index(c * ROUTES_PER_CHUNK + r),
+                        SeriesId::from_index(c * ROUTES_PER_CHUNK + r),
                         &**cells.get()?,
                     ))
                 })
@@ -241,9 +283,31 @@ struct LocalBlock {
     routes: HashMap<Rc<str>, RouteId, foldhash::fast::RandomState>,
     /// The last route looked up here, compared before hashing.
     last_route: Option<(Rc<str>, RouteId)>,
+    /// This thread's copies of the label and series tables, with labels of the user's own.
+    labels: Option<LocalLabels>,
 }
 
 impl LocalBlock {
+    /// The number of `route`, from this thread's copy of the route table.
+    #[inline]
+    fn route(&mut self, route: Option<&str>) -> RouteId {
+        match route {
+            None => RouteId::UNMATCHED,
+            // Most requests repeat the route of the one before on this thread (one busy
+            // endpoint, or a benchmark): comparing it first skips hashing.
+            Some(template) => match &self.last_route {
+                Some((last, id)) if **last == *template => *id,
+                _ => match self.routes.get_key_value(template) {
+                    Some((key, &id)) => {
+                        self.last_route = Some((key.clone(), id));
+                        id
+                    }
+                    None => self.learn(template),
+                },
+            },
+        }
+    }
+
     /// Numbers `template` from the observer's table, and remembers it unless it overflowed
     /// (raw paths past the cap must not grow this map either).
     #[cold]
@@ -268,18 +332,24 @@ pub(crate) struct CellsRegistry {
     id: u64,
     table: Arc<RouteTable>,
     layout: Arc<Layout>,
+    labels: Option<Arc<UserLabels>>,
     threads: std::sync::Mutex<Vec<Arc<ThreadCells>>>,
     /// Only ever weakly referenced elsewhere: it dies with the registry.
     alive: Arc<()>,
 }
 
 impl CellsRegistry {
-    pub(crate) fn new(table: Arc<RouteTable>, layout: Arc<Layout>) -> Self {
+    pub(crate) fn new(
+        table: Arc<RouteTable>,
+        layout: Arc<Layout>,
+        labels: Option<Arc<UserLabels>>,
+    ) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         CellsRegistry {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             table,
             layout,
+            labels,
             threads: std::sync::Mutex::new(Vec::new()),
             alive: Arc::new(()),
         }
@@ -291,6 +361,11 @@ impl CellsRegistry {
 
     pub(crate) fn table(&self) -> &RouteTable {
         &self.table
+    }
+
+    /// The labels of the user's own, if any.
+    pub(crate) fn labels(&self) -> Option<&UserLabels> {
+        self.labels.as_deref()
     }
 
     /// A request with `route` starts on this thread: this thread's block (found in the
@@ -307,21 +382,7 @@ impl CellsRegistry {
                     None => self.register_local(&mut blocks),
                 };
                 let block = &mut blocks[index];
-                let route = match route {
-                    None => RouteId::UNMATCHED,
-                    // Most requests repeat the route of the one before on this thread (one
-                    // busy endpoint, or a benchmark): comparing it first skips hashing.
-                    Some(template) => match &block.last_route {
-                        Some((last, id)) if **last == *template => *id,
-                        _ => match block.routes.get_key_value(template) {
-                            Some((key, &id)) => {
-                                block.last_route = Some((key.clone(), id));
-                                id
-                            }
-                            None => block.learn(template),
-                        },
-                    },
-                };
+                let route = block.route(route);
                 (block.cells.clone(), route)
             })
             // Only while the thread is being torn down (a request dropped by a thread-local
@@ -330,6 +391,43 @@ impl CellsRegistry {
                 let cells = self.register();
                 let route = cells.table.id(route);
                 (cells, route)
+            })
+    }
+
+    /// [`start`](Self::start) with labels of the user's own: also the series of the route
+    /// and the request's raw label values `raw` (numbered from the thread's copies of the
+    /// tables), and the values' numbers. A value not admitted is counted in this thread's
+    /// `label_overflow`.
+    #[inline]
+    pub(crate) fn start_labelled(
+        &self,
+        labels: &UserLabels,
+        route: Option<&str>,
+        raw: &[Option<&str>; crate::config::MAX_LABELS],
+    ) -> (Arc<ThreadCells>, SeriesId, LabelIds) {
+        LOCAL_BLOCKS
+            .try_with(|blocks| {
+                let mut blocks = blocks.borrow_mut();
+                let index = match blocks.iter().position(|block| block.observer == self.id) {
+                    Some(index) => index,
+                    None => self.register_local(&mut blocks),
+                };
+                let block = &mut blocks[index];
+                let route = block.route(route);
+                let cells = &block.cells;
+                let local = block.labels.get_or_insert_with(|| labels.local());
+                let (series, values) = local.resolve(labels, route, raw, &mut |label| {
+                    cells.label_overflow[label].fetch_add(1, Ordering::Relaxed);
+                });
+                (block.cells.clone(), series, values)
+            })
+            .unwrap_or_else(|_| {
+                let cells = self.register();
+                let route = cells.table.id(route);
+                let (series, values) = labels.resolve_shared(route, raw, |label| {
+                    cells.label_overflow[label].fetch_add(1, Ordering::Relaxed);
+                });
+                (cells, series, values)
             })
     }
 
@@ -344,13 +442,19 @@ impl CellsRegistry {
             alive: Arc::downgrade(&self.alive),
             routes: HashMap::default(),
             last_route: None,
+            labels: None,
         });
         blocks.len() - 1
     }
 
     #[cold]
     fn register(&self) -> Arc<ThreadCells> {
-        let cells = Arc::new(ThreadCells::new(self.table.clone(), self.layout.clone()));
+        let cells = Arc::new(ThreadCells::new(
+            self.id,
+            self.table.clone(),
+            self.layout.clone(),
+            self.labels.clone(),
+        ));
         self.threads
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

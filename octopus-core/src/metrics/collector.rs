@@ -10,6 +10,7 @@ use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 use prometheus::{HistogramOpts, Opts};
 
 use super::cells::{CellsRegistry, Layout};
+use super::labels::{LabelIds, SeriesId};
 use super::openmetrics::Exemplar;
 use super::openmetrics::ExemplarSource;
 use super::routes::RouteId;
@@ -20,6 +21,20 @@ pub(crate) const ROUTE_LABEL: &str = "http_route";
 pub(crate) const STATUS_LABEL: &str = "http_response_status_code";
 pub(crate) const SERVICE_LABEL: &str = "service_name";
 
+/// The counter of requests whose value of a label of the user's own was not admitted.
+pub(crate) const LABEL_OVERFLOW: &str = "octopus_label_overflow_total";
+
+/// The constant labels of Octopus's families: `service_name` and the configured ones.
+fn const_labels(config: &OctopusConfig) -> std::collections::HashMap<String, String> {
+    let mut labels: std::collections::HashMap<String, String> = config
+        .const_labels
+        .iter()
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    labels.insert(SERVICE_LABEL.into(), config.service_name.clone());
+    labels
+}
+
 /// The families' descriptions: their full names, help and constant labels.
 pub(crate) struct Families {
     requests: Option<Desc>,
@@ -28,14 +43,21 @@ pub(crate) struct Families {
 }
 
 impl Families {
-    /// The configured families, named and checked as the `prometheus` crate does.
-    pub(crate) fn new(config: &OctopusConfig) -> Result<Self, ConfigError> {
+    /// The configured families, named and checked as the `prometheus` crate does;
+    /// `user_labels`: the names of the labels of the user's own, in their order.
+    pub(crate) fn new(config: &OctopusConfig, user_labels: &[&str]) -> Result<Self, ConfigError> {
         let prefix = config.metrics_prefix.as_deref().unwrap_or("");
         let opts = |kind: MetricKind, help: &str, labels: &[&str]| {
             Opts::new(kind.metric_name(), help)
                 .namespace(prefix)
-                .const_label(SERVICE_LABEL, &config.service_name)
-                .variable_labels(labels.iter().map(|label| label.to_string()).collect())
+                .const_labels(const_labels(config))
+                .variable_labels(
+                    labels
+                        .iter()
+                        .chain(user_labels)
+                        .map(|label| label.to_string())
+                        .collect(),
+                )
         };
         let describe = |kind: MetricKind, describer: &dyn Describer| {
             if !config.metrics.contains(&kind) {
@@ -120,14 +142,25 @@ impl Parts {
     };
 }
 
-/// (route, method, status: `None` for out of range).
-type SeriesKey = (RouteId, HttpMethod, Option<u16>);
+/// (series: the route, or the route and label values; method; status: `None` for out of
+/// range).
+type SeriesKey = (SeriesId, HttpMethod, Option<u16>);
+
+/// The labels of the user's own as a snapshot sees them.
+struct UserLabelValues {
+    names: Vec<Box<str>>,
+    /// Per label, its values by number.
+    values: Vec<Vec<Box<str>>>,
+    /// Per series number, its route and label values.
+    series: Vec<(RouteId, LabelIds)>,
+}
 
 /// Every thread's cells, summed at one moment.
 pub(crate) struct Snapshot {
     series: BTreeMap<SeriesKey, SeriesTotals>,
-    active: BTreeMap<(RouteId, HttpMethod), i64>,
+    active: BTreeMap<(SeriesId, HttpMethod), i64>,
     labels: Vec<Box<str>>,
+    user: Option<UserLabelValues>,
 }
 
 impl Snapshot {
@@ -142,7 +175,7 @@ impl Snapshot {
         let mut series: BTreeMap<SeriesKey, SeriesTotals> = BTreeMap::new();
         let mut active = BTreeMap::new();
         for thread in cells.threads() {
-            for (route, route_cells) in thread.routes() {
+            for (route, route_cells) in thread.series() {
                 for (method, method_cells) in HttpMethod::ALL.iter().zip(&route_cells.methods) {
                     if parts.active && layout.active && method_cells.seen() {
                         *active.entry((route, *method)).or_default() +=
@@ -182,15 +215,43 @@ impl Snapshot {
                 }
             }
         }
+        // The tables after the cells: every number a cell was found under is in them.
+        let user = cells.labels().map(|labels| UserLabelValues {
+            names: labels
+                .tables
+                .iter()
+                .map(|table| table.name.clone())
+                .collect(),
+            values: labels.tables.iter().map(|table| table.values()).collect(),
+            series: labels.series.keys(),
+        });
         Snapshot {
             series,
             active,
             labels: cells.table().labels().clone(),
+            user,
         }
     }
 
-    fn label(&self, route: RouteId) -> &str {
+    /// The `http_route` value of a series.
+    fn label(&self, series: SeriesId) -> &str {
+        let route = match &self.user {
+            None => series.as_route(),
+            Some(user) => user.series[series.index()].0,
+        };
         &self.labels[route.index()]
+    }
+
+    /// The labels of the user's own of a series: (name, value), in the labels' order.
+    fn user_labels(&self, series: SeriesId) -> impl Iterator<Item = (&str, &str)> {
+        self.user.iter().flat_map(move |user| {
+            let values = &user.series[series.index()].1;
+            user.names
+                .iter()
+                .zip(&user.values)
+                .zip(values)
+                .map(|((name, table), &id)| (&**name, &*table[usize::from(id)]))
+        })
     }
 
     /// The family of `kind`, in the `prometheus` crate's model, if it is on.
@@ -245,6 +306,10 @@ impl Snapshot {
                     pair(METHOD_LABEL, method.as_str()),
                     pair(ROUTE_LABEL, self.label(route)),
                 ];
+                labels.extend(
+                    self.user_labels(route)
+                        .map(|(name, value)| pair(name, value)),
+                );
                 labels.extend(desc.const_label_pairs.iter().cloned());
                 labels.sort_by(|a, b| a.name().cmp(b.name()));
                 let mut metric = proto::Metric::from_gauge(gauge);
@@ -264,19 +329,32 @@ impl Snapshot {
             pair(ROUTE_LABEL, self.label(route)),
             pair(STATUS_LABEL, &status),
         ];
+        labels.extend(
+            self.user_labels(route)
+                .map(|(name, value)| pair(name, value)),
+        );
         labels.extend(desc.const_label_pairs.iter().cloned());
         labels.sort_by(|a, b| a.name().cmp(b.name()));
         labels
     }
 
     /// The series' totals by their label values, for the exemplar lookups of one encoding.
-    fn by_labels(&self) -> HashMap<(&str, &str, String), &SeriesTotals> {
+    fn by_labels(&self) -> HashMap<ExemplarKey<'_>, &SeriesTotals> {
         self.series
             .iter()
             .map(|(&(route, method, status), totals)| {
                 let status = status.map_or_else(|| "_OTHER".to_owned(), |code| code.to_string());
-                ((method.as_str(), self.label(route), status), totals)
+                let user = self.user_labels(route).map(|(_, value)| value).collect();
+                ((method.as_str(), self.label(route), status, user), totals)
             })
+            .collect()
+    }
+
+    /// The names of the labels of the user's own, in their order.
+    fn user_label_names(&self) -> Vec<&str> {
+        self.user
+            .iter()
+            .flat_map(|user| user.names.iter().map(|name| &**name))
             .collect()
     }
 }
@@ -331,11 +409,16 @@ impl Collector for HttpCollector {
     }
 }
 
+/// A series by its label values: method, route, status, then the labels of the user's own in
+/// their order.
+type ExemplarKey<'s> = (&'s str, &'s str, String, Vec<&'s str>);
+
 /// The exemplars of one snapshot, found by a gathered metric's labels.
 pub(crate) struct SnapshotExemplars<'s> {
     requests_name: Option<&'s str>,
     duration_name: Option<&'s str>,
-    series: HashMap<(&'s str, &'s str, String), &'s SeriesTotals>,
+    series: HashMap<ExemplarKey<'s>, &'s SeriesTotals>,
+    user_labels: Vec<&'s str>,
 }
 
 impl<'s> SnapshotExemplars<'s> {
@@ -344,6 +427,7 @@ impl<'s> SnapshotExemplars<'s> {
             requests_name: families.requests.as_ref().map(|d| d.fq_name.as_str()),
             duration_name: families.duration.as_ref().map(|d| d.fq_name.as_str()),
             series: snapshot.by_labels(),
+            user_labels: snapshot.user_label_names(),
         }
     }
 
@@ -359,6 +443,10 @@ impl<'s> SnapshotExemplars<'s> {
             value(METHOD_LABEL)?,
             value(ROUTE_LABEL)?,
             value(STATUS_LABEL)?.to_owned(),
+            self.user_labels
+                .iter()
+                .map(|name| value(name))
+                .collect::<Option<Vec<_>>>()?,
         );
         self.series.get(&key).copied()
     }
@@ -382,5 +470,67 @@ impl ExemplarSource for SnapshotExemplars<'_> {
             return None;
         }
         *self.totals(metric)?.exemplars.get(bucket + 1)?
+    }
+}
+
+/// `octopus_label_overflow_total{label="..."}`: per label of the user's own, the requests whose
+/// value was not admitted (not among the declared values, past the cap, or too long), summed
+/// over the threads' cells. Every label has its series, 0 until a value is refused.
+pub(crate) struct LabelOverflowCollector {
+    cells: Arc<CellsRegistry>,
+    desc: Desc,
+}
+
+impl LabelOverflowCollector {
+    pub(crate) fn new(
+        config: &OctopusConfig,
+        cells: Arc<CellsRegistry>,
+    ) -> Result<Self, ConfigError> {
+        let desc = Opts::new(
+            LABEL_OVERFLOW,
+            "Requests whose value of a label was not admitted and counted as _other.",
+        )
+        .const_labels(const_labels(config))
+        .variable_labels(vec!["label".into()])
+        .describe()
+        .map_err(|error| ConfigError::Registration {
+            metric: LABEL_OVERFLOW.into(),
+            reason: error.to_string(),
+        })?;
+        Ok(LabelOverflowCollector { cells, desc })
+    }
+}
+
+impl Collector for LabelOverflowCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let Some(labels) = self.cells.labels() else {
+            return Vec::new();
+        };
+        let mut totals = vec![0u64; labels.tables.len()];
+        for thread in self.cells.threads() {
+            for (total, count) in totals.iter_mut().zip(thread.label_overflow.iter()) {
+                *total += count.load(Ordering::Acquire);
+            }
+        }
+        let metrics = labels
+            .tables
+            .iter()
+            .zip(totals)
+            .map(|(table, total)| {
+                let mut counter = proto::Counter::default();
+                counter.set_value(total as f64);
+                let mut label_pairs = vec![pair("label", &table.name)];
+                label_pairs.extend(self.desc.const_label_pairs.iter().cloned());
+                label_pairs.sort_by(|a, b| a.name().cmp(b.name()));
+                let mut metric = proto::Metric::from_label(label_pairs);
+                metric.set_counter(counter);
+                metric
+            })
+            .collect();
+        vec![family(&self.desc, MetricType::COUNTER, metrics)]
     }
 }

@@ -15,6 +15,16 @@
 //! series; nor can raw paths passed as templates by mistake: past [`MAX_ROUTE_TEMPLATES`]
 //! distinct templates, new ones share the series of [`OVERFLOW_ROUTE`].
 //!
+//! # Labels of the user's own
+//!
+//! With labels configured ([`LabelConfig`], `OctopusBuilder::label`), a request's cells are
+//! those of its route *and* label values: each value is numbered in its label's bounded table
+//! (declared values, or a cap past which values are `_other`), the combination in a series
+//! table; both are read from the thread's own copy, the shared tables only when a thread first
+//! sees a value or combination (see [`labels`]). A value not admitted is counted in the
+//! thread's cells (`octopus_label_overflow_total`). Without labels the series number is the
+//! route number, and the only cost is one branch.
+//!
 //! # Exemplars
 //!
 //! When a request's span is sampled and exemplars are on (config `exemplars`, on by default
@@ -25,6 +35,7 @@
 mod cells;
 mod collector;
 mod exemplar;
+pub(crate) mod labels;
 /// The OpenMetrics 1.0 exposition, served when the scraper asks for it.
 pub(crate) mod openmetrics;
 mod routes;
@@ -38,9 +49,13 @@ use opentelemetry::trace::TraceContextExt as _;
 use prometheus::{Encoder, Registry, TextEncoder};
 
 use self::cells::{CellsRegistry, Layout, ThreadCells};
-use self::collector::{Families, HttpCollector, Parts, Snapshot, SnapshotExemplars};
+use self::collector::{
+    Families, HttpCollector, LabelOverflowCollector, Parts, Snapshot, SnapshotExemplars,
+};
 use self::exemplar::SampledTrace;
-use self::routes::{RouteId, RouteTable};
+use self::labels::{LabelFn, LabelIds, SeriesId, UserLabels};
+use self::routes::RouteTable;
+use crate::config::LabelConfig;
 use crate::{
     ConfigError, HeaderSource, HttpMethod, MetricKind, Observation, OctopusConfig, RequestObserver,
     RequestView, ResponseView,
@@ -108,16 +123,24 @@ impl MetricsObserver {
     /// Fails if the config is invalid or a metric name is already registered.
     pub fn new(config: &OctopusConfig, registry: Option<Registry>) -> Result<Self, ConfigError> {
         config.validate()?;
-        MetricsObserver::with_valid_config(config, registry)
+        MetricsObserver::with_valid_config(config, registry, &[])
     }
 
     /// [`new`](Self::new) for a config already validated (the builder validates once).
+    /// `functions`: the labels whose values functions give (the builder's), checked with the
+    /// config's by [`check_labels`](crate::config::check_labels).
     pub(crate) fn with_valid_config(
         config: &OctopusConfig,
         registry: Option<Registry>,
+        functions: &[(LabelConfig, Arc<LabelFn>)],
     ) -> Result<Self, ConfigError> {
         let registry = registry.unwrap_or_default();
-        let families = Arc::new(Families::new(config)?);
+        let labels = UserLabels::new(&config.labels, functions).map(Arc::new);
+        let label_names: Vec<&str> = labels
+            .iter()
+            .flat_map(|labels| labels.tables.iter().map(|table| &*table.name))
+            .collect();
+        let families = Arc::new(Families::new(config, &label_names)?);
         let has = |kind| config.metrics.contains(&kind);
         let layout = Layout {
             requests: has(MetricKind::RequestCount),
@@ -128,7 +151,7 @@ impl MetricsObserver {
             exemplars: config.exemplars && config.tracing_enabled,
         };
         let table = Arc::new(RouteTable::new(&config.unmatched_route_label));
-        let cells = Arc::new(CellsRegistry::new(table, Arc::new(layout)));
+        let cells = Arc::new(CellsRegistry::new(table, Arc::new(layout), labels.clone()));
         // In the order of the families' names in errors before the cells existed.
         for kind in [
             MetricKind::RequestCount,
@@ -147,6 +170,15 @@ impl MetricsObserver {
                 .register(Box::new(collector))
                 .map_err(|error| ConfigError::Registration {
                     metric: kind.metric_name().into(),
+                    reason: error.to_string(),
+                })?;
+        }
+        if labels.is_some() {
+            let collector = LabelOverflowCollector::new(config, cells.clone())?;
+            registry
+                .register(Box::new(collector))
+                .map_err(|error| ConfigError::Registration {
+                    metric: collector::LABEL_OVERFLOW.into(),
                     reason: error.to_string(),
                 })?;
         }
@@ -187,11 +219,19 @@ impl RequestObserver for MetricsObserver {
         context: &mut Context,
     ) -> MetricsObservation {
         let started = request.received_at().unwrap_or_else(Instant::now);
-        let (cells, route) = self.inner.cells.start(request.route());
+        // Without labels of the user's own (the common case), one branch: the series is the
+        // route, as it always was.
+        let (cells, series, values) = match &self.inner.cells.labels() {
+            None => {
+                let (cells, route) = self.inner.cells.start(request.route());
+                (cells, SeriesId::of_route(route), LabelIds::default())
+            }
+            Some(labels) => self.start_labelled(labels, request),
+        };
         let method = request.method();
         let layout = &*cells.layout;
         if layout.active {
-            cells.method(route, method).start();
+            cells.method(series, method).start();
         }
         let sampled = if layout.exemplars {
             sampled_trace(context)
@@ -200,11 +240,34 @@ impl RequestObserver for MetricsObserver {
         };
         MetricsObservation {
             cells,
-            route,
+            series,
+            values,
             method,
             started,
             sampled,
         }
+    }
+}
+
+impl MetricsObserver {
+    /// The cells, series and label values of a request with labels of the user's own.
+    #[inline]
+    fn start_labelled<H: HeaderSource + ?Sized>(
+        &self,
+        labels: &UserLabels,
+        request: &RequestView<'_, H>,
+    ) -> (Arc<ThreadCells>, SeriesId, LabelIds) {
+        // Functions see the request with its headers behind `dyn`: one signature for every
+        // adapter's header type.
+        let headers = request.headers();
+        let erased_headers: &dyn HeaderSource = &headers;
+        let erased = labels
+            .functions
+            .then(|| request.with_erased_headers(erased_headers));
+        let raw = labels.extract(request, erased.as_ref());
+        self.inner
+            .cells
+            .start_labelled(labels, request.route(), &raw)
     }
 }
 
@@ -225,7 +288,11 @@ pub struct MetricsObservation {
     /// The cells of the thread the request started on: where it is counted, even if it
     /// finishes on another.
     cells: Arc<ThreadCells>,
-    route: RouteId,
+    /// The route's cells number; with labels of the user's own, the (route, label values)
+    /// combination's.
+    series: SeriesId,
+    /// With labels of the user's own: the request's label values, for a route named late.
+    values: LabelIds,
     method: HttpMethod,
     started: Instant,
     /// The request's sampled span, when exemplars are on.
@@ -242,7 +309,7 @@ impl Observation for MetricsObservation {
         let layout = &*self.cells.layout;
         let series = self
             .cells
-            .method(self.route, self.method)
+            .method(self.series, self.method)
             .status(response.status(), layout);
         let bucket = series.record(layout, seconds, nanos);
         if let (Some(trace), Some(slots)) = (self.sampled, &series.exemplars) {
@@ -261,18 +328,22 @@ impl Observation for MetricsObservation {
     /// Moves the request to the series of `route`, the in-flight gauge with it.
     fn set_route(&mut self, route: &str) {
         let route = self.cells.table.id(Some(route));
-        if route == self.route {
+        let series = match &self.cells.labels {
+            None => SeriesId::of_route(route),
+            Some(labels) => self.cells.series_of(labels, (route, self.values)),
+        };
+        if series == self.series {
             return;
         }
         if self.cells.layout.active {
             let cells = &self.cells;
-            cells.method(route, self.method).start();
+            cells.method(series, self.method).start();
             cells
-                .method(self.route, self.method)
+                .method(self.series, self.method)
                 .active
                 .fetch_sub(1, Ordering::Relaxed);
         }
-        self.route = route;
+        self.series = series;
     }
 
     // A cancelled request has no status to label it with, so it is neither counted nor timed;
@@ -284,7 +355,7 @@ impl Drop for MetricsObservation {
     fn drop(&mut self) {
         if self.cells.layout.active {
             self.cells
-                .method(self.route, self.method)
+                .method(self.series, self.method)
                 .active
                 .fetch_sub(1, Ordering::Relaxed);
         }

@@ -81,6 +81,7 @@
 
 #![warn(missing_docs)]
 
+pub mod body;
 mod builder;
 #[cfg(feature = "client")]
 pub mod client;

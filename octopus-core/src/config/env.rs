@@ -55,8 +55,7 @@ impl EnvVar {
 }
 
 const MILLISECONDS: &str = "milliseconds, a whole number";
-const BYTES_EXPECTED: &str =
-    "comma-separated, strictly increasing, non-negative numbers of bytes";
+const BYTES_EXPECTED: &str = "comma-separated, strictly increasing, non-negative numbers of bytes";
 
 /// Every variable [`OctopusConfig::apply_env`] reads, in the order it applies them (the OTLP
 /// protocol before the generic endpoint, whose path depends on it).

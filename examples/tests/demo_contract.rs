@@ -373,7 +373,7 @@ fn a_bad_variable_stops_start_up_with_exit_code_2() {
             (
                 "OCTOPUS_METRICS",
                 "latency,latncy",
-                r#"error: OCTOPUS_METRICS: unknown metric "latncy"; expected one of latency, request_count, processing_requests"#,
+                r#"error: OCTOPUS_METRICS: unknown metric "latncy"; expected one of latency, request_count, processing_requests, request_size, response_size"#,
             ),
             (
                 "OCTOPUS_ADDR",

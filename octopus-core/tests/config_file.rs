@@ -146,7 +146,7 @@ fn unknown_keys_and_bad_values_are_errors_that_name_them() {
         .to_string();
     assert!(
         message.contains(
-            "unknown metric \"latncy\"; expected one of latency, request_count, processing_requests"
+            "unknown metric \"latncy\"; expected one of latency, request_count, processing_requests, request_size, response_size"
         ),
         "{message}"
     );

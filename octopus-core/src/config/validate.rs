@@ -414,7 +414,7 @@ mod tests {
         };
         assert_eq!(
             bad(|c| c.metrics = vec![MetricKind::Latency, MetricKind::Latency]),
-            r#"metrics: invalid value "latency"; expected each of latency, request_count, processing_requests at most once"#
+            r#"metrics: invalid value "latency"; expected each of latency, request_count, processing_requests, request_size, response_size at most once"#
         );
         assert!(
             bad(|c| c.metrics_prefix = Some("my-app".into())).starts_with(

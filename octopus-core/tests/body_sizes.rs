@@ -44,7 +44,15 @@ fn histogram(octopus: &Octopus, name: &str, labels: &[(&str, &str)]) -> (f64, f6
             .unwrap_or_else(|| panic!("{name}{suffix} {all:?}"))
     };
     let buckets = [
-        "0", "100", "1000", "10000", "100000", "1000000", "10000000", "100000000", "+Inf",
+        "0",
+        "100",
+        "1000",
+        "10000",
+        "100000",
+        "1000000",
+        "10000000",
+        "100000000",
+        "+Inf",
     ]
     .map(|le| get("_bucket", Some(le)))
     .to_vec();

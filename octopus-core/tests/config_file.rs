@@ -64,7 +64,7 @@ fn the_sample_file_is_the_defaults_and_names_every_key() {
         .collect();
     assert_eq!(
         fields.len(),
-        34,
+        35,
         "a new field? add it to deploy/octopus.toml"
     );
     let text = std::fs::read_to_string(sample_path()).unwrap();

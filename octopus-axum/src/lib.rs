@@ -55,7 +55,7 @@ mod layer;
 mod metrics;
 mod trace_context;
 
-pub use layer::{OctopusLayer, OctopusService, ResponseFuture, RouteTemplate};
+pub use layer::{CountResponse, OctopusLayer, OctopusService, ResponseFuture, RouteTemplate};
 pub use metrics::{metrics_handler, metrics_router};
 pub use trace_context::TraceContext;
 

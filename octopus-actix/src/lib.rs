@@ -65,11 +65,13 @@
 
 #![warn(missing_docs)]
 
+mod body;
 mod header_map;
 mod metrics;
 mod middleware;
 mod trace_context;
 
+pub use body::CountedMessageBody;
 pub use header_map::ActixHeaders;
 pub use metrics::{metrics_handler, metrics_resource};
 pub use middleware::{OctopusMiddleware, OctopusMiddlewareService, ResponseFuture};

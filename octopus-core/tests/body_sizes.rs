@@ -243,7 +243,7 @@ async fn counted_bodies_record_at_the_end_of_the_stream_only() {
     let observed = octopus.observe(&view);
     let recorder = observed.response_body_recorder(&ResponseView::new(200));
     observed.finish(&ResponseView::new(200));
-    let mut body = std::pin::pin!(CountedBody::new(chunks(3), recorder));
+    let mut body = Box::pin(CountedBody::new(chunks(3), recorder));
     body.frame().await.unwrap().unwrap();
     drop(body);
     // A body that fails: not recorded either.

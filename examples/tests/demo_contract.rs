@@ -380,11 +380,11 @@ fn body_size_metrics_turn_on_through_the_environment() {
                 r#"http_request_method="GET",http_response_status_code="200",http_route="{}""#,
                 bin.hello
             );
-            let name = format!("{metric}{}", if le.is_some() { "_bucket" } else { "" });
-            let line = sample("demo-sizes", &name, &labels);
             match le {
-                Some(le) => line.replace('}', &format!(",le=\"{le}\"}}")),
-                None => line,
+                Some(le) => {
+                    format!(r#"{metric}_bucket{{{labels},service_name="demo-sizes",le="{le}"}}"#)
+                }
+                None => sample("demo-sizes", metric, &labels),
             }
         };
         let value = |series: String| {

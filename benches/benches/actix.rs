@@ -10,6 +10,7 @@
 //! | `octopus_noop` | `OctopusMiddleware` with the empty observer `()`: the adapter and the seam alone |
 //! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
 //! | `octopus_metrics` | `OctopusMiddleware`, metrics only (all three) |
+//! | `octopus_body_sizes` | `OctopusMiddleware`, metrics only: all three and both body size histograms |
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
@@ -25,7 +26,7 @@ use actix_web_opentelemetry::{PrometheusMetricsHandler, RequestMetrics, RequestT
 use criterion::{Criterion, criterion_group, criterion_main};
 use octopus_actix::OctopusMiddleware;
 use octopus_benches::peers::DiscardExporter029;
-use octopus_benches::{CONTENDED, SETUPS, octopus, two_threads};
+use octopus_benches::{BODY_SIZES, CONTENDED, SETUPS, octopus, octopus_body_sizes, two_threads};
 
 async fn user(id: web::Path<u64>) -> String {
     format!("user {id}")
@@ -115,6 +116,12 @@ fn actix(c: &mut Criterion) {
         }
         octopus.shutdown().expect("flushes");
     }
+    let octopus = octopus_body_sizes();
+    bench!(
+        BODY_SIZES,
+        app().wrap(OctopusMiddleware::new(octopus.clone()))
+    );
+    octopus.shutdown().expect("flushes");
 
     // actix-web-prom as its README sets it up.
     let prometheus = actix_web_prom::PrometheusMetricsBuilder::new("api")

@@ -10,6 +10,7 @@
 //! | `octopus_noop` | `OctopusLayer` with the empty observer `()`: the adapter and the seam alone |
 //! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
 //! | `octopus_metrics` | `OctopusLayer`, metrics only (all three) |
+//! | `octopus_body_sizes` | `OctopusLayer`, metrics only: all three and both body size histograms |
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
@@ -27,7 +28,7 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use octopus_axum::OctopusLayer;
 use octopus_benches::peers::DiscardExporter031;
-use octopus_benches::{CONTENDED, SETUPS, octopus, two_threads};
+use octopus_benches::{BODY_SIZES, CONTENDED, SETUPS, octopus, octopus_body_sizes, two_threads};
 use tower::ServiceExt;
 
 async fn user(Path(id): Path<u64>) -> String {
@@ -111,6 +112,10 @@ fn axum(c: &mut Criterion) {
         }
         octopus.shutdown().expect("flushes");
     }
+    let octopus = octopus_body_sizes();
+    let app = router().layer(OctopusLayer::new(octopus.clone()));
+    group.bench_function(BODY_SIZES, |b| b.iter(|| run(&app)));
+    octopus.shutdown().expect("flushes");
 
     // A label of the user's own from a header: the request carries `x-tenant`.
     let labelled = octopus_core::Octopus::builder()

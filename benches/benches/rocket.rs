@@ -10,6 +10,7 @@
 //! | `octopus_noop` | `OctopusFairing` with the empty observer `()`: the adapter and the seam alone |
 //! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
 //! | `octopus_metrics` | `OctopusFairing`, metrics only (all three) |
+//! | `octopus_body_sizes` | `OctopusFairing`, metrics only: all three and both body size histograms |
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
@@ -18,7 +19,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use octopus_benches::{CONTENDED, SETUPS, octopus, two_threads};
+use octopus_benches::{BODY_SIZES, CONTENDED, SETUPS, octopus, octopus_body_sizes, two_threads};
 use octopus_rocket::OctopusFairing;
 use rocket::local::asynchronous::Client;
 use rocket::{Build, Rocket, get, routes};
@@ -80,6 +81,12 @@ fn rocket(c: &mut Criterion) {
             octopus.shutdown().expect("flushes");
         }
     }
+    let octopus = octopus_body_sizes();
+    bench(
+        BODY_SIZES,
+        app().attach(OctopusFairing::new(octopus.clone())),
+    );
+    octopus.shutdown().expect("flushes");
 
     // rocket_prometheus as its README sets it up: the fairing attached, its route mounted.
     let prometheus = rocket_prometheus::PrometheusMetrics::new();

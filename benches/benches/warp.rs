@@ -11,6 +11,7 @@
 //! | `octopus_noop` | `octopus_warp::observe` with the empty observer `()`: the adapter and the seam alone |
 //! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
 //! | `octopus_metrics` | `octopus_warp::observe`, metrics only (all three), the route named |
+//! | `octopus_body_sizes` | `octopus_warp::observe`, metrics only: all three and both body size histograms, the route named |
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
@@ -20,7 +21,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt as _;
-use octopus_benches::{CONTENDED, SETUPS, octopus, two_threads};
+use octopus_benches::{BODY_SIZES, CONTENDED, SETUPS, octopus, octopus_body_sizes, two_threads};
 use tower_service::Service;
 use warp::Filter;
 use warp::reply::Response;
@@ -93,6 +94,10 @@ fn warp(c: &mut Criterion) {
         }
         octopus.shutdown().expect("flushes");
     }
+    let octopus = octopus_body_sizes();
+    let service = octopus_warp::observe(octopus.clone(), warp::service(named_filter()));
+    group.bench_function(BODY_SIZES, |b| b.iter(|| run(&runtime, &service)));
+    octopus.shutdown().expect("flushes");
     group.finish();
 }
 

@@ -43,6 +43,23 @@ pub const SETUPS: [(&str, bool, Option<SamplerKind>); 4] = [
 /// would show.
 pub const CONTENDED: [&str; 2] = ["octopus_metrics", "octopus_tracing"];
 
+/// The id of the set-up with the body size histograms on as well ([`octopus_body_sizes`]).
+pub const BODY_SIZES: &str = "octopus_body_sizes";
+
+/// Octopus with all five metrics — the default three plus `request_size` and `response_size` —
+/// and no tracing: what the body size histograms add to `octopus_metrics`.
+pub fn octopus_body_sizes() -> Octopus {
+    Octopus::builder()
+        .service_name("bench")
+        .metrics(MetricKind::ALL)
+        .config(OctopusConfig {
+            tracing_enabled: false,
+            ..OctopusConfig::default()
+        })
+        .build()
+        .expect("octopus builds")
+}
+
 /// Octopus with all three metrics (or none) and tracing with `sampler` through the batch
 /// processor into [`DiscardExporter`] (or no tracing).
 pub fn octopus(metrics: bool, tracing: Option<SamplerKind>) -> Octopus {

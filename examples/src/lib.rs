@@ -269,7 +269,7 @@ mod tests {
         );
         assert_eq!(
             settings(&[("OCTOPUS_METRICS", "latency,count")]).unwrap_err(),
-            "OCTOPUS_METRICS: unknown metric \"count\"; expected one of latency, request_count, processing_requests"
+            "OCTOPUS_METRICS: unknown metric \"count\"; expected one of latency, request_count, processing_requests, request_size, response_size"
         );
         assert!(
             !settings(&[("OCTOPUS_INSTRUMENT", "off")])

@@ -406,6 +406,56 @@ fn labels_come_from_the_environment() {
 }
 
 #[test]
+fn body_size_metrics_turn_on_through_the_environment() {
+    for bin in DEMOS {
+        let demo = Demo::start(
+            bin.path,
+            &[
+                ("OTEL_SERVICE_NAME", "demo-sizes"),
+                ("OTEL_TRACES_EXPORTER", "none"),
+                (
+                    "OCTOPUS_METRICS",
+                    "request_count,request_size,response_size",
+                ),
+                ("OCTOPUS_BODY_SIZE_BUCKETS", "0,10,100"),
+            ],
+        );
+        assert_eq!(demo.get("/hello/bob"), (200, "hello, bob".into()));
+        assert_eq!(demo.get("/hello/ann"), (200, "hello, ann".into()));
+        let (_, metrics) = demo.get("/metrics");
+        let series = |metric: &str, le: Option<&str>| {
+            let labels = format!(
+                r#"http_request_method="GET",http_response_status_code="200",http_route="{}""#,
+                bin.hello
+            );
+            match le {
+                Some(le) => {
+                    format!(r#"{metric}_bucket{{{labels},service_name="demo-sizes",le="{le}"}}"#)
+                }
+                None => sample("demo-sizes", metric, &labels),
+            }
+        };
+        let value = |series: String| {
+            value_of(&metrics, &series).unwrap_or_else(|| panic!("{series} in {metrics}"))
+        };
+        // `hello, bob`: 10 bytes each, known when the handler answers; no request body.
+        let response = "http_server_response_body_size_bytes";
+        let request = "http_server_request_body_size_bytes";
+        assert_eq!(
+            value(series(&format!("{response}_sum"), None)),
+            20.0,
+            "{}",
+            bin.path
+        );
+        assert_eq!(value(series(&format!("{response}_count"), None)), 2.0);
+        assert_eq!(value(series(response, Some("0"))), 0.0);
+        assert_eq!(value(series(response, Some("10"))), 2.0);
+        assert_eq!(value(series(&format!("{request}_sum"), None)), 0.0);
+        assert_eq!(value(series(request, Some("0"))), 2.0);
+    }
+}
+
+#[test]
 fn uninstrumented_mode_has_no_metrics_endpoint() {
     for bin in DEMOS {
         let demo = Demo::start(bin.path, &[("OCTOPUS_INSTRUMENT", "off")]);
@@ -421,7 +471,7 @@ fn a_bad_variable_stops_start_up_with_exit_code_2() {
             (
                 "OCTOPUS_METRICS",
                 "latency,latncy",
-                r#"error: OCTOPUS_METRICS: unknown metric "latncy"; expected one of latency, request_count, processing_requests"#,
+                r#"error: OCTOPUS_METRICS: unknown metric "latncy"; expected one of latency, request_count, processing_requests, request_size, response_size"#,
             ),
             (
                 "OCTOPUS_ADDR",

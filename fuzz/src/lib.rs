@@ -298,14 +298,16 @@ pub fn without_secrets(config: &OctopusConfig) -> OctopusConfig {
 pub fn same_config(a: &OctopusConfig, b: &OctopusConfig) -> bool {
     // Every NaN is one value here: its payload and sign need not survive a text format.
     let key = |f: f64| if f.is_nan() { u64::MAX } else { f.to_bits() };
-    let bits = |c: &OctopusConfig| -> (Vec<u64>, Option<u64>) {
+    let bits = |c: &OctopusConfig| -> (Vec<u64>, Vec<u64>, Option<u64>) {
         (
             c.latency_buckets.iter().copied().map(key).collect(),
+            c.body_size_buckets.iter().copied().map(key).collect(),
             c.sampler_arg.map(key),
         )
     };
     let strip = |c: &OctopusConfig| OctopusConfig {
         latency_buckets: Vec::new(),
+        body_size_buckets: Vec::new(),
         sampler_arg: None,
         ..c.clone()
     };

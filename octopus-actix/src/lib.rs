@@ -62,14 +62,22 @@
 //! adapter: the time spent streaming a body to the client is not included. (actix-web-prom
 //! measures to the last body byte; for a streaming response the two differ by the streaming
 //! time, for an ordinary one by the time to write it to the socket.)
+//!
+//! Body sizes (`request_size`, `response_size`): a request's from `Content-Length` (0 when it
+//! has no payload), a response's from its `MessageBody::size()`. When unknown and recorded, a
+//! chunked request's payload is replaced by a counted one as the handler reads it, and a
+//! streamed response body is counted in its [`CountedMessageBody`] (the middleware's response
+//! body type); both are recorded at the end of the stream, never for a body that does not end.
 
 #![warn(missing_docs)]
 
+mod body;
 mod header_map;
 mod metrics;
 mod middleware;
 mod trace_context;
 
+pub use body::CountedMessageBody;
 pub use header_map::ActixHeaders;
 pub use metrics::{metrics_handler, metrics_resource};
 pub use middleware::{OctopusMiddleware, OctopusMiddlewareService, ResponseFuture};

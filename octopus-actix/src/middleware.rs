@@ -5,16 +5,18 @@ use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use actix_web::Error;
 use actix_web::body::MessageBody;
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Version;
+use actix_web::{Error, HttpMessage as _};
 use octopus_core::{
     HeaderSink, ObservedFuture, Octopus, OnPanic, RequestObserver, RequestView, ResponseView,
     Translate,
 };
 
 use crate::ActixHeaders;
+use crate::body::{CountedMessageBody, counted_payload, known_size};
+use octopus_core::body::BodySizeRecorder;
 
 /// Observes every request of the wrapped app (or scope, or resource) with one observer:
 /// [`Octopus`], a stack of observers (`(octopus, access_log)`), or `()` for none. Use it with
@@ -40,7 +42,7 @@ where
     B: MessageBody,
     O: RequestObserver + Clone,
 {
-    type Response = ServiceResponse<B>;
+    type Response = ServiceResponse<CountedMessageBody<B>>;
     type Error = Error;
     type Transform = OctopusMiddlewareService<S, O>;
     type InitError = ();
@@ -67,14 +69,20 @@ where
     B: MessageBody,
     O: RequestObserver,
 {
-    type Response = ServiceResponse<B>;
+    /// The body is wrapped to be counted when its size is unknown (a stream) and the
+    /// `response_size` metric is on; otherwise it passes through.
+    type Response = ServiceResponse<CountedMessageBody<B>>;
     type Error = Error;
-    type Future = ResponseFuture<S::Future, O>;
+    type Future = ResponseFuture<CountResponse<S::Future>, O>;
 
     forward_ready!(service);
 
-    fn call(&self, request: ServiceRequest) -> Self::Future {
-        let observed = {
+    fn call(&self, mut request: ServiceRequest) -> Self::Future {
+        // A request without a body has no payload at all; one with a length says so in
+        // `Content-Length`, which the core reads.
+        let payload = request.take_payload();
+        let empty = matches!(payload, Payload::None);
+        let mut observed = {
             // App-level middleware runs before routing, so `match_pattern` matches the path
             // against the app's resource map here (≈1.2 µs for a dynamic route: actix-router
             // runs a regex with captures). Reading it after routing would cost a few ns, but a
@@ -101,9 +109,16 @@ where
                     .with_route(route.as_deref())
                     .with_scheme(Some(scheme))
                     .with_host(host)
-                    .with_protocol_version(protocol_version(request.version())),
+                    .with_protocol_version(protocol_version(request.version()))
+                    .with_body_size(empty.then_some(0)),
             )
         };
+        // A chunked request body is counted as the handler reads it, if recorded.
+        let payload = match observed.request_body_recorder() {
+            Some(recorder) => counted_payload(payload, recorder),
+            None => payload,
+        };
+        request.set_payload(payload);
         // actix-web does not catch handler panics: the worker would go down with every
         // connection it serves. The panic is recorded and answered as a 500 instead.
         let on_panic = OnPanic::Answer(|| {
@@ -111,7 +126,10 @@ where
                 "the handler panicked",
             ))
         });
-        let inner = ObservedFuture::new(observed, self.service.call(request), Actix, on_panic);
+        let future = CountResponse {
+            inner: self.service.call(request),
+        };
+        let inner = ObservedFuture::new(observed, future, Actix, on_panic);
         ResponseFuture { inner }
     }
 }
@@ -132,14 +150,15 @@ fn protocol_version(version: Version) -> Option<&'static str> {
 #[derive(Debug)]
 struct Actix;
 
-impl<B> Translate<Result<ServiceResponse<B>, Error>> for Actix {
+impl<B: MessageBody> Translate<Result<ServiceResponse<CountedMessageBody<B>>, Error>> for Actix {
     fn ended<'o>(
         &mut self,
-        output: &'o mut Result<ServiceResponse<B>, Error>,
+        output: &'o mut Result<ServiceResponse<CountedMessageBody<B>>, Error>,
     ) -> (ResponseView<'o>, Option<impl HeaderSink + 'o>) {
         match output {
             Ok(response) => (
-                ResponseView::new(response.status().as_u16()),
+                ResponseView::new(response.status().as_u16())
+                    .with_body_size(known_size(response.response().body().size())),
                 Some(ActixHeaders(response.headers_mut())),
             ),
             // An error no inner layer turned into a response: actix renders it later with the
@@ -149,6 +168,51 @@ impl<B> Translate<Result<ServiceResponse<B>, Error>> for Actix {
                 (ResponseView::failed(status, "service_error"), None)
             }
         }
+    }
+
+    fn count_response_body(
+        &mut self,
+        output: &mut Result<ServiceResponse<CountedMessageBody<B>>, Error>,
+        recorder: BodySizeRecorder,
+    ) {
+        if output.is_ok()
+            && let Ok(response) = std::mem::replace(output, Actix::placeholder())
+        {
+            *output = Ok(response.map_body(|_, body| body.counting(recorder)));
+        }
+    }
+}
+
+impl Actix {
+    /// A stand-in for the output while its body is re-wrapped (actix's responses only map
+    /// their body by value); never seen by anyone.
+    fn placeholder<B>() -> Result<ServiceResponse<B>, Error> {
+        Err(actix_web::error::ErrorInternalServerError(""))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's future, its response's body wrapped in a [`CountedMessageBody`]
+    /// (counting only once the observation hands it a recorder).
+    #[derive(Debug)]
+    pub struct CountResponse<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, B> Future for CountResponse<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    type Output = Result<ServiceResponse<CountedMessageBody<B>>, Error>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let output = std::task::ready!(self.project().inner.poll(cx));
+        Poll::Ready(
+            output.map(|response| response.map_body(|_, body| CountedMessageBody::new(body))),
+        )
     }
 }
 
@@ -164,7 +228,8 @@ pin_project_lite::pin_project! {
 
 impl<F, B, O> Future for ResponseFuture<F, O>
 where
-    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+    F: Future<Output = Result<ServiceResponse<CountedMessageBody<B>>, Error>>,
+    B: MessageBody,
     O: RequestObserver,
 {
     type Output = F::Output;

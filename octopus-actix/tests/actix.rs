@@ -96,9 +96,10 @@ fn configure(octopus: &Octopus) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
 }
 
 /// Runs a request in-process; an `Err` becomes the response actix would render for it.
-async fn call_status<S>(app: &S, path: &str, headers: &[(&str, &str)]) -> (StatusCode, String)
+async fn call_status<S, B>(app: &S, path: &str, headers: &[(&str, &str)]) -> (StatusCode, String)
 where
-    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
 {
     let mut request = test::TestRequest::get().uri(path);
     for (name, value) in headers {

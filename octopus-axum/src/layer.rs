@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use axum::extract::MatchedPath;
+use octopus_core::body::{BodySizeRecorder, CountedBody, exact_size};
 use octopus_core::{
     HeaderSink, ObservedFuture, Octopus, OnPanic, RequestObserver, RequestView, ResponseView,
     Translate,
@@ -54,14 +55,21 @@ pub struct OctopusService<S, O: RequestObserver = Octopus> {
     observer: O,
 }
 
+/// Both bodies are wrapped in a [`CountedBody`], which counts them only when their size is
+/// unknown (chunked) and the observer records it (the `request_size` and `response_size`
+/// metrics); otherwise it passes frames through. The inner service therefore receives
+/// `http::Request<CountedBody<B>>` — any axum router does, and any service generic over its
+/// body.
 impl<S, O, B, R> Service<http::Request<B>> for OctopusService<S, O>
 where
-    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S: Service<http::Request<CountedBody<B>>, Response = http::Response<R>>,
     O: RequestObserver,
+    B: http_body::Body,
+    R: http_body::Body,
 {
-    type Response = http::Response<R>;
+    type Response = http::Response<CountedBody<R>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, O>;
+    type Future = ResponseFuture<CountResponse<S::Future>, O>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -79,12 +87,22 @@ where
             } else {
                 None
             };
-            self.observer
-                .observe(&RequestView::from_http(&request).with_route(route))
+            self.observer.observe(
+                &RequestView::from_http(&request)
+                    .with_route(route)
+                    .with_body_size(exact_size(request.body())),
+            )
         };
+        let mut observed = observed;
+        // A request body of unknown length is counted as the handler reads it, if recorded.
+        let recorder = observed.request_body_recorder();
+        let request = request.map(|body| CountedBody::new(body, recorder));
         // A panicking handler is recorded (500, Error span) before the panic goes on, for
         // tower-http's `CatchPanicLayer` (or hyper) to answer.
-        let inner = ObservedFuture::new(observed, self.inner.call(request), Axum, OnPanic::Resume);
+        let future = CountResponse {
+            inner: self.inner.call(request),
+        };
+        let inner = ObservedFuture::new(observed, future, Axum, OnPanic::Resume);
         ResponseFuture { inner }
     }
 }
@@ -93,19 +111,53 @@ where
 #[derive(Debug)]
 struct Axum;
 
-impl<R, E> Translate<Result<http::Response<R>, E>> for Axum {
+impl<R: http_body::Body, E> Translate<Result<http::Response<CountedBody<R>>, E>> for Axum {
     fn ended<'o>(
         &mut self,
-        output: &'o mut Result<http::Response<R>, E>,
+        output: &'o mut Result<http::Response<CountedBody<R>>, E>,
     ) -> (ResponseView<'o>, Option<impl HeaderSink + 'o>) {
         match output {
             Ok(response) => (
-                ResponseView::new(response.status().as_u16()),
+                ResponseView::new(response.status().as_u16())
+                    .with_body_size(exact_size(response.body())),
                 Some(response.headers_mut()),
             ),
             // The service failed without a response; hyper answers 500.
             Err(_) => (ResponseView::failed(500, "service_error"), None),
         }
+    }
+
+    fn count_response_body(
+        &mut self,
+        output: &mut Result<http::Response<CountedBody<R>>, E>,
+        recorder: BodySizeRecorder,
+    ) {
+        if let Ok(response) = output {
+            response.body_mut().count_into(recorder);
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's future, its response's body wrapped in a [`CountedBody`] (counting
+    /// only once [`ObservedFuture`] hands it a recorder).
+    #[derive(Debug)]
+    pub struct CountResponse<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, R, E> Future for CountResponse<F>
+where
+    F: Future<Output = Result<http::Response<R>, E>>,
+{
+    type Output = Result<http::Response<CountedBody<R>>, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let output = std::task::ready!(self.project().inner.poll(cx));
+        Poll::Ready(output.map(|response| response.map(|body| CountedBody::new(body, None))))
     }
 }
 
@@ -121,8 +173,9 @@ pin_project_lite::pin_project! {
 
 impl<F, O, R, E> Future for ResponseFuture<F, O>
 where
-    F: Future<Output = Result<http::Response<R>, E>>,
+    F: Future<Output = Result<http::Response<CountedBody<R>>, E>>,
     O: RequestObserver,
+    R: http_body::Body,
 {
     type Output = F::Output;
 

@@ -45,6 +45,13 @@
 //! Latency and the span end when the handler returns the response head: a streaming body is
 //! not included (the same as `tower-http`'s trace layer on-response).
 //!
+//! Body sizes (`request_size`, `response_size`): from the bodies' size hints (`Content-Length`,
+//! a full body); a body of unknown length is counted by the [`CountedBody`] both bodies are
+//! wrapped in — the inner service sees `http::Request<CountedBody<B>>`, the response body is
+//! `CountedBody<R>` — and recorded at its end. Bodies that never end are not recorded.
+//!
+//! [`CountedBody`]: octopus_core::body::CountedBody
+//!
 //! Outside axum, [`OctopusLayer`] wraps any `Service<http::Request<B>>`; without axum's
 //! routing no template is known and requests share the unmatched label unless an inner
 //! layer inserts a [`MatchedPath`]-like template — see [`RouteTemplate`].
@@ -55,7 +62,7 @@ mod layer;
 mod metrics;
 mod trace_context;
 
-pub use layer::{OctopusLayer, OctopusService, ResponseFuture, RouteTemplate};
+pub use layer::{CountResponse, OctopusLayer, OctopusService, ResponseFuture, RouteTemplate};
 pub use metrics::{metrics_handler, metrics_router};
 pub use trace_context::TraceContext;
 

@@ -44,6 +44,8 @@
 //! | `latency` | `http_server_request_duration_seconds` | histogram | `http_request_method`, `http_route`, `http_response_status_code` |
 //! | `request_count` | `http_server_requests_total` | counter | same |
 //! | `processing_requests` | `http_server_active_requests` | gauge | `http_request_method`, `http_route` |
+//! | `request_size` (off by default) | `http_server_request_body_size_bytes` | histogram | as `request_count` |
+//! | `response_size` (off by default) | `http_server_response_body_size_bytes` | histogram | as `request_count` |
 //!
 //! Every series also carries the constant `service_name` label. `http_route` is the route
 //! *template*; requests that matched no route share one value
@@ -68,6 +70,8 @@
 //! ([`MetricsResponse`], from [`Octopus::scrape`]). The public modules are reference:
 //!
 //! - [`observer`]: the seam's lifecycle;
+//! - [`body`]: body sizes — the recorder an observation hands out for a streamed body, and the
+//!   counting wrappers adapters put around such bodies;
 //! - [`propagation`]: the header codec (W3C trace context and baggage, Jaeger, B3);
 //! - [`trace`]: the server span of each request, samplers, limits;
 //! - [`export`]: the Jaeger agent exporter (thrift compact over UDP);
@@ -86,6 +90,7 @@
 
 #![warn(missing_docs)]
 
+pub mod body;
 mod builder;
 #[cfg(feature = "client")]
 pub mod client;

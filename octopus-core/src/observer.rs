@@ -18,6 +18,13 @@
 //!    future is dropped first, does nothing: dropping the `ObservedRequest` reports the request
 //!    as cancelled.
 //!
+//! Body sizes: the adapter passes a body's size when it is known
+//! ([`RequestView::with_body_size`], [`ResponseView::with_body_size`]); when it is not, it
+//! asks for a [`BodySizeRecorder`] ([`ObservedRequest::request_body_recorder`] after step 1,
+//! [`ObservedRequest::response_body_recorder`] before step 4, or
+//! [`Translate::count_response_body`]) and, only if it gets one, wraps the body to count it
+//! and call the recorder at the end of the stream (see [`crate::body`]).
+//!
 //! Adapters whose middleware wraps the handler's future do 2 to 4 with one
 //! [`ObservedFuture`]: they say how their framework's output reads ([`Translate`]) and what a
 //! panicking handler becomes ([`OnPanic`]), and the core does the rest.
@@ -46,6 +53,7 @@ use opentelemetry::Context;
 use opentelemetry::context::{FutureExt as _, WithContext};
 use opentelemetry::trace::TraceContextExt as _;
 
+use crate::body::BodySizeRecorder;
 use crate::{HeaderSink, HeaderSource, RequestView, ResponseView};
 
 /// Something that watches requests: metrics, tracing, an access log.
@@ -180,6 +188,24 @@ pub trait Observation: Send + 'static {
     fn write_response_headers<K: HeaderSink + ?Sized>(&self, headers: &mut K) {
         let _ = headers;
     }
+
+    /// The request body's size was not known at start ([`RequestView::body_size`] was `None`):
+    /// a recorder for the adapter to call when the body has streamed to its end, if this
+    /// observation records the size. Asked at most once, after start. The default: none.
+    #[inline]
+    fn request_body_recorder(&mut self) -> Option<BodySizeRecorder> {
+        None
+    }
+
+    /// `response` is how the request ends, with no body size
+    /// ([`ResponseView::body_size`] is `None`: a streamed body): a recorder for the adapter to
+    /// call when the body has streamed to its end, if this observation records the size. Asked
+    /// at most once, just before [`finish`](Observation::finish). The default: none.
+    #[inline]
+    fn response_body_recorder(&self, response: &ResponseView<'_>) -> Option<BodySizeRecorder> {
+        let _ = response;
+        None
+    }
 }
 
 /// One request being observed: the per-request state plus the request's trace context.
@@ -207,6 +233,29 @@ impl<S: Observation> ObservedRequest<S> {
         if let Some(observation) = &mut self.observation {
             observation.set_route(route);
         }
+    }
+
+    /// The request body's size was not known at start: a recorder to call with its size at the
+    /// end of the body, if an observation records it (see [`Observation::request_body_recorder`]).
+    /// Adapters wrap the request body to count it only when they get one; a second call
+    /// returns `None`.
+    pub fn request_body_recorder(&mut self) -> Option<BodySizeRecorder> {
+        self.observation
+            .as_mut()
+            .and_then(Observation::request_body_recorder)
+    }
+
+    /// The response's body size is not known (`response` has none): a recorder to call with
+    /// its size at the end of the body, if an observation records it (see
+    /// [`Observation::response_body_recorder`]). Ask just before
+    /// [`finish`](ObservedRequest::finish); [`ObservedFuture`] asks by itself.
+    pub fn response_body_recorder(&self, response: &ResponseView<'_>) -> Option<BodySizeRecorder> {
+        if response.body_size().is_some() {
+            return None;
+        }
+        self.observation
+            .as_ref()
+            .and_then(|observation| observation.response_body_recorder(response))
     }
 
     /// `future` to be polled with the request's context current — the handler, in an adapter.
@@ -304,6 +353,16 @@ pub trait Translate<T> {
     #[inline]
     fn late_route(&mut self) -> Option<Arc<str>> {
         None
+    }
+
+    /// The response in `output` has a body of unknown size ([`ended`](Translate::ended)'s view
+    /// had none) and an observation records it: wrap the body so that it calls `recorder` with
+    /// its size at the end of the stream ([`crate::body::CountedBody`],
+    /// [`crate::body::BodyCounter`]). Called after the request ended. The default drops the
+    /// recorder: the size is not recorded.
+    #[inline]
+    fn count_response_body(&mut self, output: &mut T, recorder: BodySizeRecorder) {
+        let _ = (output, recorder);
     }
 }
 
@@ -431,15 +490,22 @@ where
         };
         if let Some(mut observed) = this.observed.take() {
             late_route(this.translate, &mut observed);
-            let (view, headers) = this.translate.ended(&mut output);
-            let view = if panicked {
-                ResponseView::panicked()
-            } else {
-                view
+            let recorder = {
+                let (view, headers) = this.translate.ended(&mut output);
+                let view = if panicked {
+                    ResponseView::panicked()
+                } else {
+                    view
+                };
+                let recorder = observed.response_body_recorder(&view);
+                match headers {
+                    Some(mut headers) => observed.finish_with_headers(&view, &mut headers),
+                    None => observed.finish(&view),
+                }
+                recorder
             };
-            match headers {
-                Some(mut headers) => observed.finish_with_headers(&view, &mut headers),
-                None => observed.finish(&view),
+            if let Some(recorder) = recorder {
+                this.translate.count_response_body(&mut output, recorder);
             }
         }
         Poll::Ready(output)
@@ -511,6 +577,17 @@ impl<S: Observation> Observation for Option<S> {
         if let Some(observation) = self {
             observation.write_response_headers(headers);
         }
+    }
+
+    #[inline]
+    fn request_body_recorder(&mut self) -> Option<BodySizeRecorder> {
+        self.as_mut().and_then(S::request_body_recorder)
+    }
+
+    #[inline]
+    fn response_body_recorder(&self, response: &ResponseView<'_>) -> Option<BodySizeRecorder> {
+        self.as_ref()
+            .and_then(|observation| observation.response_body_recorder(response))
     }
 }
 
@@ -597,6 +674,26 @@ macro_rules! stack {
             #[inline]
             fn write_response_headers<K: HeaderSink + ?Sized>(&self, headers: &mut K) {
                 $(self.$index.write_response_headers(headers);)+
+            }
+
+            #[inline]
+            fn request_body_recorder(&mut self) -> Option<BodySizeRecorder> {
+                let mut recorder = None;
+                $(recorder = BodySizeRecorder::merge(recorder, self.$index.request_body_recorder());)+
+                recorder
+            }
+
+            #[inline]
+            fn response_body_recorder(
+                &self,
+                response: &ResponseView<'_>,
+            ) -> Option<BodySizeRecorder> {
+                let mut recorder = None;
+                $(recorder = BodySizeRecorder::merge(
+                    recorder,
+                    self.$index.response_body_recorder(response),
+                );)+
+                recorder
             }
         }
     };

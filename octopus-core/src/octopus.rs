@@ -453,6 +453,19 @@ impl Observation for OctopusObservation {
             tracing.write_trace_response(headers);
         }
     }
+
+    #[inline]
+    fn request_body_recorder(&mut self) -> Option<crate::body::BodySizeRecorder> {
+        self.metrics.request_body_recorder()
+    }
+
+    #[inline]
+    fn response_body_recorder(
+        &self,
+        response: &ResponseView<'_>,
+    ) -> Option<crate::body::BodySizeRecorder> {
+        self.metrics.response_body_recorder(response)
+    }
 }
 
 #[cfg(test)]

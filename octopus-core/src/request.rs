@@ -149,6 +149,7 @@ pub struct RequestView<'a, H: ?Sized> {
     host: Option<&'a str>,
     protocol_version: Option<&'a str>,
     received_at: Option<Instant>,
+    body_size: Option<u64>,
     headers: &'a H,
 }
 
@@ -164,6 +165,7 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
             host: None,
             protocol_version: None,
             received_at: None,
+            body_size: None,
             headers,
         }
     }
@@ -201,6 +203,27 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
     pub fn with_received_at(mut self, received_at: Option<Instant>) -> Self {
         self.received_at = received_at;
         self
+    }
+
+    /// The request body's length in bytes, when the framework knows it before the body is read:
+    /// its `Content-Length`, or 0 for a request that has no body. Without it,
+    /// [`body_size`](Self::body_size) reads the `Content-Length` header. An adapter that cannot
+    /// tell leaves it unset, and counts the body as it streams when an observation asks for it
+    /// ([`ObservedRequest::request_body_recorder`](crate::ObservedRequest::request_body_recorder)).
+    pub fn with_body_size(mut self, size: Option<u64>) -> Self {
+        self.body_size = size;
+        self
+    }
+
+    /// The request body's size in bytes, if known before the body is read: the one set with
+    /// [`with_body_size`](Self::with_body_size), else the `Content-Length` header (when it is a
+    /// number). Looked up only when asked (by the body size metric, or a sampled span).
+    pub fn body_size(&self) -> Option<u64> {
+        self.body_size.or_else(|| {
+            self.headers
+                .header("content-length")
+                .and_then(|length| length.trim().parse().ok())
+        })
     }
 
     /// The classified method.
@@ -277,6 +300,7 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
             host: self.host,
             protocol_version: self.protocol_version,
             received_at: self.received_at,
+            body_size: self.body_size,
             headers,
         }
     }

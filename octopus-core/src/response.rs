@@ -28,6 +28,7 @@ pub struct ResponseView<'a> {
     panicked: bool,
     error_kind: Option<&'a str>,
     finished_at: Option<Instant>,
+    body_size: Option<u64>,
 }
 
 impl<'a> ResponseView<'a> {
@@ -38,6 +39,7 @@ impl<'a> ResponseView<'a> {
             panicked: false,
             error_kind: None,
             finished_at: None,
+            body_size: None,
         }
     }
 
@@ -49,6 +51,7 @@ impl<'a> ResponseView<'a> {
             panicked: false,
             error_kind: Some(kind),
             finished_at: None,
+            body_size: None,
         }
     }
 
@@ -59,6 +62,7 @@ impl<'a> ResponseView<'a> {
             panicked: true,
             error_kind: None,
             finished_at: None,
+            body_size: None,
         }
     }
 
@@ -67,6 +71,20 @@ impl<'a> ResponseView<'a> {
     pub const fn with_finished_at(mut self, finished_at: Instant) -> Self {
         self.finished_at = Some(finished_at);
         self
+    }
+
+    /// The response body's length in bytes, when known as the response leaves the handler (its
+    /// `Content-Length`, a sized body, 0 for none). Unset, an observation that records body
+    /// sizes hands the adapter a [`BodySizeRecorder`](crate::body::BodySizeRecorder) to count
+    /// the body as it streams.
+    pub const fn with_body_size(mut self, size: Option<u64>) -> Self {
+        self.body_size = size;
+        self
+    }
+
+    /// The response body's length in bytes, if the adapter said.
+    pub const fn body_size(&self) -> Option<u64> {
+        self.body_size
     }
 
     /// The status code the client received.

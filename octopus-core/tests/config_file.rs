@@ -68,7 +68,7 @@ fn the_sample_file_is_the_defaults_and_names_every_key() {
         .collect();
     assert_eq!(
         fields.len(),
-        36,
+        37,
         "a new field? add it to deploy/octopus.toml"
     );
     let text = std::fs::read_to_string(sample_path()).unwrap();
@@ -150,7 +150,7 @@ fn unknown_keys_and_bad_values_are_errors_that_name_them() {
         .to_string();
     assert!(
         message.contains(
-            "unknown metric \"latncy\"; expected one of latency, request_count, processing_requests"
+            "unknown metric \"latncy\"; expected one of latency, request_count, processing_requests, request_size, response_size"
         ),
         "{message}"
     );

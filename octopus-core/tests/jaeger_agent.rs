@@ -67,12 +67,13 @@ fn inbound_headers_of_each_format_become_the_exported_parent() {
         ),
     ];
     for (header, value, _, _) in &cases {
-        let headers: &[(&str, &str)] = &[(header, value)];
+        // A request body of known length (the header), a response body of known size.
+        let headers: &[(&str, &str)] = &[(header, value), ("content-length", "1500")];
         octopus
             .observe(
                 &RequestView::new("GET", "/orders/1", headers).with_route(Some("/orders/{id}")),
             )
-            .finish(&ResponseView::new(200));
+            .finish(&ResponseView::new(200).with_body_size(Some(8)));
     }
     octopus.shutdown().unwrap();
     let spans = agent.wait_for_spans(cases.len(), WAIT);
@@ -98,6 +99,14 @@ fn inbound_headers_of_each_format_become_the_exported_parent() {
         assert_eq!(
             span.tag("http.response.status_code"),
             Some(&TagValue::Long(200))
+        );
+        assert_eq!(
+            span.tag("http.request.body.size"),
+            Some(&TagValue::Long(1500))
+        );
+        assert_eq!(
+            span.tag("http.response.body.size"),
+            Some(&TagValue::Long(8))
         );
         assert_eq!(
             span.tag("otel.scope.name"),

@@ -646,3 +646,56 @@ fn openmetrics_carries_the_labels_and_their_exemplars() {
     ), "{body}");
     octopus.shutdown().unwrap();
 }
+
+#[test]
+fn body_size_histograms_carry_the_labels_of_the_users_own() {
+    let octopus = Octopus::builder()
+        .config(OctopusConfig {
+            metrics: vec![MetricKind::RequestCount, MetricKind::ResponseSize],
+            body_size_buckets: vec![100.0, 1000.0],
+            ..metrics_only()
+        })
+        .header_label(LabelConfig::header("tenant", "x-tenant"))
+        .build()
+        .unwrap();
+    for (tenant, bytes) in [("acme", 50), ("acme", 500), ("globex", 5000)] {
+        let headers: &[(&str, &str)] = &[("x-tenant", tenant)];
+        let view = RequestView::new("GET", "/cart", headers).with_route(Some("/cart"));
+        octopus
+            .observe(&view)
+            .finish(&ResponseView::new(200).with_body_size(Some(bytes)));
+    }
+    let samples = Samples::of(&octopus);
+    let name = "http_server_response_body_size_bytes";
+    let series = |tenant: &'static str, le: Option<&'static str>| {
+        let mut labels = vec![
+            ("http_request_method", "GET"),
+            ("http_response_status_code", "200"),
+            ("http_route", "/cart"),
+            ("tenant", tenant),
+        ];
+        labels.extend(le.map(|le| ("le", le)));
+        labels
+    };
+    let bucket = format!("{name}_bucket");
+    assert_eq!(
+        get_exact(&samples, &bucket, &series("acme", Some("100"))),
+        Some(1.0)
+    );
+    assert_eq!(
+        get_exact(&samples, &bucket, &series("acme", Some("1000"))),
+        Some(2.0)
+    );
+    assert_eq!(
+        get_exact(&samples, &format!("{name}_sum"), &series("acme", None)),
+        Some(550.0)
+    );
+    assert_eq!(
+        get_exact(&samples, &bucket, &series("globex", Some("1000"))),
+        Some(0.0)
+    );
+    assert_eq!(
+        get_exact(&samples, &format!("{name}_count"), &series("globex", None)),
+        Some(1.0)
+    );
+}

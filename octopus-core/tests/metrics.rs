@@ -542,9 +542,35 @@ fn a_users_observer_stacks_with_octopus() {
 #[test]
 fn metric_kinds_select_by_original_names() {
     let names: Vec<&str> = MetricKind::ALL.iter().map(|k| k.name()).collect();
-    assert_eq!(names, ["latency", "request_count", "processing_requests"]);
+    assert_eq!(
+        names,
+        [
+            "latency",
+            "request_count",
+            "processing_requests",
+            "request_size",
+            "response_size"
+        ]
+    );
     let metrics: Vec<&str> = MetricKind::ALL.iter().map(|k| k.metric_name()).collect();
-    assert_eq!(metrics, [DURATION, COUNT, ACTIVE]);
+    assert_eq!(
+        metrics,
+        [
+            DURATION,
+            COUNT,
+            ACTIVE,
+            "http_server_request_body_size_bytes",
+            "http_server_response_body_size_bytes"
+        ]
+    );
+    assert_eq!(
+        MetricKind::DEFAULT,
+        [
+            MetricKind::Latency,
+            MetricKind::RequestCount,
+            MetricKind::ProcessingRequests
+        ]
+    );
 }
 
 #[test]

@@ -33,9 +33,14 @@ fn octopus(
 }
 
 fn request(octopus: &Octopus, headers: &[(&str, &str)], route: &str, status: u16) {
+    // Body sizes known at start (the adapter's) and at the end.
     octopus
-        .observe(&RequestView::new("POST", route, headers).with_route(Some(route)))
-        .finish(&ResponseView::new(status));
+        .observe(
+            &RequestView::new("POST", route, headers)
+                .with_route(Some(route))
+                .with_body_size(Some(1500)),
+        )
+        .finish(&ResponseView::new(status).with_body_size(Some(8)));
 }
 
 fn check_round_trip(spans: &[ReceivedSpan]) {
@@ -68,6 +73,14 @@ fn check_round_trip(spans: &[ReceivedSpan]) {
         assert_eq!(
             span.attribute("error.type"),
             Some(&AttributeValue::String("502".into()))
+        );
+        assert_eq!(
+            span.attribute("http.request.body.size"),
+            Some(&AttributeValue::Int(1500))
+        );
+        assert_eq!(
+            span.attribute("http.response.body.size"),
+            Some(&AttributeValue::Int(8))
         );
         assert_eq!(span.status_code, 2, "error");
         assert!(span.end_unix_nanos >= span.start_unix_nanos);

@@ -34,7 +34,7 @@ fn promtool_check(body: &[u8]) -> (bool, String) {
     (output.status.success(), text)
 }
 
-/// An Octopus with the three metrics, when promtool is installed; without it, `None` after
+/// An Octopus with every metric (the body sizes too), when promtool is installed; without it, `None` after
 /// saying loudly that nothing is checked (a failure when `CI` is set).
 fn promtool_and_an_octopus() -> Option<Octopus> {
     if !promtool_available() {
@@ -49,8 +49,17 @@ fn promtool_and_an_octopus() -> Option<Octopus> {
     }
     Some(
         Octopus::new(
-            OctopusConfig::prometheus("users", ["latency", "request_count", "processing_requests"])
-                .unwrap(),
+            OctopusConfig::prometheus(
+                "users",
+                [
+                    "latency",
+                    "request_count",
+                    "processing_requests",
+                    "request_size",
+                    "response_size",
+                ],
+            )
+            .unwrap(),
         )
         .unwrap(),
     )
@@ -64,9 +73,12 @@ fn rendered_metrics_pass_promtool_check_metrics() {
     let routes = [Some("/hello/{name}"), Some("/users/{id}/orders"), None];
     for (i, route) in routes.iter().cycle().take(30).enumerate() {
         let method = ["GET", "POST", "BREW"][i % 3];
-        let observed =
-            octopus.observe(&RequestView::new(method, "/raw", &NoHeaders).with_route(*route));
-        observed.finish(&ResponseView::new([200, 404, 503][i % 3]));
+        let observed = octopus.observe(
+            &RequestView::new(method, "/raw", &NoHeaders)
+                .with_route(*route)
+                .with_body_size(Some(i as u64 * 100)),
+        );
+        observed.finish(&ResponseView::new([200, 404, 503][i % 3]).with_body_size(Some(1 << i)));
     }
     let _in_flight = octopus
         .observe(&RequestView::new("GET", "/slow", &NoHeaders).with_route(Some("/slow/{ms}")));
@@ -130,9 +142,12 @@ fn the_openmetrics_rendering_passes_prometheus_openmetrics_parser() {
         .iter()
         .enumerate()
     {
-        let observed =
-            octopus.observe(&RequestView::new("GET", "/raw", &NoHeaders).with_route(*route));
-        observed.finish(&ResponseView::new([200, 404, 503][i]));
+        let observed = octopus.observe(
+            &RequestView::new("GET", "/raw", &NoHeaders)
+                .with_route(*route)
+                .with_body_size(Some(0)),
+        );
+        observed.finish(&ResponseView::new([200, 404, 503][i]).with_body_size(Some(12_345)));
     }
     let headers: &[(&str, &str)] = &[(
         "accept",
@@ -141,6 +156,10 @@ fn the_openmetrics_rendering_passes_prometheus_openmetrics_parser() {
     let exposition = octopus.scrape(headers);
     let body = exposition.text();
     assert!(body.ends_with("# EOF\n"), "{body}");
+    assert!(
+        body.contains("# UNIT http_server_response_body_size_bytes bytes\n"),
+        "{body}"
+    );
     let (ok, output) = promtool_parse_openmetrics(&body, "octopus");
     assert!(
         ok,

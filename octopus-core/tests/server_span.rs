@@ -152,6 +152,15 @@ fn script<O: RequestObserver>(observer: &O, provider: &SdkTracerProvider) {
     request.set_route("/late/{id}");
     request.finish(&ResponseView::new(200));
 
+    // Body sizes: the request's from `Content-Length`, the response's as the adapter says; a
+    // streamed response's size (unknown at the end) is no attribute.
+    let sized: &[(&str, &str)] = &[("content-length", "1500")];
+    let request = observer.observe(&RequestView::new("POST", "/upload", sized));
+    request.finish(&ResponseView::new(201).with_body_size(Some(8)));
+    let request =
+        observer.observe(&RequestView::new("GET", "/stream", none).with_body_size(Some(0)));
+    request.finish(&ResponseView::new(200));
+
     // Errors, panics, a 4xx handler error, a cancellation.
     for (path, response) in [
         ("/e/503", ResponseView::new(503)),
@@ -449,4 +458,34 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     // The queue's worth, and the batch the exporter held: the rest was dropped.
     assert!((10..=30).contains(&exported), "{exported}");
     assert_eq!(counts.unaccounted(), 100 - exported);
+}
+
+#[test]
+fn body_sizes_known_at_start_and_end_are_span_attributes() {
+    let spans = native(SamplerKind::AlwaysOn, InboundTrace::Accept);
+    let attribute = |span: &SpanData, key: &str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.clone())
+    };
+    let path =
+        |span: &&SpanData, p: &'static str| attribute(span, "url.path") == Some(Value::from(p));
+    let upload = spans.iter().find(|s| path(s, "/upload")).unwrap();
+    assert_eq!(
+        attribute(upload, "http.request.body.size"),
+        Some(Value::I64(1500))
+    );
+    assert_eq!(
+        attribute(upload, "http.response.body.size"),
+        Some(Value::I64(8))
+    );
+    let stream = spans.iter().find(|s| path(s, "/stream")).unwrap();
+    assert_eq!(
+        attribute(stream, "http.request.body.size"),
+        Some(Value::I64(0))
+    );
+    assert_eq!(attribute(stream, "http.response.body.size"), None);
+    let hello = spans.iter().find(|s| path(s, "/users/42")).unwrap();
+    assert_eq!(attribute(hello, "http.request.body.size"), None);
 }

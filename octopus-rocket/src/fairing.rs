@@ -1,13 +1,17 @@
 //! [`OctopusFairing`]: the request seam as a rocket fairing.
 
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context as TaskContext, Poll};
 
+use octopus_core::body::BodyCounter;
 use octopus_core::opentelemetry::Context;
 use octopus_core::{
     HeaderSource as _, Observation, ObservedRequest, Octopus, RequestObserver, RequestView,
     ResponseView,
 };
 use rocket::fairing::{Fairing, Info, Kind};
+use rocket::tokio::io::{AsyncRead, ReadBuf};
 use rocket::{Data, Request, Response, Route};
 
 use crate::RocketHeaders;
@@ -45,8 +49,10 @@ pub(crate) struct RequestState {
 trait Pending: Send {
     fn set_route(&mut self, route: &str);
 
-    /// Writes the observation's headers into `response` and ends the request with its status.
-    fn finish(self: Box<Self>, response: &mut Response<'_>);
+    /// Writes the observation's headers into `response` and ends the request with its status
+    /// and its body's size, if known (`body_size`); a streamed body is counted as it is sent
+    /// when the size is recorded.
+    fn finish(self: Box<Self>, response: &mut Response<'_>, body_size: Option<u64>);
 }
 
 impl<S: Observation> Pending for ObservedRequest<S> {
@@ -54,9 +60,51 @@ impl<S: Observation> Pending for ObservedRequest<S> {
         ObservedRequest::set_route(self, route);
     }
 
-    fn finish(self: Box<Self>, response: &mut Response<'_>) {
-        let ended = ResponseView::new(response.status().code);
-        self.finish_with_headers(&ended, &mut RocketHeaders(response));
+    fn finish(self: Box<Self>, response: &mut Response<'_>, body_size: Option<u64>) {
+        let ended = ResponseView::new(response.status().code).with_body_size(body_size);
+        let recorder = self.response_body_recorder(&ended);
+        self.finish_with_headers(&ended, &mut RocketHeaders(&mut *response));
+        if let Some(recorder) = recorder {
+            let body = response.body_mut().take();
+            response.set_streamed_body(CountedReader {
+                inner: body,
+                counter: BodyCounter::new(Some(recorder)),
+            });
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A streamed response body, counted as rocket sends it; recorded when it ends.
+    struct CountedReader<R> {
+        #[pin]
+        inner: R,
+        counter: BodyCounter,
+    }
+}
+
+impl<R: AsyncRead> AsyncRead for CountedReader<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let asked = buf.remaining() > 0;
+        let read = std::task::ready!(this.inner.poll_read(cx, buf));
+        match &read {
+            Ok(()) => {
+                let n = buf.filled().len() - before;
+                if n == 0 && asked {
+                    this.counter.end();
+                } else {
+                    this.counter.add(n);
+                }
+            }
+            Err(_) => this.counter.abort(),
+        }
+        Poll::Ready(read)
     }
 }
 
@@ -111,7 +159,15 @@ impl<O: RequestObserver> Fairing for OctopusFairing<O> {
                     &headers,
                 )
                 .with_scheme(Some(scheme))
-                .with_host(headers.header("host")),
+                .with_host(headers.header("host"))
+                // Rocket gives the body to handlers only: its size is its `Content-Length`
+                // (which the core reads), 0 for a request with neither a length nor chunks
+                // (HTTP/1.1 framing), and unknown — not recorded — for a chunked one.
+                .with_body_size(
+                    (headers.header("content-length").is_none()
+                        && headers.header("transfer-encoding").is_none())
+                    .then_some(0),
+                ),
             )
         };
         request.local_cache(move || RequestState {
@@ -130,6 +186,8 @@ impl<O: RequestObserver> Fairing for OctopusFairing<O> {
         if let Some(route) = request.route() {
             observed.set_route(route.uri.origin.path().as_str());
         }
-        observed.finish(response);
+        // Sized bodies know their size (a seekable one once asked); a streamed one does not.
+        let body_size = response.body_mut().size().await.map(|size| size as u64);
+        observed.finish(response, body_size);
     }
 }

@@ -44,6 +44,12 @@
 //!   client that hung up until it writes the response, so that request is recorded when its
 //!   handler returns.
 //!
+//! Body sizes (`request_size`, `response_size`): a response's from its sized body, a streamed
+//! one counted as rocket sends it and recorded at its end (never for a stream that does not
+//! end). A request's from `Content-Length`, 0 with neither a length nor chunks; rocket hands the
+//! request body to handlers only, never to fairings, so a **chunked request body is not
+//! recorded**.
+//!
 //! # The trace context in handlers
 //!
 //! A fairing sees a request before and after its handler, but cannot wrap the handler's

@@ -72,6 +72,11 @@
 //! The route is known only once the filter matched it, so the in-flight gauge counts a request
 //! under the unmatched label while it runs. Latency and the span end when the filter's reply is
 //! ready: a streaming body is not included.
+//!
+//! Body sizes (`request_size`, `response_size`): from the bodies' size hints; a request body of
+//! unknown length is counted as the filter reads it (the filter's service receives
+//! `CountedBody<B>`), a streamed reply as it is sent, and recorded at its end. Bodies that never
+//! end (server-sent events, upgrades, a client gone) are not recorded.
 
 #![warn(missing_docs)]
 

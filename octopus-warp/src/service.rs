@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
+use octopus_core::body::{BodySizeRecorder, CountedBody, exact_size};
 use octopus_core::{
     HeaderSink, ObservedFuture, Octopus, OnPanic, RequestObserver, RequestView, ResponseView,
     Translate,
@@ -38,10 +39,14 @@ impl<S, O: RequestObserver> OctopusService<S, O> {
     }
 }
 
+/// The request body is wrapped in a [`CountedBody`], which counts it only when its size is
+/// unknown (chunked) and the observer records it (the `request_size` metric); otherwise it
+/// passes frames through. `warp::service(filter)` takes any body.
 impl<S, O, B> Service<http::Request<B>> for OctopusService<S, O>
 where
-    S: Service<http::Request<B>, Response = Response, Error = Infallible>,
+    S: Service<http::Request<CountedBody<B>>, Response = Response, Error = Infallible>,
     O: RequestObserver,
+    B: http_body::Body,
 {
     type Response = Response;
     type Error = Infallible;
@@ -51,11 +56,16 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
         // The route is named during filtering, after the request started (see `route`), into
         // a slot in the request's extensions: allocations an observer that does not read the
         // route is spared (`route` filters then find no slot and do nothing).
-        let observed = self.observer.observe(&RequestView::from_http(&request));
+        let mut observed = self
+            .observer
+            .observe(&RequestView::from_http(&request).with_body_size(exact_size(request.body())));
+        // A request body of unknown length is counted as the filter reads it, if recorded.
+        let recorder = observed.request_body_recorder();
+        let mut request = request.map(|body| CountedBody::new(body, recorder));
         let slot = self.observer.uses_route().then(|| {
             let slot = RouteSlot::default();
             request.extensions_mut().insert(slot.clone());
@@ -85,9 +95,28 @@ impl Translate<Result<Response, Infallible>> for Warp {
             Err(never) => match *never {},
         };
         (
-            ResponseView::new(response.status().as_u16()),
+            ResponseView::new(response.status().as_u16())
+                .with_body_size(exact_size(response.body())),
             Some(response.headers_mut()),
         )
+    }
+
+    /// warp's body type cannot be named from outside warp: the streamed body is counted, then
+    /// served again as a stream (its data frames; trailers, which warp's own bodies never
+    /// have, would be lost).
+    fn count_response_body(
+        &mut self,
+        output: &mut Result<Response, Infallible>,
+        recorder: BodySizeRecorder,
+    ) {
+        let response = match output {
+            Ok(response) => response,
+            Err(never) => match *never {},
+        };
+        let body = std::mem::take(response.body_mut());
+        let counted = CountedBody::new(body, Some(recorder));
+        let stream = http_body_util::BodyDataStream::new(counted);
+        *response.body_mut() = warp::reply::stream(stream).into_response().into_body();
     }
 
     fn late_route(&mut self) -> Option<Arc<str>> {

@@ -106,9 +106,16 @@ fn routes(
         .unify()
 }
 
+/// A request without a body.
+type Empty = http_body_util::Empty<bytes::Bytes>;
+
 async fn call<O: octopus_core::RequestObserver>(
     service: &mut octopus_warp::OctopusService<
-        impl tower_service::Service<http::Request<String>, Response = Response, Error = Infallible>,
+        impl tower_service::Service<
+            http::Request<octopus_core::body::CountedBody<Empty>>,
+            Response = Response,
+            Error = Infallible,
+        >,
         O,
     >,
     method: &str,
@@ -120,7 +127,7 @@ async fn call<O: octopus_core::RequestObserver>(
         request = request.header(*name, *value);
     }
     let response = service
-        .call(request.body(String::new()).unwrap())
+        .call(request.body(Empty::new()).unwrap())
         .await
         .unwrap();
     let status = response.status().as_u16();

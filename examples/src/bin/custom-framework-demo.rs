@@ -32,7 +32,7 @@ use octopus_core::client::TracedClient;
 use octopus_core::opentelemetry::Context;
 use octopus_core::{
     HeaderSink, HeaderSource, Observation, ObservedFuture, Octopus, OnPanic, RequestObserver,
-    RequestView, ResponseView, Translate,
+    RequestView, ResponseView, Translate, body::exact_size,
 };
 use octopus_examples::{
     DRAIN_TIMEOUT, DemoSettings, announce, call_client, shutdown_signal, slow_duration,
@@ -194,8 +194,12 @@ impl Translate<Response<Full<Bytes>>> for Hyper {
         &mut self,
         response: &'o mut Response<Full<Bytes>>,
     ) -> (ResponseView<'o>, Option<impl HeaderSink + 'o>) {
+        // Every response here is a whole body: its size is known (the body size metrics). A
+        // framework with streamed bodies would also implement `count_response_body`, wrapping
+        // the body in `octopus_core::body::CountedBody`.
         (
-            ResponseView::new(response.status().as_u16()),
+            ResponseView::new(response.status().as_u16())
+                .with_body_size(exact_size(response.body())),
             Some(response.headers_mut()),
         )
     }
@@ -211,9 +215,13 @@ async fn serve(
         request.uri().path(),
         request.uri().query(),
     );
-    let observed = app
-        .observer
-        .observe(&RequestView::from_http(&request).with_route(template));
+    // The request body's size when hyper knows it (`Content-Length`, or none at all); these
+    // handlers never read a body, so a chunked one is not counted.
+    let observed = app.observer.observe(
+        &RequestView::from_http(&request)
+            .with_route(template)
+            .with_body_size(exact_size(request.body())),
+    );
     let octopus = app.observer.as_ref().map(|(octopus, _)| octopus);
     // A panic becomes a 500 instead of a dropped connection.
     let on_panic =

@@ -101,8 +101,12 @@ choice_enum! {
     /// | `latency` | `http_server_request_duration_seconds` | histogram |
     /// | `request_count` | `http_server_requests_total` | counter |
     /// | `processing_requests` | `http_server_active_requests` | gauge |
+    /// | `request_size` | `http_server_request_body_size_bytes` | histogram (off by default) |
+    /// | `response_size` | `http_server_response_body_size_bytes` | histogram (off by default) |
     ///
-    /// [`ALL`](MetricKind::ALL) lists them in the order the original library did.
+    /// [`ALL`](MetricKind::ALL) lists them in the order the original library did, then the
+    /// body sizes; [`DEFAULT`](MetricKind::DEFAULT) is the original three, on when no list is
+    /// configured.
     ///
     /// ```
     /// use octopus_core::MetricKind;
@@ -110,7 +114,7 @@ choice_enum! {
     /// assert_eq!("latency".parse::<MetricKind>(), Ok(MetricKind::Latency));
     /// assert_eq!(
     ///     "latncy".parse::<MetricKind>().unwrap_err().to_string(),
-    ///     r#"metrics: unknown metric "latncy"; expected one of latency, request_count, processing_requests"#,
+    ///     r#"metrics: unknown metric "latncy"; expected one of latency, request_count, processing_requests, request_size, response_size"#,
     /// );
     /// ```
     pub enum MetricKind in "metrics", unknown = UnknownMetric {
@@ -120,16 +124,30 @@ choice_enum! {
         RequestCount = "request_count",
         /// `processing_requests`: the in-flight gauge.
         ProcessingRequests = "processing_requests",
+        /// `request_size`: the request body size histogram, bytes.
+        RequestSize = "request_size",
+        /// `response_size`: the response body size histogram, bytes.
+        ResponseSize = "response_size",
     }
 }
 
 impl MetricKind {
+    /// The collectors on when no list is configured: the original library's three. The body
+    /// sizes are off by default: each costs a histogram series per route, method and status.
+    pub const DEFAULT: [MetricKind; 3] = [
+        MetricKind::Latency,
+        MetricKind::RequestCount,
+        MetricKind::ProcessingRequests,
+    ];
+
     /// The Prometheus metric name, before any prefix.
     pub const fn metric_name(self) -> &'static str {
         match self {
             MetricKind::Latency => "http_server_request_duration_seconds",
             MetricKind::RequestCount => "http_server_requests_total",
             MetricKind::ProcessingRequests => "http_server_active_requests",
+            MetricKind::RequestSize => "http_server_request_body_size_bytes",
+            MetricKind::ResponseSize => "http_server_response_body_size_bytes",
         }
     }
 }
@@ -263,7 +281,7 @@ mod tests {
         );
         assert_eq!(
             MetricKind::choices(),
-            "latency, request_count, processing_requests"
+            "latency, request_count, processing_requests, request_size, response_size"
         );
     }
 }

@@ -55,6 +55,7 @@ impl EnvVar {
 }
 
 const MILLISECONDS: &str = "milliseconds, a whole number";
+const BYTES_EXPECTED: &str = "comma-separated, strictly increasing, non-negative numbers of bytes";
 
 /// Every variable [`OctopusConfig::apply_env`] reads, in the order it applies them (the OTLP
 /// protocol before the generic endpoint, whose path depends on it).
@@ -86,6 +87,11 @@ const TABLE: &[EnvVar] = &[
         Ok(())
     })
     .checked(validate::labels),
+    EnvVar::new("OCTOPUS_BODY_SIZE_BUCKETS", |c, var, value| {
+        c.body_size_buckets = parse_number_list(var, &value, BYTES_EXPECTED)?;
+        Ok(())
+    })
+    .checked(validate::body_size_buckets),
     EnvVar::new("OCTOPUS_METRICS_ADDR", |c, _, value| {
         c.metrics_address = Some(value);
         Ok(())
@@ -363,6 +369,16 @@ fn parse_number<T: FromStr>(field: &str, value: &str, expected: &str) -> Result<
         .map_err(|_| ConfigError::invalid(field, value, expected))
 }
 
+/// Comma-separated numbers (`0,100,1000`); blanks around them are ignored. A value that is not
+/// a number is an error naming the whole variable's value.
+fn parse_number_list(field: &str, value: &str, expected: &str) -> Result<Vec<f64>, ConfigError> {
+    value
+        .split(',')
+        .map(|number| number.trim().parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ConfigError::invalid(field, value, expected))
+}
+
 fn parse_choice<T: FromStr<Err = ConfigError>>(field: &str, value: &str) -> Result<T, ConfigError> {
     value
         .trim()
@@ -458,8 +474,39 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            r#"OCTOPUS_METRICS: unknown metric "requests"; expected one of latency, request_count, processing_requests"#
+            r#"OCTOPUS_METRICS: unknown metric "requests"; expected one of latency, request_count, processing_requests, request_size, response_size"#
         );
+
+        config
+            .apply_env(env(&[
+                ("OCTOPUS_METRICS", "request_size,response_size"),
+                ("OCTOPUS_BODY_SIZE_BUCKETS", " 0, 1024 ,65536"),
+            ]))
+            .unwrap();
+        assert_eq!(
+            config.metrics,
+            [MetricKind::RequestSize, MetricKind::ResponseSize]
+        );
+        assert_eq!(config.body_size_buckets, [0.0, 1024.0, 65536.0]);
+        for (bad, error) in [
+            (
+                "0,1k",
+                r#"OCTOPUS_BODY_SIZE_BUCKETS: invalid value "0,1k"; expected comma-separated, strictly increasing, non-negative numbers of bytes"#,
+            ),
+            (
+                "100,10",
+                r#"OCTOPUS_BODY_SIZE_BUCKETS: invalid value "[100.0, 10.0]"; expected a non-empty list of finite, strictly increasing, non-negative numbers of bytes"#,
+            ),
+            (
+                "-1",
+                r#"OCTOPUS_BODY_SIZE_BUCKETS: invalid value "[-1.0]"; expected a non-empty list of finite, strictly increasing, non-negative numbers of bytes"#,
+            ),
+        ] {
+            let err = config
+                .apply_env(env(&[("OCTOPUS_BODY_SIZE_BUCKETS", bad)]))
+                .unwrap_err();
+            assert_eq!(err.to_string(), error);
+        }
         let err = config
             .apply_env(env(&[("OTEL_SERVICE_NAME", " ")]))
             .unwrap_err();
@@ -790,6 +837,7 @@ mod tests {
             Some("tenant=x-tenant"),
         ),
         ("OCTOPUS_CONST_LABELS", "region=eu", Some("le=1")),
+        ("OCTOPUS_BODY_SIZE_BUCKETS", "0, 512,4096", Some("0,1k")),
         ("OCTOPUS_METRICS_ADDR", "127.0.0.1:9464", Some("localhost")),
         ("OCTOPUS_METRICS_TOKEN", "t0ken", Some("two words")),
         ("OTEL_SDK_DISABLED", "true", Some("maybe")),

@@ -113,7 +113,7 @@ mod tests {
         let err = toml::from_str::<OctopusConfig>("metrics = [\"latncy\"]").unwrap_err();
         assert!(
             err.to_string().contains(
-                r#"metrics: unknown metric "latncy"; expected one of latency, request_count, processing_requests"#
+                r#"metrics: unknown metric "latncy"; expected one of latency, request_count, processing_requests, request_size, response_size"#
             ),
             "{err}"
         );

@@ -38,6 +38,20 @@ pub const DEFAULT_LATENCY_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
+/// The byte bounds of the body size histograms' buckets when none are configured: an empty
+/// body, then powers of ten from 100 B to 100 MB (OpenTelemetry recommends none for
+/// `http.server.request.body.size` and `http.server.response.body.size`).
+pub const DEFAULT_BODY_SIZE_BUCKETS: [f64; 8] = [
+    0.0,
+    100.0,
+    1_000.0,
+    10_000.0,
+    100_000.0,
+    1_000_000.0,
+    10_000_000.0,
+    100_000_000.0,
+];
+
 /// The service name used when none is configured (the OpenTelemetry default).
 pub const DEFAULT_SERVICE_NAME: &str = "unknown_service";
 
@@ -78,6 +92,10 @@ pub struct OctopusConfig {
     pub metrics_prefix: Option<String>,
     /// Upper bounds of the latency histogram buckets, seconds, strictly increasing.
     pub latency_buckets: Vec<f64>,
+    /// Upper bounds of the body size histograms' buckets (`request_size`, `response_size`),
+    /// bytes, strictly increasing, none negative. Environment: `OCTOPUS_BODY_SIZE_BUCKETS`
+    /// (comma-separated numbers).
+    pub body_size_buckets: Vec<f64>,
     /// Where adapters serve the Prometheus text exposition.
     pub metrics_path: String,
     /// The `http_route` label value shared by requests that matched no route. Empty by default:
@@ -203,9 +221,10 @@ impl Default for OctopusConfig {
     fn default() -> Self {
         OctopusConfig {
             service_name: DEFAULT_SERVICE_NAME.into(),
-            metrics: MetricKind::ALL.to_vec(),
+            metrics: MetricKind::DEFAULT.to_vec(),
             metrics_prefix: None,
             latency_buckets: DEFAULT_LATENCY_BUCKETS.to_vec(),
+            body_size_buckets: DEFAULT_BODY_SIZE_BUCKETS.to_vec(),
             metrics_path: "/metrics".into(),
             unmatched_route_label: String::new(),
             labels: Vec::new(),
@@ -439,8 +458,9 @@ mod tests {
     fn defaults_are_valid_and_complete() {
         let config = OctopusConfig::default();
         config.validate().unwrap();
-        assert_eq!(config.metrics, MetricKind::ALL);
+        assert_eq!(config.metrics, MetricKind::DEFAULT);
         assert_eq!(config.latency_buckets.len(), 14);
+        assert_eq!(config.body_size_buckets, DEFAULT_BODY_SIZE_BUCKETS);
     }
 
     #[test]
@@ -448,7 +468,7 @@ mod tests {
         let err = OctopusConfig::prometheus("svc", ["latency", "latncy"]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            r#"metrics: unknown metric "latncy"; expected one of latency, request_count, processing_requests"#
+            r#"metrics: unknown metric "latncy"; expected one of latency, request_count, processing_requests, request_size, response_size"#
         );
     }
 

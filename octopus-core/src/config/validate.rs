@@ -23,6 +23,7 @@ const RULES: &[Rule] = &[
     metrics,
     metrics_prefix,
     latency_buckets,
+    body_size_buckets,
     metrics_path,
     excluded_paths,
     labels,
@@ -115,6 +116,22 @@ fn latency_buckets(config: &OctopusConfig) -> Result<(), ConfigError> {
     if buckets.is_empty() || buckets.iter().any(|b| !b.is_finite()) || !increasing {
         return Err(ConfigError::invalid(
             "latency_buckets",
+            format!("{buckets:?}"),
+            EXPECTED,
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn body_size_buckets(config: &OctopusConfig) -> Result<(), ConfigError> {
+    const EXPECTED: &str =
+        "a non-empty list of finite, strictly increasing, non-negative numbers of bytes";
+    let buckets = &config.body_size_buckets;
+    let increasing = buckets.windows(2).all(|pair| pair[0] < pair[1]);
+    let valid = |b: &f64| b.is_finite() && *b >= 0.0;
+    if buckets.is_empty() || !buckets.iter().all(valid) || !increasing {
+        return Err(ConfigError::invalid(
+            "body_size_buckets",
             format!("{buckets:?}"),
             EXPECTED,
         ));
@@ -524,7 +541,7 @@ mod tests {
         };
         assert_eq!(
             bad(|c| c.metrics = vec![MetricKind::Latency, MetricKind::Latency]),
-            r#"metrics: invalid value "latency"; expected each of latency, request_count, processing_requests at most once"#
+            r#"metrics: invalid value "latency"; expected each of latency, request_count, processing_requests, request_size, response_size at most once"#
         );
         assert!(
             bad(|c| c.metrics_prefix = Some("my-app".into())).starts_with(
@@ -537,6 +554,15 @@ mod tests {
         );
         assert!(bad(|c| c.latency_buckets = vec![]).starts_with("latency_buckets: "));
         assert!(bad(|c| c.latency_buckets = vec![f64::NAN]).starts_with("latency_buckets: "));
+        assert_eq!(
+            bad(|c| c.body_size_buckets = vec![100.0, 10.0]),
+            r#"body_size_buckets: invalid value "[100.0, 10.0]"; expected a non-empty list of finite, strictly increasing, non-negative numbers of bytes"#
+        );
+        assert!(bad(|c| c.body_size_buckets = vec![]).starts_with("body_size_buckets: "));
+        assert!(bad(|c| c.body_size_buckets = vec![-1.0]).starts_with("body_size_buckets: "));
+        assert!(
+            bad(|c| c.body_size_buckets = vec![f64::INFINITY]).starts_with("body_size_buckets: ")
+        );
         assert_eq!(
             bad(|c| c.metrics_path = "metrics".into()),
             r#"metrics_path: invalid value "metrics"; expected a path starting with '/'"#

@@ -64,6 +64,13 @@ pub(crate) struct Layout {
     pub(crate) active: bool,
     /// Sampled requests leave exemplars.
     pub(crate) exemplars: bool,
+    /// The body size histograms' upper bounds, bytes (ascending, without `+Inf`), when
+    /// `request_size` or `response_size` is on.
+    pub(crate) body_size_bounds: Option<Box<[f64]>>,
+    /// `http_server_request_body_size_bytes` is on.
+    pub(crate) request_size: bool,
+    /// `http_server_response_body_size_bytes` is on.
+    pub(crate) response_size: bool,
 }
 
 /// One thread's cells for one observer.
@@ -113,6 +120,40 @@ pub(crate) struct StatusCells {
     pub(crate) sum_nanos: AtomicU64,
     /// When exemplars are on: the counter's exemplar, then one per bucket as `buckets`.
     pub(crate) exemplars: Option<Box<[ExemplarSlot]>>,
+    /// The request body size histogram, when `request_size` is on.
+    pub(crate) request_size: Option<SizeCells>,
+    /// The response body size histogram, when `response_size` is on.
+    pub(crate) response_size: Option<SizeCells>,
+}
+
+/// A body size histogram of one series, in one thread.
+pub(crate) struct SizeCells {
+    /// Per bucket of [`Layout::body_size_bounds`], then `+Inf`: non-cumulative counts.
+    pub(crate) buckets: Box<[AtomicU64]>,
+    /// The sizes' sum, bytes.
+    pub(crate) sum: AtomicU64,
+}
+
+impl SizeCells {
+    fn new(bounds: &[f64]) -> Self {
+        SizeCells {
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one body of `bytes` bytes.
+    #[inline]
+    pub(crate) fn record(&self, bounds: &[f64], bytes: u64) {
+        // Exact for every size below 2^53 bytes, which is every size.
+        let size = bytes as f64;
+        let bucket = bounds
+            .iter()
+            .position(|&bound| size <= bound)
+            .unwrap_or(bounds.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(bytes, Ordering::Relaxed);
+    }
 }
 
 impl ThreadCells {
@@ -249,6 +290,16 @@ impl StatusCells {
             exemplars: layout
                 .exemplars
                 .then(|| (0..=buckets).map(|_| ExemplarSlot::default()).collect()),
+            request_size: layout
+                .body_size_bounds
+                .as_deref()
+                .filter(|_| layout.request_size)
+                .map(SizeCells::new),
+            response_size: layout
+                .body_size_bounds
+                .as_deref()
+                .filter(|_| layout.response_size)
+                .map(SizeCells::new),
         }
     }
 

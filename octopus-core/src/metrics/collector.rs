@@ -40,6 +40,8 @@ pub(crate) struct Families {
     requests: Option<Desc>,
     duration: Option<Desc>,
     active: Option<Desc>,
+    request_size: Option<Desc>,
+    response_size: Option<Desc>,
 }
 
 impl Families {
@@ -98,6 +100,24 @@ impl Families {
                     &[METHOD_LABEL, ROUTE_LABEL],
                 ),
             )?,
+            request_size: describe(
+                MetricKind::RequestSize,
+                &HistogramOpts::from(opts(
+                    MetricKind::RequestSize,
+                    "Size of HTTP server request bodies.",
+                    &series,
+                ))
+                .buckets(config.body_size_buckets.clone()),
+            )?,
+            response_size: describe(
+                MetricKind::ResponseSize,
+                &HistogramOpts::from(opts(
+                    MetricKind::ResponseSize,
+                    "Size of HTTP server response bodies.",
+                    &series,
+                ))
+                .buckets(config.body_size_buckets.clone()),
+            )?,
         })
     }
 }
@@ -110,6 +130,33 @@ struct SeriesTotals {
     sum_nanos: u64,
     /// The counter's exemplar, then one per bucket: the newest over threads.
     exemplars: Vec<Option<Exemplar>>,
+    /// The request body size histogram.
+    request_size: SizeTotals,
+    /// The response body size histogram.
+    response_size: SizeTotals,
+}
+
+/// A body size histogram of one series, summed over threads.
+#[derive(Default)]
+struct SizeTotals {
+    /// Non-cumulative, then `+Inf`; empty when the histogram is off.
+    buckets: Vec<u64>,
+    sum: u64,
+}
+
+impl SizeTotals {
+    fn add(&mut self, cells: Option<&super::cells::SizeCells>) {
+        let Some(cells) = cells else {
+            return;
+        };
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; cells.buckets.len()];
+        }
+        for (total, bucket) in self.buckets.iter_mut().zip(&cells.buckets) {
+            *total += bucket.load(Ordering::Acquire);
+        }
+        self.sum += cells.sum.load(Ordering::Acquire);
+    }
 }
 
 /// What a [`Snapshot`] sums.
@@ -195,8 +242,14 @@ impl Snapshot {
                                     (Some(slots), true) => vec![None; slots.len()],
                                     _ => Vec::new(),
                                 },
+                                request_size: SizeTotals::default(),
+                                response_size: SizeTotals::default(),
                             }
                         });
+                        totals.request_size.add(status_cells.request_size.as_ref());
+                        totals
+                            .response_size
+                            .add(status_cells.response_size.as_ref());
                         totals.requests += status_cells.requests.load(Ordering::Acquire);
                         for (total, bucket) in totals.buckets.iter_mut().zip(&status_cells.buckets)
                         {
@@ -298,6 +351,24 @@ impl Snapshot {
             });
             out.push(family(desc, MetricType::HISTOGRAM, metrics.collect()));
         }
+        let sizes = match kind {
+            MetricKind::RequestSize => families.request_size.as_ref().map(|desc| (desc, false)),
+            MetricKind::ResponseSize => families.response_size.as_ref().map(|desc| (desc, true)),
+            _ => None,
+        };
+        if let (Some((desc, response)), Some(bounds)) = (sizes, &layout.body_size_bounds) {
+            let metrics = self.series.iter().map(|(key, totals)| {
+                let size = if response {
+                    &totals.response_size
+                } else {
+                    &totals.request_size
+                };
+                let mut metric = proto::Metric::from_label(self.series_labels(desc, *key));
+                metric.set_histogram(size_histogram(bounds, size));
+                metric
+            });
+            out.push(family(desc, MetricType::HISTOGRAM, metrics.collect()));
+        }
         if let (MetricKind::ProcessingRequests, Some(desc)) = (kind, &families.active) {
             let metrics = self.active.iter().map(|(&(route, method), &value)| {
                 let mut gauge = proto::Gauge::default();
@@ -359,6 +430,27 @@ impl Snapshot {
     }
 }
 
+/// A body size histogram in the `prometheus` crate's model: cumulative buckets, sum in bytes.
+fn size_histogram(bounds: &[f64], size: &SizeTotals) -> proto::Histogram {
+    let mut cumulative = 0;
+    let buckets = bounds
+        .iter()
+        .enumerate()
+        .map(|(index, &bound)| {
+            cumulative += size.buckets.get(index).copied().unwrap_or(0);
+            let mut bucket = proto::Bucket::default();
+            bucket.set_upper_bound(bound);
+            bucket.set_cumulative_count(cumulative);
+            bucket
+        })
+        .collect();
+    let mut histogram = proto::Histogram::default();
+    histogram.set_bucket(buckets);
+    histogram.set_sample_count(size.buckets.iter().sum());
+    histogram.set_sample_sum(size.sum as f64);
+    histogram
+}
+
 fn pair(name: &str, value: &str) -> LabelPair {
     let mut pair = LabelPair::default();
     pair.set_name(name.to_owned());
@@ -391,6 +483,8 @@ impl HttpCollector {
             MetricKind::RequestCount => self.families.requests.as_ref(),
             MetricKind::Latency => self.families.duration.as_ref(),
             MetricKind::ProcessingRequests => self.families.active.as_ref(),
+            MetricKind::RequestSize => self.families.request_size.as_ref(),
+            MetricKind::ResponseSize => self.families.response_size.as_ref(),
         }
     }
 }

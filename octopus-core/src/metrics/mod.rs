@@ -40,21 +40,22 @@ pub(crate) mod labels;
 pub(crate) mod openmetrics;
 mod routes;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt as _;
 use prometheus::{Encoder, Registry, TextEncoder};
 
-use self::cells::{CellsRegistry, Layout, ThreadCells};
+use self::cells::{CellsRegistry, Layout, SizeCells, ThreadCells};
 use self::collector::{
     Families, HttpCollector, LabelOverflowCollector, Parts, Snapshot, SnapshotExemplars,
 };
 use self::exemplar::SampledTrace;
 use self::labels::{LabelFn, LabelIds, SeriesId, UserLabels};
 use self::routes::RouteTable;
+use crate::body::BodySizeRecorder;
 use crate::config::LabelConfig;
 use crate::{
     ConfigError, HeaderSource, HttpMethod, MetricKind, Observation, OctopusConfig, RequestObserver,
@@ -149,6 +150,10 @@ impl MetricsObserver {
             active: has(MetricKind::ProcessingRequests),
             // Only a sampled span leaves an exemplar: without tracing, no slots are made.
             exemplars: config.exemplars && config.tracing_enabled,
+            body_size_bounds: (has(MetricKind::RequestSize) || has(MetricKind::ResponseSize))
+                .then(|| config.body_size_buckets.clone().into_boxed_slice()),
+            request_size: has(MetricKind::RequestSize),
+            response_size: has(MetricKind::ResponseSize),
         };
         let table = Arc::new(RouteTable::new(&config.unmatched_route_label));
         let cells = Arc::new(CellsRegistry::new(table, Arc::new(layout), labels.clone()));
@@ -157,6 +162,8 @@ impl MetricsObserver {
             MetricKind::RequestCount,
             MetricKind::Latency,
             MetricKind::ProcessingRequests,
+            MetricKind::RequestSize,
+            MetricKind::ResponseSize,
         ] {
             if !config.metrics.contains(&kind) {
                 continue;
@@ -238,6 +245,11 @@ impl RequestObserver for MetricsObserver {
         } else {
             None
         };
+        let request_size = if layout.request_size {
+            request.body_size()
+        } else {
+            None
+        };
         MetricsObservation {
             cells,
             series,
@@ -245,6 +257,8 @@ impl RequestObserver for MetricsObserver {
             method,
             started,
             sampled,
+            request_size,
+            request_pending: None,
         }
     }
 }
@@ -297,6 +311,11 @@ pub struct MetricsObservation {
     started: Instant,
     /// The request's sampled span, when exemplars are on.
     sampled: Option<SampledTrace>,
+    /// The request body's size when known at start and `request_size` is on.
+    request_size: Option<u64>,
+    /// The request body being counted as it streams (size unknown at start), when the
+    /// adapter asked for a recorder.
+    request_pending: Option<Arc<PendingSize>>,
 }
 
 impl Observation for MetricsObservation {
@@ -312,6 +331,18 @@ impl Observation for MetricsObservation {
             .method(self.series, self.method)
             .status(response.status(), layout);
         let bucket = series.record(layout, seconds, nanos);
+        if layout.request_size {
+            match (self.request_size, &self.request_pending) {
+                (Some(bytes), _) => record_size(&series.request_size, layout, bytes),
+                (None, Some(pending)) => pending.request_ended(self.size_target(response, false)),
+                (None, None) => {}
+            }
+        }
+        if layout.response_size
+            && let Some(bytes) = response.body_size()
+        {
+            record_size(&series.response_size, layout, bytes);
+        }
         if let (Some(trace), Some(slots)) = (self.sampled, &series.exemplars) {
             let now = SystemTime::now();
             if layout.requests {
@@ -346,8 +377,133 @@ impl Observation for MetricsObservation {
         self.series = series;
     }
 
+    /// A streamed request body: counted by the adapter, recorded with the request's status
+    /// once both the body and the request ended.
+    fn request_body_recorder(&mut self) -> Option<BodySizeRecorder> {
+        if !self.cells.layout.request_size
+            || self.request_size.is_some()
+            || self.request_pending.is_some()
+        {
+            return None;
+        }
+        let pending = Arc::new(PendingSize::default());
+        self.request_pending = Some(pending.clone());
+        Some(BodySizeRecorder::pending(pending))
+    }
+
+    /// A streamed response body: recorded under the response's status when it ends.
+    fn response_body_recorder(&self, response: &ResponseView<'_>) -> Option<BodySizeRecorder> {
+        (self.cells.layout.response_size && response.body_size().is_none())
+            .then(|| BodySizeRecorder::metrics(self.size_target(response, true)))
+    }
+
     // A cancelled request has no status to label it with, so it is neither counted nor timed;
     // dropping the state takes it off the gauge (the default `cancel`).
+}
+
+impl MetricsObservation {
+    /// The series of this request's body size histogram (`response`: which one).
+    fn size_target(&self, ended: &ResponseView<'_>, response: bool) -> SizeTarget {
+        SizeTarget {
+            cells: self.cells.clone(),
+            series: self.series,
+            method: self.method,
+            status: ended.status(),
+            response,
+        }
+    }
+}
+
+/// Counts one body of `bytes` bytes in `cells`, when its histogram is on.
+#[inline]
+fn record_size(cells: &Option<SizeCells>, layout: &Layout, bytes: u64) {
+    if let (Some(cells), Some(bounds)) = (cells, layout.body_size_bounds.as_deref()) {
+        cells.record(bounds, bytes);
+    }
+}
+
+/// The body size series a streamed body is recorded in when it ends: the cells of the thread
+/// the request started on, like the rest of its metrics.
+pub(crate) struct SizeTarget {
+    cells: Arc<ThreadCells>,
+    series: SeriesId,
+    method: HttpMethod,
+    status: u16,
+    /// The response body's histogram; else the request body's.
+    response: bool,
+}
+
+impl SizeTarget {
+    /// Counts the body, `bytes` long.
+    pub(crate) fn record(self, bytes: u64) {
+        let layout = &*self.cells.layout;
+        let series = self
+            .cells
+            .method(self.series, self.method)
+            .status(self.status, layout);
+        let cells = if self.response {
+            &series.response_size
+        } else {
+            &series.request_size
+        };
+        record_size(cells, layout, bytes);
+    }
+}
+
+/// A streamed request body, between the adapter's counter and the request's observation: the
+/// size needs the status, and the body may end before the request does (a handler reading its
+/// body whole) or after (a handler answering early). Whichever comes second records. One per
+/// request whose body is counted, touched twice: an uncontended lock.
+#[derive(Default)]
+pub(crate) struct PendingSize {
+    state: Mutex<Pending>,
+}
+
+#[derive(Default)]
+enum Pending {
+    /// Neither the body nor the request ended.
+    #[default]
+    Waiting,
+    /// The body ended, this long; the request has not.
+    BodyEnded(u64),
+    /// The request ended with this series; the body has not.
+    RequestEnded(SizeTarget),
+    /// Recorded.
+    Done,
+}
+
+impl PendingSize {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The body ended after `bytes` bytes.
+    pub(crate) fn body_ended(&self, bytes: u64) {
+        let mut state = self.lock();
+        match std::mem::replace(&mut *state, Pending::Done) {
+            Pending::Waiting => *state = Pending::BodyEnded(bytes),
+            Pending::RequestEnded(target) => {
+                drop(state);
+                target.record(bytes);
+            }
+            other => *state = other,
+        }
+    }
+
+    /// The request ended: its body's series is `target`.
+    fn request_ended(&self, target: SizeTarget) {
+        let mut state = self.lock();
+        match std::mem::replace(&mut *state, Pending::Done) {
+            Pending::Waiting => *state = Pending::RequestEnded(target),
+            Pending::BodyEnded(bytes) => {
+                drop(state);
+                target.record(bytes);
+            }
+            other => *state = other,
+        }
+    }
 }
 
 impl Drop for MetricsObservation {

@@ -5,7 +5,7 @@
 //!
 //! - a counter family is named without `_total`, and its sample carries it: `# TYPE foo counter`
 //!   over `foo_total 1.0` (the 0.0.4 format names both `foo_total`);
-//! - `# UNIT` declares the unit of families named `..._seconds`;
+//! - `# UNIT` declares the unit of families named `..._seconds` or `..._bytes`;
 //! - `"` is escaped in `# HELP` too, `le` and `quantile` are canonical floats (`1.0`, not `1`);
 //! - a counter sample and a histogram bucket may carry an exemplar: the trace and span of one
 //!   observation it counted, which is why Octopus speaks this format at all;
@@ -115,11 +115,17 @@ fn encode_family(
         MetricType::UNTYPED => b" unknown\n",
     });
     // OpenMetrics requires a family with a unit to be named `..._<unit>`; the converse is only
-    // a convention, but the one Octopus's own duration follows.
-    if name.ends_with("_seconds") {
-        out.extend_from_slice(b"# UNIT ");
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b" seconds\n");
+    // a convention, but the one Octopus's own duration and body sizes follow.
+    for unit in ["seconds", "bytes"] {
+        if let Some(stem) = name.strip_suffix(unit)
+            && stem.ends_with('_')
+        {
+            out.extend_from_slice(b"# UNIT ");
+            out.extend_from_slice(name.as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(unit.as_bytes());
+            out.push(b'\n');
+        }
     }
 
     for metric in family.get_metric() {
@@ -542,8 +548,12 @@ legacy_widgets 3.0
     }
 
     #[test]
-    fn the_unit_is_declared_for_seconds_families_only() {
+    fn the_unit_is_declared_for_seconds_and_bytes_families_only() {
         let registry = Registry::new();
+        let body = Gauge::new("body_bytes", "Body size.").unwrap();
+        registry.register(Box::new(body)).unwrap();
+        let kilo = Gauge::new("kilobytes", "Not in bytes.").unwrap();
+        registry.register(Box::new(kilo)).unwrap();
         let busy = Counter::new("busy_seconds_total", "Time spent busy.").unwrap();
         registry.register(Box::new(busy)).unwrap();
         let age = Gauge::new("age_seconds", "Age.").unwrap();
@@ -554,7 +564,9 @@ legacy_widgets 3.0
         assert_eq!(
             text(&registry.gather(), &()),
             "# HELP age_seconds Age.\n# TYPE age_seconds gauge\n# UNIT age_seconds seconds\nage_seconds 0.0\n\
+             # HELP body_bytes Body size.\n# TYPE body_bytes gauge\n# UNIT body_bytes bytes\nbody_bytes 0.0\n\
              # HELP busy_seconds Time spent busy.\n# TYPE busy_seconds counter\n# UNIT busy_seconds seconds\nbusy_seconds_total 0.0\n\
+             # HELP kilobytes Not in bytes.\n# TYPE kilobytes gauge\nkilobytes 0.0\n\
              # HELP milliseconds Not in seconds.\n# TYPE milliseconds gauge\nmilliseconds 0.0\n\
              # EOF\n"
         );

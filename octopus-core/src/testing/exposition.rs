@@ -85,6 +85,21 @@ impl Samples {
         self.0.get(&(name.to_string(), labels_of(labels))).copied()
     }
 
+    /// The sum of the series of `name` that carry every one of `labels` (and any others): a
+    /// histogram's `_count` over all status codes, say.
+    pub fn sum_matching(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.0
+            .iter()
+            .filter(|((n, l), _)| {
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
     /// How many series of this metric exist.
     pub fn series(&self, name: &str) -> usize {
         self.0.keys().filter(|(n, _)| n == name).count()

@@ -32,8 +32,9 @@ pub const CANCELLED_ATTRIBUTE: &str = "octopus.cancelled";
 /// - name `{METHOD} {route}`, just `{METHOD}` without a route, `HTTP` for unknown methods;
 /// - kind server; attributes `http.request.method` (and `http.request.method_original`),
 ///   `http.route`, `url.path`, `url.scheme`, `server.address`, `server.port`,
-///   `network.protocol.version`, `user_agent.original`, `http.response.status_code`,
-///   `error.type`;
+///   `network.protocol.version`, `user_agent.original`, `http.request.body.size` (when known at
+///   start), `http.response.status_code`, `error.type`, `http.response.body.size` (when known
+///   at the end: a streamed body's is not);
 /// - status Error for 5xx and panics, unset otherwise; a cancelled request's span ends with
 ///   [`CANCELLED_ATTRIBUTE`].
 ///
@@ -312,6 +313,7 @@ fn request_attributes<H: HeaderSource + ?Sized>(
         user_agent: request
             .user_agent()
             .map(|agent| capped(agent, MAX_USER_AGENT_LEN)),
+        body_size: request.body_size(),
     }
 }
 
@@ -334,9 +336,9 @@ fn span_name(method: HttpMethod, route: Option<&str>) -> &'static str {
     names(method, route).0
 }
 
-/// Request attributes (at most 9) plus `http.response.status_code`, `error.type` and
-/// `octopus.cancelled`.
-const MAX_SPAN_ATTRIBUTES: usize = 12;
+/// Request attributes (at most 10) plus `http.response.status_code`, `error.type`,
+/// `http.response.body.size` and `octopus.cancelled`.
+const MAX_SPAN_ATTRIBUTES: usize = 14;
 
 /// Sets the request's attributes on `span` one by one, straight into the span's own vector.
 fn set_request_attributes<H: HeaderSource + ?Sized>(
@@ -387,6 +389,12 @@ fn set_request_attributes<H: HeaderSource + ?Sized>(
         span.set_attribute(KeyValue::new(
             "user_agent.original",
             capped(agent, MAX_USER_AGENT_LEN),
+        ));
+    }
+    if let Some(size) = request.body_size() {
+        span.set_attribute(KeyValue::new(
+            "http.request.body.size",
+            span::saturating_i64(size),
         ));
     }
 }
@@ -511,6 +519,12 @@ impl TracingObservation {
                 span.set_attribute(KeyValue::new("error.type", error_type));
                 span.set_status(Status::error(""));
             }
+            if let Some(size) = response.body_size() {
+                span.set_attribute(KeyValue::new(
+                    "http.response.body.size",
+                    span::saturating_i64(size),
+                ));
+            }
         }
         match response.finished_at() {
             Some(finished_at) => span.end_with_timestamp(system_time(finished_at)),
@@ -523,6 +537,7 @@ impl TracingObservation {
     fn finish_native(context: &Context, response: &ResponseView<'_>) {
         let mut fields = ResponseFields {
             status_code: Some(response.status()),
+            body_size: response.body_size(),
             ..ResponseFields::default()
         };
         if response.is_panic() {

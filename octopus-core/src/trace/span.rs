@@ -54,6 +54,8 @@ pub(crate) struct RequestAttributes {
     pub(crate) protocol_version: Option<StringValue>,
     /// `user_agent.original`.
     pub(crate) user_agent: Option<String>,
+    /// `http.request.body.size`, when known at start.
+    pub(crate) body_size: Option<u64>,
 }
 
 impl RequestAttributes {
@@ -67,6 +69,7 @@ impl RequestAttributes {
             + u32::from(self.port.is_some())
             + u32::from(self.protocol_version.is_some())
             + u32::from(self.user_agent.is_some())
+            + u32::from(self.body_size.is_some())
     }
 
     fn append_to(self, attributes: &mut Vec<KeyValue>) {
@@ -93,7 +96,18 @@ impl RequestAttributes {
         if let Some(agent) = self.user_agent {
             attributes.push(KeyValue::new("user_agent.original", agent));
         }
+        if let Some(size) = self.body_size {
+            attributes.push(KeyValue::new(
+                "http.request.body.size",
+                saturating_i64(size),
+            ));
+        }
     }
+}
+
+/// A size as an attribute value (OpenTelemetry integers are `i64`).
+pub(crate) fn saturating_i64(size: u64) -> i64 {
+    i64::try_from(size).unwrap_or(i64::MAX)
 }
 
 /// How a request ended, as the observation hands it to the span's `end`.
@@ -103,6 +117,8 @@ pub(crate) struct ResponseFields {
     pub(crate) status_code: Option<u16>,
     /// `error.type`.
     pub(crate) error_type: Option<StringValue>,
+    /// `http.response.body.size`, when known at the end.
+    pub(crate) body_size: Option<u64>,
     /// The status the observation sets (Error for 5xx and panics).
     pub(crate) status: Option<Status>,
     /// [`super::CANCELLED_ATTRIBUTE`]: the request's future was dropped before it ended.
@@ -309,7 +325,7 @@ impl ServerRecord {
     }
 
     fn set_response(&mut self, response: ResponseFields) {
-        // In the order the SDK span got them: status code, error type, cancelled.
+        // In the order the SDK span got them: status code, error type, body size, cancelled.
         if let Some(status) = response.status_code
             && self.admit()
         {
@@ -319,6 +335,11 @@ impl ServerRecord {
             && self.admit()
         {
             self.response.error_type = Some(error_type);
+        }
+        if let Some(size) = response.body_size
+            && self.admit()
+        {
+            self.response.body_size = Some(size);
         }
         if let Some(status) = response.status {
             self.merge_status(status);
@@ -357,6 +378,12 @@ impl ServerRecord {
         }
         if let Some(error_type) = self.response.error_type {
             attributes.push(KeyValue::new("error.type", error_type));
+        }
+        if let Some(size) = self.response.body_size {
+            attributes.push(KeyValue::new(
+                "http.response.body.size",
+                saturating_i64(size),
+            ));
         }
         if self.response.cancelled {
             attributes.push(KeyValue::new(super::CANCELLED_ATTRIBUTE, true));

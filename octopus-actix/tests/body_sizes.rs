@@ -8,7 +8,6 @@ use octopus_actix::{OctopusMiddleware, metrics_resource};
 use octopus_core::testing::body_sizes::{
     self, BodyRoutes, ENDLESS_CHUNK, STREAM_CHUNK, UPLOAD_REPLY,
 };
-use octopus_core::{Octopus, OctopusConfig};
 
 async fn stream(n: web::Path<usize>) -> HttpResponse {
     let n = n.into_inner();
@@ -30,13 +29,7 @@ async fn endless() -> HttpResponse {
 
 #[actix_web::test]
 async fn body_sizes_over_tcp_are_exact_and_endless_streams_are_not_recorded() {
-    let mut config = OctopusConfig::prometheus(
-        "actix-bodies",
-        ["request_count", "request_size", "response_size"],
-    )
-    .unwrap();
-    config.tracing_enabled = false;
-    let octopus = Octopus::new(config).unwrap();
+    let octopus = body_sizes::octopus("actix-bodies");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let app_octopus = octopus.clone();

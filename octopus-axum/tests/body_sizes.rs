@@ -8,10 +8,10 @@ use axum::body::{Body, Bytes};
 use axum::extract::Path;
 use axum::routing::{get, post};
 use octopus_axum::{OctopusLayer, metrics_router};
+use octopus_core::Octopus;
 use octopus_core::testing::body_sizes::{
     self, BodyRoutes, ENDLESS_CHUNK, STREAM_CHUNK, UPLOAD_REPLY,
 };
-use octopus_core::{Octopus, OctopusConfig};
 
 fn app(octopus: &Octopus) -> Router {
     Router::new()
@@ -46,13 +46,7 @@ fn app(octopus: &Octopus) -> Router {
 
 #[tokio::test]
 async fn body_sizes_over_tcp_are_exact_and_endless_streams_are_not_recorded() {
-    let mut config = OctopusConfig::prometheus(
-        "axum-bodies",
-        ["request_count", "request_size", "response_size"],
-    )
-    .unwrap();
-    config.tracing_enabled = false;
-    let octopus = Octopus::new(config).unwrap();
+    let octopus = body_sizes::octopus("axum-bodies");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let server = tokio::spawn(axum::serve(listener, app(&octopus)).into_future());

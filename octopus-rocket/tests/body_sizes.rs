@@ -7,7 +7,6 @@ use std::time::Duration;
 use octopus_core::testing::body_sizes::{
     self, BodyRoutes, ENDLESS_CHUNK, STREAM_CHUNK, UPLOAD_REPLY,
 };
-use octopus_core::{Octopus, OctopusConfig};
 use octopus_rocket::{OctopusFairing, metrics_route};
 use rocket::data::{Data, ToByteUnit};
 use rocket::fairing::AdHoc;
@@ -40,13 +39,7 @@ fn endless() -> ByteStream<impl futures_util::Stream<Item = &'static [u8]>> {
 
 #[rocket::async_test]
 async fn body_sizes_over_tcp_are_exact_and_endless_streams_are_not_recorded() {
-    let mut config = OctopusConfig::prometheus(
-        "rocket-bodies",
-        ["request_count", "request_size", "response_size"],
-    )
-    .unwrap();
-    config.tracing_enabled = false;
-    let octopus = Octopus::new(config).unwrap();
+    let octopus = body_sizes::octopus("rocket-bodies");
     let rocket_config = rocket::Config {
         address: [127, 0, 0, 1].into(),
         port: 0,

@@ -7,18 +7,11 @@ use bytes::Bytes;
 use octopus_core::testing::body_sizes::{
     self, BodyRoutes, ENDLESS_CHUNK, STREAM_CHUNK, UPLOAD_REPLY,
 };
-use octopus_core::{Octopus, OctopusConfig};
 use warp::Filter;
 
 #[tokio::test]
 async fn body_sizes_over_tcp_are_exact_and_endless_streams_are_not_recorded() {
-    let mut config = OctopusConfig::prometheus(
-        "warp-bodies",
-        ["request_count", "request_size", "response_size"],
-    )
-    .unwrap();
-    config.tracing_enabled = false;
-    let octopus = Octopus::new(config).unwrap();
+    let octopus = body_sizes::octopus("warp-bodies");
 
     // Reads the whole body (`bytes`), answers a sized body.
     let upload = warp::post()

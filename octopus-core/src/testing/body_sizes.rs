@@ -36,6 +36,18 @@ pub const REQUEST_SIZE: &str = "http_server_request_body_size_bytes";
 /// The response body size histogram.
 pub const RESPONSE_SIZE: &str = "http_server_response_body_size_bytes";
 
+/// The Octopus the scenario expects: metrics `request_count`, `request_size` and
+/// `response_size` (default buckets), no tracing.
+pub fn octopus(service_name: &str) -> crate::Octopus {
+    let mut config = crate::OctopusConfig::prometheus(
+        service_name,
+        ["request_count", "request_size", "response_size"],
+    )
+    .expect("a valid config");
+    config.tracing_enabled = false;
+    crate::Octopus::new(config).expect("octopus builds")
+}
+
 /// The route templates of the scenario's routes, as the framework names them.
 #[derive(Clone, Copy, Debug)]
 pub struct BodyRoutes<'a> {

@@ -329,24 +329,9 @@ impl Snapshot {
             (kind, &families.duration, &layout.latency_bounds)
         {
             let metrics = self.series.iter().map(|(key, totals)| {
-                let mut cumulative = 0;
-                let buckets = bounds
-                    .iter()
-                    .zip(&totals.buckets)
-                    .map(|(&bound, &count)| {
-                        cumulative += count;
-                        let mut bucket = proto::Bucket::default();
-                        bucket.set_upper_bound(bound);
-                        bucket.set_cumulative_count(cumulative);
-                        bucket
-                    })
-                    .collect();
-                let mut histogram = proto::Histogram::default();
-                histogram.set_bucket(buckets);
-                histogram.set_sample_count(totals.buckets.iter().sum());
-                histogram.set_sample_sum(totals.sum_nanos as f64 / 1e9);
+                let sum = totals.sum_nanos as f64 / 1e9;
                 let mut metric = proto::Metric::from_label(self.series_labels(desc, *key));
-                metric.set_histogram(histogram);
+                metric.set_histogram(histogram(bounds, &totals.buckets, sum));
                 metric
             });
             out.push(family(desc, MetricType::HISTOGRAM, metrics.collect()));
@@ -364,7 +349,7 @@ impl Snapshot {
                     &totals.request_size
                 };
                 let mut metric = proto::Metric::from_label(self.series_labels(desc, *key));
-                metric.set_histogram(size_histogram(bounds, size));
+                metric.set_histogram(histogram(bounds, &size.buckets, size.sum as f64));
                 metric
             });
             out.push(family(desc, MetricType::HISTOGRAM, metrics.collect()));
@@ -430,14 +415,15 @@ impl Snapshot {
     }
 }
 
-/// A body size histogram in the `prometheus` crate's model: cumulative buckets, sum in bytes.
-fn size_histogram(bounds: &[f64], size: &SizeTotals) -> proto::Histogram {
+/// A histogram in the `prometheus` crate's model from per-bucket (not cumulative) counts, one
+/// per bound (a missing count is 0) then `+Inf`: cumulative buckets, the count their sum.
+fn histogram(bounds: &[f64], counts: &[u64], sum: f64) -> proto::Histogram {
     let mut cumulative = 0;
     let buckets = bounds
         .iter()
         .enumerate()
         .map(|(index, &bound)| {
-            cumulative += size.buckets.get(index).copied().unwrap_or(0);
+            cumulative += counts.get(index).copied().unwrap_or(0);
             let mut bucket = proto::Bucket::default();
             bucket.set_upper_bound(bound);
             bucket.set_cumulative_count(cumulative);
@@ -446,8 +432,8 @@ fn size_histogram(bounds: &[f64], size: &SizeTotals) -> proto::Histogram {
         .collect();
     let mut histogram = proto::Histogram::default();
     histogram.set_bucket(buckets);
-    histogram.set_sample_count(size.buckets.iter().sum());
-    histogram.set_sample_sum(size.sum as f64);
+    histogram.set_sample_count(counts.iter().sum());
+    histogram.set_sample_sum(sum);
     histogram
 }
 

@@ -2,7 +2,6 @@
 //! rocket hands request bodies to handlers only), streamed responses, a stream that never ends.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use octopus_core::testing::body_sizes::{
     self, BodyRoutes, ENDLESS_CHUNK, STREAM_CHUNK, UPLOAD_REPLY,
@@ -65,19 +64,15 @@ async fn body_sizes_over_tcp_are_exact_and_endless_streams_are_not_recorded() {
         .unwrap();
     tokio::spawn(rocket.launch());
     let (address, shutdown) = receiver.await.unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        body_sizes::play(
-            address,
-            BodyRoutes {
-                upload: "/upload",
-                stream: "/stream/<n>",
-                endless: "/endless",
-                counts_streamed_requests: false,
-            },
-        ),
+    body_sizes::play(
+        address,
+        BodyRoutes {
+            upload: "/upload",
+            stream: "/stream/<n>",
+            endless: "/endless",
+            counts_streamed_requests: false,
+        },
     )
-    .await
-    .expect("the scenario ran in time");
+    .await;
     shutdown.notify();
 }

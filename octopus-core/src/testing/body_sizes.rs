@@ -62,6 +62,17 @@ pub struct BodyRoutes<'a> {
     pub counts_streamed_requests: bool,
 }
 
+impl BodyRoutes<'static> {
+    /// The templates as axum, actix-web and warp's tests name them (`/stream/{n}`), for an
+    /// adapter that counts streamed request bodies.
+    pub const BRACES: BodyRoutes<'static> = BodyRoutes {
+        upload: "/upload",
+        stream: "/stream/{n}",
+        endless: "/endless",
+        counts_streamed_requests: true,
+    };
+}
+
 /// How long one exchange may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -149,7 +160,15 @@ fn series<'a>(method: &'a str, route: &'a str) -> [(&'a str, &'a str); 3] {
 /// 4. `GET /endless`, read up to its first chunk, then the client goes away: counted as a
 ///    request (200), its response size never recorded (`_count` 0);
 /// 5. a chunked `POST /upload` abandoned mid-body: no request size recorded.
+///
+/// Panics if the whole scenario takes over a minute.
 pub async fn play(address: SocketAddr, routes: BodyRoutes<'_>) {
+    tokio::time::timeout(Duration::from_secs(60), play_steps(address, routes))
+        .await
+        .expect("the body size scenario ran within a minute");
+}
+
+async fn play_steps(address: SocketAddr, routes: BodyRoutes<'_>) {
     // 1. Known lengths.
     let body = "a".repeat(1500);
     let answer = exchange(

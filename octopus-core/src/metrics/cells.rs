@@ -425,24 +425,17 @@ impl CellsRegistry {
     /// where the shared table's lock-free read costs about 10 ns more a request).
     #[inline]
     pub(crate) fn start(&self, route: Option<&str>) -> (Arc<ThreadCells>, RouteId) {
-        LOCAL_BLOCKS
-            .try_with(|blocks| {
-                let mut blocks = blocks.borrow_mut();
-                let index = match blocks.iter().position(|block| block.observer == self.id) {
-                    Some(index) => index,
-                    None => self.register_local(&mut blocks),
-                };
-                let block = &mut blocks[index];
-                let route = block.route(route);
-                (block.cells.clone(), route)
-            })
-            // Only while the thread is being torn down (a request dropped by a thread-local
-            // destructor): a block of its own, registered like any other, so it still counts.
-            .unwrap_or_else(|_| {
-                let cells = self.register();
-                let route = cells.table.id(route);
-                (cells, route)
-            })
+        self.with_local_block(|block| {
+            let route = block.route(route);
+            (block.cells.clone(), route)
+        })
+        // Only while the thread is being torn down (a request dropped by a thread-local
+        // destructor): a block of its own, registered like any other, so it still counts.
+        .unwrap_or_else(|_| {
+            let cells = self.register();
+            let route = cells.table.id(route);
+            (cells, route)
+        })
     }
 
     /// [`start`](Self::start) with labels of the user's own: also the series of the route
@@ -456,30 +449,40 @@ impl CellsRegistry {
         route: Option<&str>,
         raw: &[Option<&str>; crate::config::MAX_LABELS],
     ) -> (Arc<ThreadCells>, SeriesId, LabelIds) {
-        LOCAL_BLOCKS
-            .try_with(|blocks| {
-                let mut blocks = blocks.borrow_mut();
-                let index = match blocks.iter().position(|block| block.observer == self.id) {
-                    Some(index) => index,
-                    None => self.register_local(&mut blocks),
-                };
-                let block = &mut blocks[index];
-                let route = block.route(route);
-                let cells = &block.cells;
-                let local = block.labels.get_or_insert_with(|| labels.local());
-                let (series, values) = local.resolve(labels, route, raw, &mut |label| {
-                    cells.label_overflow[label].fetch_add(1, Ordering::Relaxed);
-                });
-                (block.cells.clone(), series, values)
-            })
-            .unwrap_or_else(|_| {
-                let cells = self.register();
-                let route = cells.table.id(route);
-                let (series, values) = labels.resolve_shared(route, raw, |label| {
-                    cells.label_overflow[label].fetch_add(1, Ordering::Relaxed);
-                });
-                (cells, series, values)
-            })
+        self.with_local_block(|block| {
+            let route = block.route(route);
+            let cells = &block.cells;
+            let local = block.labels.get_or_insert_with(|| labels.local());
+            let (series, values) = local.resolve(labels, route, raw, &mut |label| {
+                cells.label_overflow[label].fetch_add(1, Ordering::Relaxed);
+            });
+            (block.cells.clone(), series, values)
+        })
+        .unwrap_or_else(|_| {
+            let cells = self.register();
+            let route = cells.table.id(route);
+            let (series, values) = labels.resolve_shared(route, raw, |label| {
+                cells.label_overflow[label].fetch_add(1, Ordering::Relaxed);
+            });
+            (cells, series, values)
+        })
+    }
+
+    /// `f` on this thread's block, found in the thread-local list (or made and registered on
+    /// the thread's first request); `Err` only while the thread is being torn down.
+    #[inline]
+    fn with_local_block<R>(
+        &self,
+        f: impl FnOnce(&mut LocalBlock) -> R,
+    ) -> Result<R, std::thread::AccessError> {
+        LOCAL_BLOCKS.try_with(|blocks| {
+            let mut blocks = blocks.borrow_mut();
+            let index = match blocks.iter().position(|block| block.observer == self.id) {
+                Some(index) => index,
+                None => self.register_local(&mut blocks),
+            };
+            f(&mut blocks[index])
+        })
     }
 
     /// Registers a block for this thread; returns its index in the thread's list.

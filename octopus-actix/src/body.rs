@@ -66,11 +66,7 @@ impl<B: MessageBody> MessageBody for CountedMessageBody<B> {
             return this.inner.poll_next(cx);
         }
         let chunk = ready!(this.inner.poll_next(cx));
-        match &chunk {
-            Some(Ok(bytes)) => this.counter.add(bytes.len()),
-            Some(Err(_)) => this.counter.abort(),
-            None => this.counter.end(),
-        }
+        count(this.counter, &chunk);
         Poll::Ready(chunk)
     }
 
@@ -101,12 +97,18 @@ impl Stream for CountedPayload {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.project();
         let chunk = ready!(this.inner.poll_next(cx));
-        match &chunk {
-            Some(Ok(bytes)) => this.counter.add(bytes.len()),
-            Some(Err(_)) => this.counter.abort(),
-            None => this.counter.end(),
-        }
+        count(this.counter, &chunk);
         Poll::Ready(chunk)
+    }
+}
+
+/// Counts a stream's next item: a chunk's bytes, an error (the body is then never recorded),
+/// or the end (recorded).
+fn count<E>(counter: &mut BodyCounter, chunk: &Option<Result<Bytes, E>>) {
+    match chunk {
+        Some(Ok(bytes)) => counter.add(bytes.len()),
+        Some(Err(_)) => counter.abort(),
+        None => counter.end(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! endings through an `Octopus` (native span, span pipeline) and through a `TracingObserver` on
 //! an SDK tracer (SDK span, simple processor) give the same exported `SpanData`, apart from
 //! random ids and times.
+mod support;
 
 use octopus_core::config::{InboundTrace, SamplerKind};
 use octopus_core::opentelemetry::trace::{
@@ -233,15 +234,7 @@ fn native(sampler: SamplerKind, inbound: InboundTrace) -> Vec<SpanData> {
 
 /// The spans of the script through a `TracingObserver` on an SDK tracer (SDK server span).
 fn sdk(sampler: SamplerKind, inbound: InboundTrace) -> Vec<SpanData> {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .with_sampler(octopus_core::trace::sampler(&octopus_core::OctopusConfig {
-            sampler,
-            inbound_trace: inbound,
-            ..octopus_core::OctopusConfig::default()
-        }))
-        .build();
+    let (provider, exporter) = support::in_memory_provider(sampler, inbound);
     let tracer = provider.tracer_with_scope(
         InstrumentationScope::builder("octopus")
             .with_version(env!("CARGO_PKG_VERSION"))

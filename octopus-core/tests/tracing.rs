@@ -1,5 +1,7 @@
 //! The server span lifecycle, driven through the seam, captured by the SDK's in-memory exporter.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use octopus_core::config::{InboundTrace, SamplerKind};
@@ -21,15 +23,7 @@ struct Harness {
 }
 
 fn harness(sampler: SamplerKind, inbound: InboundTrace) -> Harness {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .with_sampler(octopus_core::trace::sampler(&octopus_core::OctopusConfig {
-            sampler,
-            inbound_trace: inbound,
-            ..octopus_core::OctopusConfig::default()
-        }))
-        .build();
+    let (provider, exporter) = support::in_memory_provider(sampler, inbound);
     let observer = TracingObserver::new(
         provider.tracer("test"),
         HeaderCodec::new(&PropagatorKind::DEFAULT),

@@ -33,6 +33,7 @@ use std::task::{Context, Poll, ready};
 use bytes::Buf as _;
 use http_body::{Body, Frame, SizeHint};
 
+use crate::HeaderSource;
 use crate::metrics::{PendingSize, SizeTarget};
 
 /// Where one body's size goes once it is known: handed out by an observation that records it,
@@ -169,6 +170,28 @@ impl BodyCounter {
 /// a full body, an empty one): what adapters pass as the known body size.
 pub fn exact_size<B: Body + ?Sized>(body: &B) -> Option<u64> {
     body.size_hint().exact()
+}
+
+/// The size of an HTTP/1 request's body from its headers (RFC 9112 §6.3): its
+/// `Content-Length`; 0 when it has neither a length nor a `Transfer-Encoding` (no body);
+/// unknown (chunked) otherwise. Only for HTTP/1.0 and 1.1: an HTTP/2 or 3 request may carry a
+/// body with neither header. [`RequestView::body_size`](crate::RequestView::body_size) applies
+/// it when the view's protocol version is 1.x; an adapter that knows the connection is
+/// HTTP/1 but not its exact version (rocket without TLS) passes it itself.
+///
+/// ```
+/// let get: &[(&str, &str)] = &[("host", "x")];
+/// let post: &[(&str, &str)] = &[("content-length", "12")];
+/// let chunked: &[(&str, &str)] = &[("transfer-encoding", "chunked")];
+/// assert_eq!(octopus_core::body::http1_request_size(get), Some(0));
+/// assert_eq!(octopus_core::body::http1_request_size(post), Some(12));
+/// assert_eq!(octopus_core::body::http1_request_size(chunked), None);
+/// ```
+pub fn http1_request_size<H: HeaderSource + ?Sized>(headers: &H) -> Option<u64> {
+    match headers.header("content-length") {
+        Some(length) => length.trim().parse().ok(),
+        None => headers.header("transfer-encoding").is_none().then_some(0),
+    }
 }
 
 pin_project_lite::pin_project! {

@@ -217,12 +217,16 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
 
     /// The request body's size in bytes, if known before the body is read: the one set with
     /// [`with_body_size`](Self::with_body_size), else the `Content-Length` header (when it is a
-    /// number). Looked up only when asked (by the body size metric, or a sampled span).
+    /// number), else, for HTTP/1.x, 0 without a `Transfer-Encoding`
+    /// ([`http1_request_size`](crate::body::http1_request_size)). Looked up only when asked (by
+    /// the body size metric, or a sampled span).
     pub fn body_size(&self) -> Option<u64> {
-        self.body_size.or_else(|| {
-            self.headers
+        self.body_size.or_else(|| match self.protocol_version {
+            Some("1.0" | "1.1") => crate::body::http1_request_size(self.headers),
+            _ => self
+                .headers
                 .header("content-length")
-                .and_then(|length| length.trim().parse().ok())
+                .and_then(|length| length.trim().parse().ok()),
         })
     }
 

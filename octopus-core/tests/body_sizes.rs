@@ -333,3 +333,29 @@ fn both_expositions_carry_the_families_openmetrics_with_their_unit() {
         r#"http_server_response_body_size_bytes_sum{http_request_method="GET",http_response_status_code="200",http_route="/x",service_name="files"} 5.0"#
     ), "{om}");
 }
+
+#[test]
+fn a_request_size_known_from_headers_follows_http1_framing_only_for_http1() {
+    let none: &[(&str, &str)] = &[];
+    let chunked: &[(&str, &str)] = &[("transfer-encoding", "chunked")];
+    let sized: &[(&str, &str)] = &[("content-length", " 42 ")];
+    let size = |headers, version| {
+        RequestView::new("POST", "/upload", headers)
+            .with_protocol_version(version)
+            .body_size()
+    };
+    // HTTP/1.x: neither a length nor chunks means no body.
+    assert_eq!(size(none, Some("1.1")), Some(0));
+    assert_eq!(size(none, Some("1.0")), Some(0));
+    assert_eq!(size(chunked, Some("1.1")), None);
+    assert_eq!(size(sized, Some("1.1")), Some(42));
+    // HTTP/2, or a version the adapter does not know: only `Content-Length` says.
+    assert_eq!(size(none, Some("2")), None);
+    assert_eq!(size(none, None), None);
+    assert_eq!(size(sized, Some("2")), Some(42));
+    // A size the adapter knows wins.
+    let known = RequestView::new("POST", "/upload", none)
+        .with_protocol_version(Some("2"))
+        .with_body_size(Some(7));
+    assert_eq!(known.body_size(), Some(7));
+}

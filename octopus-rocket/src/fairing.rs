@@ -147,11 +147,8 @@ impl<O: RequestObserver> Fairing for OctopusFairing<O> {
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
         let observed = {
             let headers = RocketHeaders(request.headers());
-            let scheme = if request.rocket().config().tls_enabled() {
-                "https"
-            } else {
-                "http"
-            };
+            let tls = request.rocket().config().tls_enabled();
+            let scheme = if tls { "https" } else { "http" };
             self.observer.observe(
                 &RequestView::new(
                     request.method().as_str(),
@@ -160,14 +157,15 @@ impl<O: RequestObserver> Fairing for OctopusFairing<O> {
                 )
                 .with_scheme(Some(scheme))
                 .with_host(headers.header("host"))
-                // Rocket gives the body to handlers only: its size is its `Content-Length`
-                // (which the core reads), 0 for a request with neither a length nor chunks
-                // (HTTP/1.1 framing), and unknown — not recorded — for a chunked one.
-                .with_body_size(
-                    (headers.header("content-length").is_none()
-                        && headers.header("transfer-encoding").is_none())
-                    .then_some(0),
-                ),
+                // Rocket gives the body to handlers only, and does not tell fairings the HTTP
+                // version: without TLS the connection is HTTP/1 (rocket speaks HTTP/2 only
+                // over TLS), whose framing gives the size; with TLS, `Content-Length` only
+                // (which the core reads). A chunked body's is unknown, not recorded.
+                .with_body_size(if tls {
+                    None
+                } else {
+                    octopus_core::body::http1_request_size(&headers)
+                }),
             )
         };
         request.local_cache(move || RequestState {

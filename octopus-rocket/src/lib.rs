@@ -46,9 +46,9 @@
 //!
 //! Body sizes (`request_size`, `response_size`): a response's from its sized body, a streamed
 //! one counted as rocket sends it and recorded at its end (never for a stream that does not
-//! end). A request's from `Content-Length`, 0 with neither a length nor chunks; rocket hands the
-//! request body to handlers only, never to fairings, so a **chunked request body is not
-//! recorded**.
+//! end). A request's from `Content-Length`; without TLS (HTTP/1: rocket speaks HTTP/2 only over
+//! TLS) 0 with neither a length nor chunks. Rocket hands the request body to handlers only,
+//! never to fairings, so a **chunked request body is not recorded**.
 //!
 //! # The trace context in handlers
 //!

@@ -479,6 +479,10 @@ fn body_sizes_known_at_start_and_end_are_span_attributes() {
         Some(Value::I64(0))
     );
     assert_eq!(attribute(stream, "http.response.body.size"), None);
+    // An HTTP/1.1 request with neither `Content-Length` nor `Transfer-Encoding` has no body.
     let hello = spans.iter().find(|s| path(s, "/users/42")).unwrap();
-    assert_eq!(attribute(hello, "http.request.body.size"), None);
+    assert_eq!(
+        attribute(hello, "http.request.body.size"),
+        Some(Value::I64(0))
+    );
 }

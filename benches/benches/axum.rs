@@ -39,6 +39,14 @@ fn router() -> Router {
     Router::new().route("/users/{id}", get(user))
 }
 
+/// `app` as `axum::serve` runs it: `with_state(())` turns each handler into its route once,
+/// layers applied. Without it, a `Router<()>` builds the handler's route, layers included, for
+/// every request (axum 0.8's `MethodEndpoint::BoxedHandler`), which no server does, and which
+/// charged every layer a clone and two allocations per request that production never pays.
+fn served(app: Router) -> Router {
+    app.with_state(())
+}
+
 /// One request through a clone of `app`, as a server makes one per request.
 fn request(runtime: &tokio::runtime::Runtime, app: &Router) {
     let app = app.clone();
@@ -91,19 +99,19 @@ fn axum(c: &mut Criterion) {
         .expect("a runtime");
     let mut group = c.benchmark_group("axum");
     let run = |app: &Router| request(&runtime, app);
-    let bare = router();
+    let bare = served(router());
     group.bench_function("bare", |b| b.iter(|| run(&bare)));
     group.bench_function("bare_2threads", |b| {
         b.iter_custom(|iters| on_two_threads(iters, &bare))
     });
-    let noop = router().layer(OctopusLayer::new(()));
+    let noop = served(router().layer(OctopusLayer::new(())));
     group.bench_function("octopus_noop", |b| b.iter(|| run(&noop)));
     group.bench_function("octopus_noop_2threads", |b| {
         b.iter_custom(|iters| on_two_threads(iters, &noop))
     });
     for (id, metrics, tracing) in SETUPS {
         let octopus = octopus(metrics, tracing);
-        let app = router().layer(OctopusLayer::new(octopus.clone()));
+        let app = served(router().layer(OctopusLayer::new(octopus.clone())));
         group.bench_function(id, |b| b.iter(|| run(&app)));
         if CONTENDED.contains(&id) {
             group.bench_function(format!("{id}_2threads"), |b| {
@@ -113,7 +121,7 @@ fn axum(c: &mut Criterion) {
         octopus.shutdown().expect("flushes");
     }
     let octopus = octopus_body_sizes();
-    let app = router().layer(OctopusLayer::new(octopus.clone()));
+    let app = served(router().layer(OctopusLayer::new(octopus.clone())));
     group.bench_function(BODY_SIZES, |b| b.iter(|| run(&app)));
     octopus.shutdown().expect("flushes");
 
@@ -129,7 +137,7 @@ fn axum(c: &mut Criterion) {
         ))
         .build()
         .expect("octopus builds");
-    let app = router().layer(OctopusLayer::new(labelled));
+    let app = served(router().layer(OctopusLayer::new(labelled)));
     group.bench_function("octopus_metrics_labels", |b| {
         b.iter(|| {
             let app = app.clone();
@@ -152,21 +160,25 @@ fn axum(c: &mut Criterion) {
     // from its handle.
     let (prometheus_layer, metric_handle) =
         runtime.block_on(async { axum_prometheus::PrometheusMetricLayer::pair() });
-    let peer = router()
-        .route(
-            "/metrics",
-            get(move || std::future::ready(metric_handle.render())),
-        )
-        .layer(prometheus_layer);
+    let peer = served(
+        router()
+            .route(
+                "/metrics",
+                get(move || std::future::ready(metric_handle.render())),
+            )
+            .layer(prometheus_layer),
+    );
     group.bench_function("peer_axum_prometheus", |b| b.iter(|| run(&peer)));
 
     // axum-tracing-opentelemetry as its README sets it up: a `tracing` subscriber with the
     // `tracing-opentelemetry` layer over an SDK tracer provider (always on, batch processor,
     // discarding exporter) and the W3C propagator, then its two layers.
     install_tracing_peer();
-    let peer = router()
-        .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
-        .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default());
+    let peer = served(
+        router()
+            .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
+            .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default()),
+    );
     group.bench_function("peer_axum_tracing_opentelemetry", |b| b.iter(|| run(&peer)));
     group.finish();
 }

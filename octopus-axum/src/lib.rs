@@ -46,9 +46,10 @@
 //! not included (the same as `tower-http`'s trace layer on-response).
 //!
 //! Body sizes (`request_size`, `response_size`): from the bodies' size hints (`Content-Length`,
-//! a full body); a body of unknown length is counted by the [`CountedBody`] both bodies are
-//! wrapped in — the inner service sees `http::Request<CountedBody<B>>`, the response body is
-//! `CountedBody<R>` — and recorded at its end. Bodies that never end are not recorded.
+//! a full body); a body of unknown length is wrapped in a [`CountedBody`], counted as it streams
+//! and recorded at its end. Bodies that never end are not recorded. The inner service sees
+//! `http::Request<axum::body::Body>` and the response body is a `Body`: axum's own body passes
+//! through unchanged, without the allocation axum makes to box any other body type.
 //!
 //! [`CountedBody`]: octopus_core::body::CountedBody
 //!
@@ -62,7 +63,7 @@ mod layer;
 mod metrics;
 mod trace_context;
 
-pub use layer::{CountResponse, OctopusLayer, OctopusService, ResponseFuture, RouteTemplate};
+pub use layer::{IntoAxumBody, OctopusLayer, OctopusService, ResponseFuture, RouteTemplate};
 pub use metrics::{metrics_handler, metrics_router};
 pub use trace_context::TraceContext;
 

@@ -9,11 +9,19 @@ pub struct ActixHeaders<T>(pub T);
 
 impl HeaderSource for ActixHeaders<&HeaderMap> {
     fn header(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(|value| value.to_str().ok())
+        match read_on_every_request(name) {
+            Some(name) => self.0.get(name),
+            None => self.0.get(name),
+        }
+        .and_then(|value| value.to_str().ok())
     }
 
     fn header_values<'a>(&'a self, name: &str, visit: &mut dyn FnMut(Option<&'a str>)) {
-        for value in self.0.get_all(name) {
+        let values = match read_on_every_request(name) {
+            Some(name) => self.0.get_all(name),
+            None => self.0.get_all(name),
+        };
+        for value in values {
             visit(value.to_str().ok());
         }
     }
@@ -25,6 +33,33 @@ impl HeaderSource for ActixHeaders<&HeaderMap> {
     fn any_header_name(&self, predicate: &dyn Fn(&str) -> bool) -> bool {
         self.0.keys().any(|name| predicate(name.as_str()))
     }
+}
+
+/// The header names the core reads on every request, parsed once.
+///
+/// actix's `HeaderMap::get(&str)` parses its argument into a `HeaderName` first, and a name
+/// outside `http`'s standard set (`traceparent`, `tracestate`, `baggage`) is then copied to the
+/// heap: an allocation per lookup. A parsed name goes straight to the hash lookup. Any other
+/// name, or one not in lower case, takes the parsing path.
+fn read_on_every_request(name: &str) -> Option<&'static HeaderName> {
+    use actix_web::http::header;
+    static HOST: HeaderName = header::HOST;
+    static USER_AGENT: HeaderName = header::USER_AGENT;
+    static CONTENT_LENGTH: HeaderName = header::CONTENT_LENGTH;
+    static TRANSFER_ENCODING: HeaderName = header::TRANSFER_ENCODING;
+    static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+    static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+    static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+    Some(match name {
+        "host" => &HOST,
+        "user-agent" => &USER_AGENT,
+        "content-length" => &CONTENT_LENGTH,
+        "transfer-encoding" => &TRANSFER_ENCODING,
+        "traceparent" => &TRACEPARENT,
+        "tracestate" => &TRACESTATE,
+        "baggage" => &BAGGAGE,
+        _ => return None,
+    })
 }
 
 impl HeaderSink for ActixHeaders<&mut HeaderMap> {
@@ -69,6 +104,37 @@ mod tests {
         headers.header_values("tracestate", &mut |value| values.push(value));
         assert_eq!(values, [Some("foo=1"), Some("bar=2"), None]);
         assert_eq!(headers.header("tracestate"), Some("foo=1"));
+    }
+
+    #[test]
+    fn names_parsed_once_find_what_parsing_finds() {
+        let map = map(&[
+            ("host", b"example.com"),
+            ("user-agent", b"curl/8.5.0"),
+            ("content-length", b"12"),
+            ("transfer-encoding", b"chunked"),
+            ("traceparent", TRACEPARENT.as_bytes()),
+            ("tracestate", b"a=1"),
+            ("baggage", b"k=v"),
+            ("x-tenant", b"acme"),
+        ]);
+        let headers = ActixHeaders(&map);
+        for name in [
+            "host",
+            "user-agent",
+            "content-length",
+            "transfer-encoding",
+            "traceparent",
+            "tracestate",
+            "baggage",
+            "x-tenant",
+        ] {
+            assert_eq!(read_on_every_request(name).is_some(), name != "x-tenant");
+            let parsed = map.get(name).map(|value| value.to_str().unwrap());
+            assert!(parsed.is_some(), "{name}");
+            assert_eq!(headers.header(name), parsed, "{name}");
+            assert_eq!(headers.header(&name.to_uppercase()), parsed, "{name}");
+        }
     }
 
     #[test]

@@ -128,6 +128,8 @@ pub use observer::{
 };
 pub use octopus::{Octopus, OctopusObservation, ShutdownGuard};
 pub use propagation::{HeaderCodec, PropagatorKind};
+#[doc(hidden)]
+pub use request::intern_route;
 pub use request::{HttpMethod, MAX_ROUTE_TEMPLATES, OVERFLOW_ROUTE, RequestView};
 pub use response::ResponseView;
 #[cfg(feature = "metrics-server")]

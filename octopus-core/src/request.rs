@@ -21,6 +21,20 @@ pub const MAX_ROUTE_TEMPLATES: usize = 4_096;
 /// Not a path, so no real template is ever confused with it.
 pub const OVERFLOW_ROUTE: &str = "_overflow";
 
+/// `template` as a `&'static str`, made once per template for the process: the table that
+/// span names come from (each template is leaked once, like a `tracing` callsite), capped at
+/// [`MAX_ROUTE_TEMPLATES`] — past the cap, [`OVERFLOW_ROUTE`].
+///
+/// For adapters whose framework names routes while the handler runs (octopus-warp's `route`
+/// filter, which interns its name when the filter is built): a `&'static str` is handed to
+/// each request by copying a pointer, where an `Arc<str>` clone is an atomic increment on a
+/// reference count every worker thread writes. Not for per-request input: every distinct
+/// template costs memory for the life of the process.
+#[doc(hidden)]
+pub fn intern_route(template: &str) -> &'static str {
+    crate::trace::route_names(template).route
+}
+
 /// Says once per process, on stderr, that route templates went past the cap.
 pub(crate) fn report_route_overflow() {
     static REPORTED: AtomicBool = AtomicBool::new(false);

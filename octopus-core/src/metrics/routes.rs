@@ -84,7 +84,10 @@ impl RouteTable {
         if let Some(&id) = current.get(template) {
             return id;
         }
-        if current.len() >= MAX_ROUTE_TEMPLATES {
+        // `intern_route` (warp's named routes) hands out the overflow route itself once the
+        // process's templates passed the cap; it has its series already, and a second one
+        // with the same label would break the exposition.
+        if current.len() >= MAX_ROUTE_TEMPLATES || template == OVERFLOW_ROUTE {
             return overflow();
         }
         let mut labels = self
@@ -111,4 +114,17 @@ impl RouteTable {
 fn overflow() -> RouteId {
     report_route_overflow();
     RouteId::OVERFLOW
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overflow_route_named_as_a_template_is_the_overflow_series() {
+        let table = RouteTable::new("");
+        assert_eq!(table.id(Some("/a")), RouteId::from_index(2));
+        assert_eq!(table.id(Some(OVERFLOW_ROUTE)), RouteId::OVERFLOW);
+        assert_eq!(table.labels().len(), 3);
+    }
 }

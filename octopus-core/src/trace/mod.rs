@@ -44,6 +44,7 @@ pub(crate) use pipeline::{
     CustomExporter, SpanMetrics, SpanPipeline, custom_exporter, tracer_provider,
 };
 pub use sampling::sampler;
+pub(crate) use span_names::route_names;
 
 /// The parent of a traced-client span when the caller's context is not the current one (a
 /// rocket handler, a spawned task): put it in the request's extensions,

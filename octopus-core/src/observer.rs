@@ -125,8 +125,8 @@ pub trait RequestObserver: Send + Sync + 'static {
     /// observation does anything with a late route ([`Observation::set_route`]). Adapters whose
     /// framework computes the route template at a cost (actix-web's `match_pattern`, which
     /// matches the path against the resource map a second time) skip computing it when this is
-    /// false, and leave the view's route unset; adapters that prepare per request to learn the
-    /// route late (warp's route slot) may skip that too.
+    /// false, and leave the view's route unset; adapters that learn the route late (warp's named
+    /// routes) skip reporting it.
     ///
     /// The default, `true`, is always correct; answer `false` only when neither `start` nor the
     /// observation looks at the route. A stack answers `true` when any member does, and then
@@ -347,11 +347,15 @@ pub trait Translate<T> {
     fn ended<'o>(&mut self, output: &'o mut T) -> (ResponseView<'o>, Option<impl HeaderSink + 'o>);
 
     /// The route template, when the framework named it only while the handler ran (warp's named
-    /// routes); asked once, when the handler's future is ready, before the request ends. (A
-    /// future dropped unfinished is the adapter's to name, with
-    /// [`ObservedFuture::observed_mut`].) The default: none.
+    /// routes); asked once, before the request ends: in the poll in which the handler's future
+    /// was ready or panicked, on the thread that polled it, right after that poll. (A future
+    /// dropped unfinished is the adapter's to name, with [`ObservedFuture::observed_mut`].)
+    /// The default: none.
+    ///
+    /// A borrowed name, so that handing it over costs nothing: warp's route names are
+    /// `&'static str`, interned when the filter is built.
     #[inline]
-    fn late_route(&mut self) -> Option<Arc<str>> {
+    fn late_route(&mut self) -> Option<&str> {
         None
     }
 
@@ -460,7 +464,7 @@ fn late_route<S: Observation, O, T: Translate<O>>(
     observed: &mut ObservedRequest<S>,
 ) {
     if let Some(route) = translate.late_route() {
-        observed.set_route(&route);
+        observed.set_route(route);
     }
 }
 
@@ -936,7 +940,7 @@ mod tests {
 
     /// A framework whose handlers answer `Ok((status, headers))` or `Err(status)`, naming their
     /// route while they run.
-    struct Plain(Option<Arc<str>>);
+    struct Plain(Option<&'static str>);
 
     impl Translate<Output> for Plain {
         fn ended<'o>(
@@ -949,7 +953,7 @@ mod tests {
             }
         }
 
-        fn late_route(&mut self) -> Option<Arc<str>> {
+        fn late_route(&mut self) -> Option<&str> {
             self.0.take()
         }
     }
@@ -961,7 +965,7 @@ mod tests {
     ) -> ObservedFuture<F, (Recording, Stamp), Plain> {
         let headers: &[(&str, &str)] = &[];
         let observed = observer.observe(&RequestView::new("GET", "/p", headers));
-        ObservedFuture::new(observed, future, Plain(Some("/{p}".into())), on_panic)
+        ObservedFuture::new(observed, future, Plain(Some("/{p}")), on_panic)
     }
 
     /// Records finishes with their route.

@@ -3,7 +3,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use octopus_core::body::{BodySizeRecorder, CountedBody, exact_size};
@@ -16,7 +15,7 @@ use warp::Reply as _;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use crate::route::RouteSlot;
+use crate::route;
 
 /// Observes every request of a warp filter with one observer: [`Octopus`], a stack of
 /// observers (`(octopus, access_log)`), or `()` for none.
@@ -57,33 +56,37 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        // The route is named during filtering, after the request started (see `route`), into
-        // a slot in the request's extensions: allocations an observer that does not read the
-        // route is spared (`route` filters then find no slot and do nothing).
         let mut observed = self
             .observer
             .observe(&RequestView::from_http(&request).with_body_size(exact_size(request.body())));
         // A request body of unknown length is counted as the filter reads it, if recorded.
         let recorder = observed.request_body_recorder();
-        let mut request = request.map(|body| CountedBody::new(body, recorder));
-        let slot = self.observer.uses_route().then(|| {
-            let slot = RouteSlot::default();
-            request.extensions_mut().insert(slot.clone());
-            slot
-        });
+        let request = request.map(|body| CountedBody::new(body, recorder));
         // warp and hyper leave a panicking handler to unwind the connection's task: the client
         // would get no response at all. The panic is recorded and answered with a 500.
         let on_panic = OnPanic::Answer(|| Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response()));
-        let translate = Warp(slot.clone());
-        let inner = ObservedFuture::new(observed, self.inner.call(request), translate, on_panic);
-        ResponseFuture { inner, slot }
+        // The route is named during filtering, after the request started, into the thread's
+        // route slot, around every poll of the filter's future (see `route`). warp's own
+        // service starts filtering only when polled, but the call is scoped too: a service
+        // that filters as it is called names this request's route, not the thread's.
+        let mut route = None;
+        let future = route::scoped(&mut route, || self.inner.call(request));
+        let reads_route = self.observer.uses_route();
+        let inner = ObservedFuture::new(observed, future, Warp { reads_route }, on_panic);
+        ResponseFuture {
+            inner,
+            route,
+            reads_route,
+        }
     }
 }
 
-/// How a filter's reply ends a request, and the route a [`route`](crate::route) filter named
-/// (no slot when the observer does not read the route).
+/// How a filter's reply ends a request, and the route a [`route`](crate::route) filter named,
+/// if the observer reads it.
 #[derive(Debug)]
-struct Warp(Option<RouteSlot>);
+struct Warp {
+    reads_route: bool,
+}
 
 impl Translate<Result<Response, Infallible>> for Warp {
     fn ended<'o>(
@@ -119,8 +122,16 @@ impl Translate<Result<Response, Infallible>> for Warp {
         *response.body_mut() = warp::reply::stream(stream).into_response().into_body();
     }
 
-    fn late_route(&mut self) -> Option<Arc<str>> {
-        self.0.as_ref().and_then(RouteSlot::take)
+    /// Asked by `ObservedFuture::poll` right after the filter's future was ready (or
+    /// panicked) in that same poll, which `ResponseFuture::poll` runs inside its request's
+    /// route scope: the thread's current route is this request's.
+    #[inline]
+    fn late_route(&mut self) -> Option<&str> {
+        if self.reads_route {
+            route::current()
+        } else {
+            None
+        }
     }
 }
 
@@ -131,7 +142,9 @@ pin_project_lite::pin_project! {
     pub struct ResponseFuture<F: Future, O: RequestObserver> {
         #[pin]
         inner: ObservedFuture<F, O::Observation, Warp>,
-        slot: Option<RouteSlot>,
+        // The route the filter named so far, between polls (see `route::scoped`).
+        route: Option<&'static str>,
+        reads_route: bool,
     }
 
     impl<F: Future, O: RequestObserver> PinnedDrop for ResponseFuture<F, O> {
@@ -139,10 +152,11 @@ pin_project_lite::pin_project! {
         // must still reach the observation, or the cancelled span ends nameless.
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(observed) = this.inner.observed_mut()
-                && let Some(route) = this.slot.as_ref().and_then(RouteSlot::take)
+            if *this.reads_route
+                && let Some(route) = *this.route
+                && let Some(observed) = this.inner.observed_mut()
             {
-                observed.set_route(&route);
+                observed.set_route(route);
             }
         }
     }
@@ -155,8 +169,13 @@ where
 {
     type Output = F::Output;
 
+    /// Polls with this request's route current on the thread: the filter's `route` filters
+    /// write it, the observed future reads it when the reply is ready (or the filter
+    /// panicked), and it is taken back afterwards for the next poll or the drop.
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx)
+        let this = self.project();
+        let inner = this.inner;
+        route::scoped(this.route, || inner.poll(cx))
     }
 }

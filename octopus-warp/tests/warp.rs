@@ -336,8 +336,122 @@ async fn named_routes_reach_only_observers_that_read_the_route() {
             call(&mut service, "GET", "/hello/ann", &[]).await,
             (200, "hello, ann".to_owned())
         );
-        // Without a route slot the `route` filter does nothing, and the request is answered.
+        // An observer that does not read routes is given none, and the request is answered.
         let expected: &[&str] = if reads_route { &["/hello/{name}"] } else { &[] };
         assert_eq!(*observer.log.lock().unwrap(), expected);
     }
+}
+
+/// Logs how each request ended, with the route it was given: `{path} {route} {status}`, or
+/// `cancelled` for the status.
+#[derive(Clone, Default)]
+struct Ends(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct End {
+    path: String,
+    route: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl octopus_core::RequestObserver for Ends {
+    type Observation = End;
+
+    fn start<H: octopus_core::HeaderSource + ?Sized>(
+        &self,
+        request: &octopus_core::RequestView<'_, H>,
+        _: &mut octopus_core::opentelemetry::Context,
+    ) -> End {
+        End {
+            path: request.path().to_owned(),
+            route: "-".to_owned(),
+            log: self.0.clone(),
+        }
+    }
+}
+
+impl octopus_core::Observation for End {
+    fn finish(self, response: &octopus_core::ResponseView<'_>) {
+        let line = format!("{} {} {}", self.path, self.route, response.status());
+        self.log.lock().unwrap().push(line);
+    }
+
+    fn cancel(self) {
+        let line = format!("{} {} cancelled", self.path, self.route);
+        self.log.lock().unwrap().push(line);
+    }
+
+    fn set_route(&mut self, route: &str) {
+        route.clone_into(&mut self.route);
+    }
+}
+
+/// The route of a request is kept between the polls of its future, though other requests on the
+/// same thread name other routes (or none) in between: the name lives in a slot of the thread
+/// only while its request is polled. Requests whose filter is pending after naming its route
+/// (a sleep) end with it — answered, or dropped — and so does a panicking one.
+#[tokio::test(flavor = "current_thread")]
+async fn interleaved_requests_on_one_thread_keep_their_own_routes() {
+    use futures_util::FutureExt as _;
+
+    let octopus =
+        Octopus::new(OctopusConfig::prometheus("warp-test", ["request_count"]).unwrap()).unwrap();
+    let ends = Ends::default();
+    let slow = warp::path!("slow" / String)
+        .and(route("/slow/{step}"))
+        .and_then(|step: String| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, Infallible>(step.into_response())
+        });
+    let fast = warp::path!("fast")
+        .and(route("/fast"))
+        .map(|| "fast".into_response());
+    let boom = warp::path!("boom")
+        .and(route("/boom"))
+        .map(|| -> Response { panic!("handler panicked on purpose") });
+    let routes = slow
+        .or(fast)
+        .unify()
+        .or(boom)
+        .unify()
+        .or(metrics_filter(&octopus))
+        .unify();
+    let mut service = octopus_warp::observe((octopus.clone(), ends.clone()), warp::service(routes));
+    let get = |path: &str| http::Request::get(path).body(Empty::new()).unwrap();
+
+    // Both name their route in their first poll, then sleep.
+    let mut answered = std::pin::pin!(service.call(get("/slow/a")));
+    assert!(answered.as_mut().now_or_never().is_none());
+    let mut dropped = Box::pin(service.call(get("/slow/b")));
+    assert!(dropped.as_mut().now_or_never().is_none());
+    // Meanwhile, on the same thread: another route, no route, a panic under a route.
+    assert_eq!(call(&mut service, "GET", "/fast", &[]).await.0, 200);
+    assert_eq!(call(&mut service, "GET", "/nope", &[]).await.0, 404);
+    assert_eq!(call(&mut service, "GET", "/boom", &[]).await.0, 500);
+    drop(dropped);
+    assert_eq!(answered.await.unwrap().status(), 200);
+    // And after them all, a request that names no route does not inherit one.
+    assert_eq!(call(&mut service, "GET", "/nope", &[]).await.0, 404);
+
+    assert_eq!(
+        *ends.0.lock().unwrap(),
+        [
+            "/fast /fast 200",
+            "/nope - 404",
+            "/boom /boom 500",
+            "/slow/b /slow/{step} cancelled",
+            "/slow/a /slow/{step} 200",
+            "/nope - 404",
+        ]
+    );
+    let (status, text) = call(&mut service, "GET", "/metrics", &[]).await;
+    assert_eq!(status, 200);
+    let m = octopus_core::testing::exposition::HttpMetrics::parse(&text, "warp-test");
+    assert_eq!(
+        m.requests("GET", "200", "/slow/{step}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(m.requests("GET", "200", "/fast"), Some(1.0), "{text}");
+    assert_eq!(m.requests("GET", "404", ""), Some(2.0), "{text}");
+    assert_eq!(m.requests("GET", "500", "/boom"), Some(1.0), "{text}");
 }

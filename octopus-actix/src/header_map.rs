@@ -42,24 +42,9 @@ impl HeaderSource for ActixHeaders<&HeaderMap> {
 /// heap: an allocation per lookup. A parsed name goes straight to the hash lookup. Any other
 /// name, or one not in lower case, takes the parsing path.
 fn read_on_every_request(name: &str) -> Option<&'static HeaderName> {
-    use actix_web::http::header;
-    static HOST: HeaderName = header::HOST;
-    static USER_AGENT: HeaderName = header::USER_AGENT;
-    static CONTENT_LENGTH: HeaderName = header::CONTENT_LENGTH;
-    static TRANSFER_ENCODING: HeaderName = header::TRANSFER_ENCODING;
-    static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-    static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
-    static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
-    Some(match name {
-        "host" => &HOST,
-        "user-agent" => &USER_AGENT,
-        "content-length" => &CONTENT_LENGTH,
-        "transfer-encoding" => &TRANSFER_ENCODING,
-        "traceparent" => &TRACEPARENT,
-        "tracestate" => &TRACESTATE,
-        "baggage" => &BAGGAGE,
-        _ => return None,
-    })
+    static NAMES: [HeaderName; 7] =
+        octopus_core::header_names_read_on_every_request!(actix_web::http::header);
+    octopus_core::read_on_every_request_index(name).map(|index| &NAMES[index])
 }
 
 impl HeaderSink for ActixHeaders<&mut HeaderMap> {
@@ -119,16 +104,13 @@ mod tests {
             ("x-tenant", b"acme"),
         ]);
         let headers = ActixHeaders(&map);
-        for name in [
-            "host",
-            "user-agent",
-            "content-length",
-            "transfer-encoding",
-            "traceparent",
-            "tracestate",
-            "baggage",
-            "x-tenant",
-        ] {
+        let read_on_every_request_names =
+            octopus_core::header_names_read_on_every_request!(actix_web::http::header);
+        for name in read_on_every_request_names
+            .iter()
+            .map(HeaderName::as_str)
+            .chain(["x-tenant"])
+        {
             assert_eq!(read_on_every_request(name).is_some(), name != "x-tenant");
             let parsed = map.get(name).map(|value| value.to_str().unwrap());
             assert!(parsed.is_some(), "{name}");

@@ -123,25 +123,46 @@ impl HeaderSource for http::HeaderMap {
 /// parsing was 290 instructions a request, about 6 % of Octopus's share). Any other name, or one
 /// not in lower case, takes the parsing path.
 fn read_on_every_request(name: &str) -> Option<&'static http::HeaderName> {
-    use http::HeaderName;
-    use http::header;
-    static HOST: HeaderName = header::HOST;
-    static USER_AGENT: HeaderName = header::USER_AGENT;
-    static CONTENT_LENGTH: HeaderName = header::CONTENT_LENGTH;
-    static TRANSFER_ENCODING: HeaderName = header::TRANSFER_ENCODING;
-    static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-    static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
-    static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+    static NAMES: [http::HeaderName; 7] = crate::header_names_read_on_every_request!(http::header);
+    read_on_every_request_index(name).map(|index| &NAMES[index])
+}
+
+/// Where `name` is in [`header_names_read_on_every_request!`](crate::header_names_read_on_every_request)'s
+/// array, if it is one of the names the core reads on every request (exactly, in lower case).
+/// For adapters whose framework has its own header map over its own `HeaderName` type
+/// (actix-web's, over `http` 0.2), so that they can skip parsing those names too.
+#[doc(hidden)]
+pub fn read_on_every_request_index(name: &str) -> Option<usize> {
     Some(match name {
-        "host" => &HOST,
-        "user-agent" => &USER_AGENT,
-        "content-length" => &CONTENT_LENGTH,
-        "transfer-encoding" => &TRANSFER_ENCODING,
-        "traceparent" => &TRACEPARENT,
-        "tracestate" => &TRACESTATE,
-        "baggage" => &BAGGAGE,
+        "host" => 0,
+        "user-agent" => 1,
+        "content-length" => 2,
+        "transfer-encoding" => 3,
+        "traceparent" => 4,
+        "tracestate" => 5,
+        "baggage" => 6,
         _ => return None,
     })
+}
+
+/// The array of the header names the core reads on every request, as `HeaderName`s of the
+/// `http` crate whose `header` module is given (`http::header`, or `actix_web::http::header`
+/// for `http` 0.2), in the order of [`read_on_every_request_index`]: the initialiser of a
+/// `static`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! header_names_read_on_every_request {
+    ($($module:ident)::+) => {
+        [
+            $($module)::+::HOST,
+            $($module)::+::USER_AGENT,
+            $($module)::+::CONTENT_LENGTH,
+            $($module)::+::TRANSFER_ENCODING,
+            $($module)::+::HeaderName::from_static("traceparent"),
+            $($module)::+::HeaderName::from_static("tracestate"),
+            $($module)::+::HeaderName::from_static("baggage"),
+        ]
+    };
 }
 
 impl<N: AsRef<str>, V: AsRef<str>> HeaderSource for [(N, V)] {
@@ -261,6 +282,12 @@ mod tests {
             assert_eq!(headers.header(name), parsed, "{name}");
             // Upper case takes the parsing path and finds the same value.
             assert_eq!(headers.header(&name.to_uppercase()), parsed, "{name}");
+        }
+        for (index, name) in crate::header_names_read_on_every_request!(http::header)
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(read_on_every_request_index(name.as_str()), Some(index));
         }
         let mut states = Vec::new();
         headers.header_values("tracestate", &mut |value| states.push(value));

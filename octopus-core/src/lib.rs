@@ -120,6 +120,8 @@ pub use config::{
     ConfigError, InboundTrace, MetricKind, OctopusConfig, OtlpProtocol, SamplerKind, Secret,
     TracesExporter,
 };
+#[doc(hidden)]
+pub use headers::read_on_every_request_index;
 pub use headers::{HeaderSink, HeaderSource, NoHeaders};
 pub use metrics::{MetricsObservation, MetricsObserver};
 pub use metrics_endpoint::MetricsResponse;

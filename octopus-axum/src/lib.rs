@@ -53,7 +53,9 @@
 //!
 //! [`CountedBody`]: octopus_core::body::CountedBody
 //!
-//! Outside axum, [`OctopusLayer`] wraps any `Service<http::Request<B>>`; without axum's
+//! Outside axum, [`OctopusLayer`] wraps any `Service<http::Request<axum::body::Body>>` (a
+//! service generic over its request body, as tonic's and most tower services are; the request's
+//! own body type `B` only needs to be an `http_body::Body` of `Bytes`); without axum's
 //! routing no template is known and requests share the unmatched label unless an inner
 //! layer inserts a [`MatchedPath`]-like template — see [`RouteTemplate`].
 

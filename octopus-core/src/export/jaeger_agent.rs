@@ -186,8 +186,10 @@ impl JaegerAgentExporter {
         let budget = self.max_packet_size.saturating_sub(envelope);
         let mut packets = Vec::new();
         let mut packet: Option<Packet> = None;
-        // The bytes of the span that opens the next datagram.
-        let mut first = Vec::new();
+        // The bytes of the span that opens the next datagram. With room for one: written by
+        // many small appends, an empty vector grew seven times to hold a server span (callgrind,
+        // `core/jaeger_thrift_encode_100_spans`: 5 760 instructions of reallocation a batch).
+        let mut first = Vec::with_capacity(SPAN_SIZE_GUESS);
         for (i, data) in spans.iter().enumerate() {
             let remaining = spans.len() - i;
             let Some(open) = &mut packet else {

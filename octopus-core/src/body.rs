@@ -232,12 +232,6 @@ impl<B> CountedBody<B> {
         }
     }
 
-    /// Starts counting into `recorder` (a body made with [`new`](Self::new) and no recorder),
-    /// from the next frame on.
-    pub fn count_into(&mut self, recorder: BodySizeRecorder) {
-        self.counter = BodyCounter::new(Some(recorder));
-    }
-
     /// The wrapped body.
     pub fn into_inner(self) -> B {
         self.inner

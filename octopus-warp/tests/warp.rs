@@ -288,64 +288,44 @@ async fn over_tcp_panics_disconnects_and_a_traced_call_share_one_trace() {
     assert_eq!(slow.tag("octopus.cancelled"), Some(&TagValue::Bool(true)));
 }
 
-/// Records the late routes its observations are given; reads them, or says it does not.
-#[derive(Clone)]
-struct LateRoutes {
-    reads_route: bool,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-struct LateRoute(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-impl octopus_core::RequestObserver for LateRoutes {
-    type Observation = LateRoute;
-
-    fn start<H: octopus_core::HeaderSource + ?Sized>(
-        &self,
-        _: &octopus_core::RequestView<'_, H>,
-        _: &mut octopus_core::opentelemetry::Context,
-    ) -> LateRoute {
-        LateRoute(self.log.clone())
-    }
-
-    fn uses_route(&self) -> bool {
-        self.reads_route
-    }
-}
-
-impl octopus_core::Observation for LateRoute {
-    fn finish(self, _: &octopus_core::ResponseView<'_>) {}
-
-    fn set_route(&mut self, route: &str) {
-        self.0.lock().unwrap().push(route.to_owned());
-    }
-}
-
 #[tokio::test]
 async fn named_routes_reach_only_observers_that_read_the_route() {
     for reads_route in [true, false] {
-        let observer = LateRoutes {
-            reads_route,
-            log: Default::default(),
-        };
+        let ends = Ends::new(reads_route);
         let hello = warp::path!("hello" / String)
             .and(route("/hello/{name}"))
             .map(|name: String| format!("hello, {name}"));
-        let mut service = octopus_warp::observe(observer.clone(), warp::service(hello));
+        let mut service = octopus_warp::observe(ends.clone(), warp::service(hello));
         assert_eq!(
             call(&mut service, "GET", "/hello/ann", &[]).await,
             (200, "hello, ann".to_owned())
         );
         // An observer that does not read routes is given none, and the request is answered.
-        let expected: &[&str] = if reads_route { &["/hello/{name}"] } else { &[] };
-        assert_eq!(*observer.log.lock().unwrap(), expected);
+        let expected = if reads_route {
+            "/hello/ann /hello/{name} 200"
+        } else {
+            "/hello/ann - 200"
+        };
+        assert_eq!(*ends.log.lock().unwrap(), [expected]);
     }
 }
 
 /// Logs how each request ended, with the route it was given: `{path} {route} {status}`, or
-/// `cancelled` for the status.
-#[derive(Clone, Default)]
-struct Ends(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+/// `cancelled` for the status (`-` for no route); reads routes, or says it does not.
+#[derive(Clone)]
+struct Ends {
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reads_route: bool,
+}
+
+impl Ends {
+    fn new(reads_route: bool) -> Self {
+        Ends {
+            log: Default::default(),
+            reads_route,
+        }
+    }
+}
 
 struct End {
     path: String,
@@ -364,8 +344,12 @@ impl octopus_core::RequestObserver for Ends {
         End {
             path: request.path().to_owned(),
             route: "-".to_owned(),
-            log: self.0.clone(),
+            log: self.log.clone(),
         }
+    }
+
+    fn uses_route(&self) -> bool {
+        self.reads_route
     }
 }
 
@@ -395,7 +379,7 @@ async fn interleaved_requests_on_one_thread_keep_their_own_routes() {
 
     let octopus =
         Octopus::new(OctopusConfig::prometheus("warp-test", ["request_count"]).unwrap()).unwrap();
-    let ends = Ends::default();
+    let ends = Ends::new(true);
     let slow = warp::path!("slow" / String)
         .and(route("/slow/{step}"))
         .and_then(|step: String| async move {
@@ -433,7 +417,7 @@ async fn interleaved_requests_on_one_thread_keep_their_own_routes() {
     assert_eq!(call(&mut service, "GET", "/nope", &[]).await.0, 404);
 
     assert_eq!(
-        *ends.0.lock().unwrap(),
+        *ends.log.lock().unwrap(),
         [
             "/fast /fast 200",
             "/nope - 404",

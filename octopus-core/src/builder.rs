@@ -362,7 +362,7 @@ impl OctopusBuilder {
                 SpanMetrics(pipeline.clone()).register(&registry)?;
             }
             let observer = TracingObserver::native(
-                sampler,
+                crate::trace::ServerSampler::new(&config, sampler),
                 pipeline.clone(),
                 codec.clone(),
                 config.inbound_trace,

@@ -165,16 +165,25 @@ macro_rules! header_names_read_on_every_request {
     };
 }
 
+/// Whether two header names are the same, case-insensitively. Names usually arrive in lower
+/// case (an `http::HeaderName` always is), so an exact comparison is tried first: a byte
+/// comparison where `eq_ignore_ascii_case` folds both sides byte by byte (16 instructions a
+/// byte, 190 for a matching `traceparent`; callgrind, `core/tracing_unsampled`).
+#[inline]
+pub(crate) fn same_header_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a == b || a.eq_ignore_ascii_case(b))
+}
+
 impl<N: AsRef<str>, V: AsRef<str>> HeaderSource for [(N, V)] {
     fn header(&self, name: &str) -> Option<&str> {
         self.iter()
-            .find(|(n, _)| n.as_ref().eq_ignore_ascii_case(name))
+            .find(|(n, _)| same_header_name(n.as_ref(), name))
             .map(|(_, v)| v.as_ref())
     }
 
     fn header_values<'a>(&'a self, name: &str, visit: &mut dyn FnMut(Option<&'a str>)) {
         for (n, v) in self {
-            if n.as_ref().eq_ignore_ascii_case(name) {
+            if same_header_name(n.as_ref(), name) {
                 visit(Some(v.as_ref()));
             }
         }

@@ -340,9 +340,12 @@ impl<'a> RequestView<'a, http::HeaderMap> {
 /// `host[:port]` of an authority: what follows the last `@` (the user name and password
 /// precede it; `@` cannot appear in a host).
 fn without_userinfo(authority: &str) -> &str {
-    authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host)
+    // A byte loop: `rsplit_once` goes through `memrchr`, 110 instructions a call for what is
+    // a few bytes here (callgrind, `core/tracing`).
+    match authority.bytes().rposition(|b| b == b'@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    }
 }
 
 /// The OpenTelemetry spelling of an [`http::Version`] (`network.protocol.version`).
@@ -361,6 +364,24 @@ fn protocol_version(version: http::Version) -> Option<&'static str> {
 mod tests {
     use super::*;
     use crate::NoHeaders;
+
+    #[test]
+    fn the_host_leaves_out_a_user_name_and_password() {
+        let host = |value: &'static str| {
+            RequestView::new("GET", "/", &NoHeaders)
+                .with_host(Some(value))
+                .host()
+        };
+        assert_eq!(host("user:pw@example.com:8080"), Some("example.com:8080"));
+        assert_eq!(host("a@b@example.com"), Some("example.com"));
+        assert_eq!(host("@example.com"), Some("example.com"));
+        assert_eq!(host("example.com"), Some("example.com"));
+        let headers: &[(&str, &str)] = &[("Host", "user@[::1]:10999")];
+        assert_eq!(
+            RequestView::new("GET", "/", headers).host(),
+            Some("[::1]:10999")
+        );
+    }
 
     #[test]
     fn methods_round_trip_and_unknown_is_other() {

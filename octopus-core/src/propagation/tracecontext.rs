@@ -229,14 +229,12 @@ fn single_traceparent(extractor: &dyn Extractor) -> Option<&str> {
     }
 }
 
-/// What [`TraceContextPropagator`] extracts, read straight from `headers`: the header codec's
-/// path. Through the `Extractor` interface each header's lines come as a `Vec`, two
-/// allocations per request with a `traceparent` (callgrind, `core/tracing_unsampled`); here
-/// nothing is allocated unless a `tracestate` is present.
-pub(crate) fn extract_from_headers<H: HeaderSource + ?Sized>(
-    context: &Context,
-    headers: &H,
-) -> Context {
+/// The remote parent [`TraceContextPropagator`] extracts, read straight from `headers`: the
+/// header codec's path. Through the `Extractor` interface each header's lines come as a `Vec`,
+/// two allocations per request with a `traceparent` (callgrind, `core/tracing_unsampled`);
+/// here nothing is allocated unless a `tracestate` is present. `None` when there is no usable
+/// `traceparent`.
+pub(crate) fn parent_from_headers<H: HeaderSource + ?Sized>(headers: &H) -> Option<SpanContext> {
     // `None` once the header is unusable: repeated, not text, or longer than an id header.
     let mut traceparent: Option<Option<&str>> = None;
     headers.header_values(TRACEPARENT, &mut |value| {
@@ -245,9 +243,7 @@ pub(crate) fn extract_from_headers<H: HeaderSource + ?Sized>(
             _ => Some(None),
         };
     });
-    let Some(remote) = traceparent.flatten().and_then(parse_traceparent) else {
-        return context.clone();
-    };
+    let remote = traceparent.flatten().and_then(parse_traceparent)?;
     let mut lines = Vec::new();
     let mut all_text = true;
     headers.header_values(TRACESTATE, &mut |value| match value {
@@ -255,12 +251,12 @@ pub(crate) fn extract_from_headers<H: HeaderSource + ?Sized>(
         None => all_text = false,
     });
     let lines = (all_text && !lines.is_empty()).then_some(&lines[..]);
-    with_parent(context, remote, lines)
+    Some(remote_parent(remote, lines))
 }
 
-/// `context` with the remote parent `remote` and the `tracestate` sent as `lines` (ignored
-/// when invalid: it never affects the parent).
-fn with_parent(context: &Context, remote: SpanContext, lines: Option<&[&str]>) -> Context {
+/// The remote parent `remote` with the `tracestate` sent as `lines` (ignored when invalid: it
+/// never affects the parent).
+fn remote_parent(remote: SpanContext, lines: Option<&[&str]>) -> SpanContext {
     let state = lines
         .and_then(|lines| {
             let mut members = parse_tracestate(lines)?;
@@ -268,13 +264,13 @@ fn with_parent(context: &Context, remote: SpanContext, lines: Option<&[&str]>) -
             Some(trace_state(&members))
         })
         .unwrap_or_default();
-    context.with_remote_span_context(SpanContext::new(
+    SpanContext::new(
         remote.trace_id(),
         remote.span_id(),
         remote.trace_flags(),
         true,
         state,
-    ))
+    )
 }
 
 impl TextMapPropagator for TraceContextPropagator {
@@ -320,7 +316,10 @@ impl TextMapPropagator for TraceContextPropagator {
         let Some(remote) = single_traceparent(extractor).and_then(parse_traceparent) else {
             return context.clone();
         };
-        with_parent(context, remote, extractor.get_all(TRACESTATE).as_deref())
+        context.with_remote_span_context(remote_parent(
+            remote,
+            extractor.get_all(TRACESTATE).as_deref(),
+        ))
     }
 
     fn fields(&self) -> FieldIter<'_> {

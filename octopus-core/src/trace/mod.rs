@@ -43,6 +43,7 @@ pub use pipeline::SpanCounts;
 pub(crate) use pipeline::{
     CustomExporter, SpanMetrics, SpanPipeline, custom_exporter, tracer_provider,
 };
+pub(crate) use sampling::ServerSampler;
 pub use sampling::sampler;
 pub(crate) use span_names::route_names;
 

@@ -18,6 +18,7 @@
 //! | `tracing` | Octopus, tracing only: always-on sampler, span pipeline, an exporter that discards |
 //! | `tracing_unsampled` | the same with the `always_off` sampler |
 //! | `full` | metrics and tracing (always on), with an inbound `traceparent` |
+//! | `jaeger_100_requests_flushed` | 100 `tracing` requests, then a flush: their spans exported to a Jaeger agent (a UDP socket on loopback) by the export thread, waited for |
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -25,6 +26,7 @@ use std::time::Instant;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use octopus_benches::two_threads;
 use octopus_core::config::LabelConfig;
+use octopus_core::config::TracesExporter;
 use octopus_core::export::jaeger_agent::JaegerAgentExporter;
 use octopus_core::{
     HeaderCodec, MetricsObserver, NoHeaders, Octopus, OctopusConfig, PropagatorKind,
@@ -421,6 +423,45 @@ fn core(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+
+    // The whole way of 100 spans to a Jaeger agent: recorded on this thread, encoded and sent
+    // by the export thread (the flush waits for it). What the export thread does per span is
+    // this minus 100 × `tracing`.
+    let agent = std::net::UdpSocket::bind("127.0.0.1:0").expect("a loopback UDP port");
+    let jaeger = Octopus::builder()
+        .config(OctopusConfig {
+            service_name: "bench".into(),
+            traces_exporter: TracesExporter::Jaeger,
+            jaeger_host: "127.0.0.1".into(),
+            jaeger_port: agent.local_addr().expect("bound").port(),
+            sampler: SamplerKind::AlwaysOn,
+            ..OctopusConfig::default()
+        })
+        .metrics([])
+        .build()
+        .expect("octopus builds");
+    let provider = jaeger.tracer_provider().expect("tracing is on").clone();
+    let headers: &[(&str, &str)] = &[
+        (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        ("user-agent", "criterion"),
+    ];
+    group.bench_function("jaeger_100_requests_flushed", |b| {
+        b.iter(|| {
+            for _ in 0..100 {
+                let view = RequestView::new("GET", "/users/42", headers)
+                    .with_route(Some("/users/{id}"))
+                    .with_scheme(Some("http"))
+                    .with_host(Some("127.0.0.1:10999"))
+                    .with_protocol_version(Some("1.1"));
+                jaeger.observe(black_box(&view)).finish(black_box(&ok));
+            }
+            provider.force_flush().expect("flushed");
+        })
+    });
+    jaeger.shutdown().expect("flushes");
 
     group.finish();
 }

@@ -31,8 +31,8 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{SpanId, SpanKind, Status};
-use opentelemetry::{KeyValue, Value};
+use opentelemetry::trace::{Event, SpanContext, SpanId, SpanKind, Status};
+use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
@@ -43,6 +43,7 @@ use super::jaeger_thrift::{
     BatchHead, ClientStats, EmitBatchWriter, Log, Process, Span, SpanHead, SpanRef, SpanRefType,
     Tag, TagRef, TagValue, encode_emit_batch,
 };
+use crate::trace::{AttributeRef, Finished, ServerFinished};
 
 /// The agent's host when none is configured: an agent beside the service (a sidecar).
 pub const DEFAULT_HOST: &str = "localhost";
@@ -153,7 +154,55 @@ impl JaegerAgentExporter {
 
     /// Encodes `spans` into datagrams of at most the maximum packet size.
     pub fn encode(&self, spans: Vec<SpanData>) -> Vec<(Vec<u8>, usize)> {
-        self.pack(spans)
+        let sources: Vec<SpanSource<'_>> = spans.iter().map(SpanSource::Data).collect();
+        self.pack(&sources)
+    }
+
+    /// Exports the spans of Octopus's span pipeline: server spans are encoded from their
+    /// records (`scope` is their instrumentation scope), without being made into `SpanData`.
+    pub(crate) fn export_finished(
+        &self,
+        batch: &[Finished],
+        scope: &InstrumentationScope,
+    ) -> OTelSdkResult {
+        let sources: Vec<SpanSource<'_>> = batch
+            .iter()
+            .map(|finished| match finished {
+                Finished::Server(span) => SpanSource::Server(span, scope),
+                Finished::Sdk(data) => SpanSource::Data(data),
+            })
+            .collect();
+        self.send_all(self.pack(&sources))
+    }
+
+    /// Sends each datagram, counting what went and what failed; the first error.
+    fn send_all(&self, packets: Vec<(Vec<u8>, usize)>) -> OTelSdkResult {
+        let mut first_error = None;
+        for (packet, spans) in packets {
+            match self.send(&packet) {
+                Ok(()) => {
+                    self.counters.packets_sent.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .spans_sent
+                        .fetch_add(spans as u64, Ordering::Relaxed);
+                }
+                Err(error) => {
+                    self.counters.send_errors.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .spans_failed
+                        .fetch_add(spans as u64, Ordering::Relaxed);
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        self.report(first_error.as_ref());
+        match first_error {
+            None => Ok(()),
+            Some(error) => Err(OTelSdkError::InternalFailure(format!(
+                "Jaeger agent {}:{}: {error}",
+                self.host, self.port
+            ))),
+        }
     }
 
     /// The sequence number of the next datagram.
@@ -176,7 +225,7 @@ impl JaegerAgentExporter {
     /// wherever it sits). A span that does not fit moves on to open the next datagram. The
     /// envelope's size is measured with no spans (taking a sequence number, as it always has),
     /// and 5 bytes cover the list header's growing size varint.
-    fn pack(&self, spans: Vec<SpanData>) -> Vec<(Vec<u8>, usize)> {
+    fn pack(&self, spans: &[SpanSource<'_>]) -> Vec<(Vec<u8>, usize)> {
         let measured = BatchHead {
             process: &self.process,
             seq_no: Some(i64::from(self.next_seq_no())),
@@ -190,7 +239,7 @@ impl JaegerAgentExporter {
         // many small appends, an empty vector grew seven times to hold a server span (callgrind,
         // `core/jaeger_thrift_encode_100_spans`: 5 760 instructions of reallocation a batch).
         let mut first = Vec::with_capacity(SPAN_SIZE_GUESS);
-        for (i, data) in spans.iter().enumerate() {
+        for (i, &data) in spans.iter().enumerate() {
             let remaining = spans.len() - i;
             let Some(open) = &mut packet else {
                 first.clear();
@@ -221,9 +270,9 @@ impl JaegerAgentExporter {
 
     /// Appends the span's bytes to `out`, truncated if they are more than `budget`; false, with
     /// nothing appended, if the span does not fit even truncated.
-    fn append_span(&self, data: &SpanData, out: &mut Vec<u8>, budget: usize) -> bool {
+    fn append_span(&self, data: SpanSource<'_>, out: &mut Vec<u8>, budget: usize) -> bool {
         let start = out.len();
-        encode_span_data(data, out);
+        encode_span(data, out);
         if out.len() - start <= budget {
             return true;
         }
@@ -268,7 +317,7 @@ impl JaegerAgentExporter {
     /// The bytes of a span too large for `budget` as it is, truncated: logs dropped, then tags
     /// if that is not enough, the numbers dropped recorded as tags; `None` (counted) if it does
     /// not fit even so. Rare, so it goes through the owned model.
-    fn truncated(&self, data: &SpanData, budget: usize) -> Option<Vec<u8>> {
+    fn truncated(&self, data: SpanSource<'_>, budget: usize) -> Option<Vec<u8>> {
         let mut span = jaeger_span(data);
         let logs = std::mem::take(&mut span.logs).len();
         let mut tags = 0;
@@ -401,32 +450,7 @@ impl JaegerAgentStatsHandle {
 
 impl SpanExporter for JaegerAgentExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let mut first_error = None;
-        for (packet, spans) in self.encode(batch) {
-            match self.send(&packet) {
-                Ok(()) => {
-                    self.counters.packets_sent.fetch_add(1, Ordering::Relaxed);
-                    self.counters
-                        .spans_sent
-                        .fetch_add(spans as u64, Ordering::Relaxed);
-                }
-                Err(error) => {
-                    self.counters.send_errors.fetch_add(1, Ordering::Relaxed);
-                    self.counters
-                        .spans_failed
-                        .fetch_add(spans as u64, Ordering::Relaxed);
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        self.report(first_error.as_ref());
-        match first_error {
-            None => Ok(()),
-            Some(error) => Err(OTelSdkError::InternalFailure(format!(
-                "Jaeger agent {}:{}: {error}",
-                self.host, self.port
-            ))),
-        }
+        self.send_all(self.encode(batch))
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
@@ -563,41 +587,204 @@ fn tag_text(value: &Value) -> TagText<'_> {
     }
 }
 
-/// Calls `f` with each of the span's tags that is not one of its attributes, in order: these
-/// follow the attributes, in [`jaeger_span`] and [`encode_span_data`] alike.
-fn for_each_extra_tag<'a>(data: &'a SpanData, mut f: impl FnMut(&'static str, TagRef<'a>)) {
-    if let Some(kind) = kind_name(&data.span_kind) {
-        f("span.kind", TagRef::Str(kind));
-    }
-    match &data.status {
-        Status::Error { description } => {
-            f("error", TagRef::Bool(true));
-            f("otel.status_code", TagRef::Str("ERROR"));
-            if !description.is_empty() {
-                f("otel.status_description", TagRef::Str(description));
-            }
-        }
-        Status::Ok => f("otel.status_code", TagRef::Str("OK")),
-        Status::Unset => {}
-    }
-    let scope = &data.instrumentation_scope;
-    f("otel.scope.name", TagRef::Str(scope.name()));
-    if let Some(version) = scope.version() {
-        f("otel.scope.version", TagRef::Str(version));
-    }
-    if data.dropped_attributes_count > 0 {
-        f(
-            "otel.dropped_attributes_count",
-            TagRef::Long(i64::from(data.dropped_attributes_count)),
-        );
-    }
+/// A span as the mapping reads it: an SDK span's data, or an Octopus server span read from its
+/// record, which is encoded without ever being made into `SpanData` (no `KeyValue` per
+/// attribute, nothing to free but the record; see `SpanPipeline`'s export).
+#[derive(Clone, Copy)]
+pub(crate) enum SpanSource<'a> {
+    Data(&'a SpanData),
+    /// A server span, with the instrumentation scope its span data would carry.
+    Server(&'a ServerFinished, &'a InstrumentationScope),
 }
 
-/// The number of tags a span has: its attributes and [`for_each_extra_tag`]'s.
-fn tag_count(data: &SpanData) -> usize {
-    let mut count = data.attributes.len();
-    for_each_extra_tag(data, |_, _| count += 1);
-    count
+impl<'a> SpanSource<'a> {
+    fn span_context(self) -> &'a SpanContext {
+        match self {
+            SpanSource::Data(data) => &data.span_context,
+            SpanSource::Server(span, _) => span.span_context(),
+        }
+    }
+
+    fn parent_span_id(self) -> SpanId {
+        match self {
+            SpanSource::Data(data) => data.parent_span_id,
+            SpanSource::Server(span, _) => span.parent_span_id(),
+        }
+    }
+
+    fn name(self) -> &'a str {
+        match self {
+            SpanSource::Data(data) => &data.name,
+            SpanSource::Server(span, _) => span.name(),
+        }
+    }
+
+    fn times(self) -> (SystemTime, SystemTime) {
+        match self {
+            SpanSource::Data(data) => (data.start_time, data.end_time),
+            SpanSource::Server(span, _) => (span.start_time(), span.end_time()),
+        }
+    }
+
+    fn kind(self) -> &'a SpanKind {
+        match self {
+            SpanSource::Data(data) => &data.span_kind,
+            SpanSource::Server(..) => &SpanKind::Server,
+        }
+    }
+
+    fn status(self) -> &'a Status {
+        match self {
+            SpanSource::Data(data) => &data.status,
+            SpanSource::Server(span, _) => span.status(),
+        }
+    }
+
+    fn scope(self) -> &'a InstrumentationScope {
+        match self {
+            SpanSource::Data(data) => &data.instrumentation_scope,
+            SpanSource::Server(_, scope) => scope,
+        }
+    }
+
+    fn dropped_attributes_count(self) -> u32 {
+        match self {
+            SpanSource::Data(data) => data.dropped_attributes_count,
+            SpanSource::Server(span, _) => span.dropped_attributes_count(),
+        }
+    }
+
+    fn attribute_count(self) -> usize {
+        match self {
+            SpanSource::Data(data) => data.attributes.len(),
+            SpanSource::Server(span, _) => span.attribute_count(),
+        }
+    }
+
+    /// Calls `f` with each attribute, as a tag.
+    fn for_each_attribute(self, mut f: impl FnMut(&str, TagRef<'_>)) {
+        match self {
+            SpanSource::Data(data) => {
+                for kv in &data.attributes {
+                    f(kv.key.as_str(), tag_text(&kv.value).as_ref());
+                }
+            }
+            SpanSource::Server(span, _) => span.for_each_attribute(|key, value| match value {
+                AttributeRef::Str(v) => f(key, TagRef::Str(v)),
+                AttributeRef::I64(v) => f(key, TagRef::Long(v)),
+                AttributeRef::Bool(v) => f(key, TagRef::Bool(v)),
+                AttributeRef::Value(v) => f(key, tag_text(v).as_ref()),
+            }),
+        }
+    }
+
+    fn events(self) -> &'a [Event] {
+        match self {
+            SpanSource::Data(data) => &data.events.events,
+            SpanSource::Server(span, _) => span.events(),
+        }
+    }
+
+    fn link_count(self) -> usize {
+        match self {
+            SpanSource::Data(data) => data.links.len(),
+            SpanSource::Server(span, _) => span.link_count(),
+        }
+    }
+
+    /// Calls `f` with each link's span context, in order.
+    fn for_each_link(self, mut f: impl FnMut(&SpanContext)) {
+        match self {
+            SpanSource::Data(data) => data.links.iter().for_each(|link| f(&link.span_context)),
+            SpanSource::Server(span, _) => span.for_each_link(f),
+        }
+    }
+
+    /// Calls `f` with each of the span's tags that is not one of its attributes, in order:
+    /// these follow the attributes, in [`jaeger_span`] and [`encode_span`] alike.
+    fn for_each_extra_tag(self, mut f: impl FnMut(&'static str, TagRef<'a>)) {
+        if let Some(kind) = kind_name(self.kind()) {
+            f("span.kind", TagRef::Str(kind));
+        }
+        match self.status() {
+            Status::Error { description } => {
+                f("error", TagRef::Bool(true));
+                f("otel.status_code", TagRef::Str("ERROR"));
+                if !description.is_empty() {
+                    f("otel.status_description", TagRef::Str(description));
+                }
+            }
+            Status::Ok => f("otel.status_code", TagRef::Str("OK")),
+            Status::Unset => {}
+        }
+        let scope = self.scope();
+        f("otel.scope.name", TagRef::Str(scope.name()));
+        if let Some(version) = scope.version() {
+            f("otel.scope.version", TagRef::Str(version));
+        }
+        let dropped = self.dropped_attributes_count();
+        if dropped > 0 {
+            f(
+                "otel.dropped_attributes_count",
+                TagRef::Long(i64::from(dropped)),
+            );
+        }
+    }
+
+    /// The number of tags: the attributes and [`for_each_extra_tag`](Self::for_each_extra_tag)'s.
+    fn tag_count(self) -> usize {
+        let mut count = self.attribute_count();
+        self.for_each_extra_tag(|_, _| count += 1);
+        count
+    }
+
+    /// The number of references: the parent's and one per link.
+    fn reference_count(self) -> usize {
+        usize::from(self.parent_span_id() != SpanId::INVALID) + self.link_count()
+    }
+
+    /// Calls `f` with the references: CHILD_OF the parent, if any, then FOLLOWS_FROM each
+    /// link.
+    fn for_each_reference(self, trace_id_low: i64, trace_id_high: i64, mut f: impl FnMut(SpanRef)) {
+        let parent = self.parent_span_id();
+        if parent != SpanId::INVALID {
+            f(SpanRef {
+                ref_type: SpanRefType::ChildOf,
+                trace_id_low,
+                trace_id_high,
+                span_id: span_id(parent),
+            });
+        }
+        self.for_each_link(|link| {
+            let (high, low) = split_trace_id(link.trace_id());
+            f(SpanRef {
+                ref_type: SpanRefType::FollowsFrom,
+                trace_id_low: low,
+                trace_id_high: high,
+                span_id: span_id(link.span_id()),
+            });
+        });
+    }
+
+    /// The fixed-size fields of the span's Jaeger form.
+    fn head(self, trace_id_low: i64, trace_id_high: i64) -> SpanHead {
+        let (start, end) = self.times();
+        let start_time = micros(start);
+        let parent = self.parent_span_id();
+        SpanHead {
+            trace_id_low,
+            trace_id_high,
+            span_id: span_id(self.span_context().span_id()),
+            parent_span_id: if parent == SpanId::INVALID {
+                0
+            } else {
+                span_id(parent)
+            },
+            flags: i32::from(self.span_context().is_sampled()),
+            start_time,
+            duration: micros(end).saturating_sub(start_time),
+        }
+    }
 }
 
 fn kind_name(kind: &SpanKind) -> Option<&'static str> {
@@ -610,47 +797,27 @@ fn kind_name(kind: &SpanKind) -> Option<&'static str> {
     }
 }
 
-/// The fixed-size fields of the span's Jaeger form.
-fn span_head(data: &SpanData, trace_id_low: i64, trace_id_high: i64) -> SpanHead {
-    let start_time = micros(data.start_time);
-    SpanHead {
-        trace_id_low,
-        trace_id_high,
-        span_id: span_id(data.span_context.span_id()),
-        parent_span_id: if data.parent_span_id == SpanId::INVALID {
-            0
-        } else {
-            span_id(data.parent_span_id)
-        },
-        flags: i32::from(data.span_context.is_sampled()),
-        start_time,
-        duration: micros(data.end_time).saturating_sub(start_time),
-    }
-}
-
-/// Appends the compact bytes of [`jaeger_span`]`(data)`, written straight from the SDK's data
-/// by the hand-written encoder ([`compact`]): no `String` per tag key and value, no owned
-/// model, no `Vec` of references or tags. Export runs this for every span, on the batch
+/// Appends the compact bytes of [`jaeger_span`]`(span)`, written straight from the span's data
+/// or record by the hand-written encoder ([`compact`]): no `String` per tag key and value, no
+/// owned model, no `Vec` of references or tags. Export runs this for every span, on the batch
 /// thread that shares the machine with the requests.
-fn encode_span_data(data: &SpanData, out: &mut Vec<u8>) {
-    let (trace_id_high, trace_id_low) = split_trace_id(data.span_context.trace_id());
+fn encode_span(span: SpanSource<'_>, out: &mut Vec<u8>) {
+    let (trace_id_high, trace_id_low) = split_trace_id(span.span_context().trace_id());
     compact::span(
         out,
-        span_head(data, trace_id_low, trace_id_high),
-        &data.name,
-        (reference_count(data), |out: &mut Vec<u8>| {
-            for_each_reference(data, trace_id_low, trace_id_high, |reference| {
+        span.head(trace_id_low, trace_id_high),
+        span.name(),
+        (span.reference_count(), |out: &mut Vec<u8>| {
+            span.for_each_reference(trace_id_low, trace_id_high, |reference| {
                 compact::span_ref(out, &reference)
             })
         }),
-        (tag_count(data), |out: &mut Vec<u8>| {
-            for kv in data.attributes.iter() {
-                compact::tag(out, kv.key.as_str(), tag_text(&kv.value).as_ref());
-            }
-            for_each_extra_tag(data, |key, value| compact::tag(out, key, value));
+        (span.tag_count(), |out: &mut Vec<u8>| {
+            span.for_each_attribute(|key, value| compact::tag(out, key, value));
+            span.for_each_extra_tag(|key, value| compact::tag(out, key, value));
         }),
-        (data.events.len(), |out: &mut Vec<u8>| {
-            for event in data.events.iter() {
+        (span.events().len(), |out: &mut Vec<u8>| {
+            for event in span.events() {
                 compact::log(
                     out,
                     micros(event.timestamp),
@@ -667,55 +834,21 @@ fn encode_span_data(data: &SpanData, out: &mut Vec<u8>) {
     );
 }
 
-/// The number of references a span has: its parent's and one per link.
-fn reference_count(data: &SpanData) -> usize {
-    usize::from(data.parent_span_id != SpanId::INVALID) + data.links.len()
-}
-
-/// Calls `f` with the span's references: CHILD_OF the parent, if any, then FOLLOWS_FROM each
-/// link.
-fn for_each_reference(
-    data: &SpanData,
-    trace_id_low: i64,
-    trace_id_high: i64,
-    mut f: impl FnMut(SpanRef),
-) {
-    if data.parent_span_id != SpanId::INVALID {
-        f(SpanRef {
-            ref_type: SpanRefType::ChildOf,
-            trace_id_low,
-            trace_id_high,
-            span_id: span_id(data.parent_span_id),
-        });
-    }
-    for link in data.links.iter() {
-        let (high, low) = split_trace_id(link.span_context.trace_id());
-        f(SpanRef {
-            ref_type: SpanRefType::FollowsFrom,
-            trace_id_low: low,
-            trace_id_high: high,
-            span_id: span_id(link.span_context.span_id()),
-        });
-    }
-}
-
 /// Maps an OpenTelemetry span onto Jaeger's model, as the OpenTelemetry → Jaeger
-/// specification describes. [`encode_span_data`] writes the same bytes without building it;
-/// this owned form is for spans that must be cut down to fit a packet.
-fn jaeger_span(data: &SpanData) -> Span {
-    let (trace_id_high, trace_id_low) = split_trace_id(data.span_context.trace_id());
-    let head = span_head(data, trace_id_low, trace_id_high);
-    let mut references = Vec::with_capacity(reference_count(data));
-    for_each_reference(data, trace_id_low, trace_id_high, |reference| {
+/// specification describes. [`encode_span`] writes the same bytes without building it; this
+/// owned form is for spans that must be cut down to fit a packet.
+fn jaeger_span(span: SpanSource<'_>) -> Span {
+    let (trace_id_high, trace_id_low) = split_trace_id(span.span_context().trace_id());
+    let head = span.head(trace_id_low, trace_id_high);
+    let mut references = Vec::with_capacity(span.reference_count());
+    span.for_each_reference(trace_id_low, trace_id_high, |reference| {
         references.push(reference)
     });
-    let mut tags: Vec<Tag> = Vec::with_capacity(tag_count(data));
-    tags.extend(data.attributes.iter().map(tag));
-    for_each_extra_tag(data, |key, value| {
-        tags.push(Tag::new(key, owned_value(value)))
-    });
-    let logs = data
-        .events
+    let mut tags: Vec<Tag> = Vec::with_capacity(span.tag_count());
+    span.for_each_attribute(|key, value| tags.push(Tag::new(key, owned_value(value))));
+    span.for_each_extra_tag(|key, value| tags.push(Tag::new(key, owned_value(value))));
+    let logs = span
+        .events()
         .iter()
         .map(|event| Log {
             timestamp: micros(event.timestamp),
@@ -729,7 +862,7 @@ fn jaeger_span(data: &SpanData) -> Span {
         trace_id_high,
         span_id: head.span_id,
         parent_span_id: head.parent_span_id,
-        operation_name: data.name.to_string(),
+        operation_name: span.name().to_owned(),
         references,
         flags: head.flags,
         start_time: head.start_time,
@@ -807,8 +940,8 @@ mod tests {
         assert_eq!(spans.len(), 5);
         for data in &spans {
             let mut direct = Vec::new();
-            encode_span_data(data, &mut direct);
-            let owned = jaeger_span(data);
+            encode_span(SpanSource::Data(data), &mut direct);
+            let owned = jaeger_span(SpanSource::Data(data));
             assert_eq!(direct, owned.encode_reference(), "span {:?}", data.name);
             assert_eq!(direct, owned.encode(), "span {:?}", data.name);
         }
@@ -839,7 +972,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| *i != 7)
-                .map(|(_, data)| jaeger_span(data))
+                .map(|(_, data)| jaeger_span(SpanSource::Data(data)))
                 .collect(),
             seq_no: sent.seq_no,
             stats: sent.stats,
@@ -883,7 +1016,10 @@ mod tests {
                 let sent = Batch::decode_emit_batch(packet).unwrap();
                 let expected = Batch {
                     process: exporter.process.clone(),
-                    spans: these.iter().map(jaeger_span).collect(),
+                    spans: these
+                        .iter()
+                        .map(|data| jaeger_span(SpanSource::Data(data)))
+                        .collect(),
                     seq_no: sent.seq_no,
                     stats: sent.stats,
                 };
@@ -891,5 +1027,81 @@ mod tests {
                 assert_eq!(*packet, expected.encode_emit_batch_reference(seq), "{max}");
             }
         }
+    }
+
+    /// A server span encoded from its record is byte for byte the span encoded from the
+    /// `SpanData` it would have been made into, for every field a record holds: attributes in
+    /// order (the sampler's, the request's, a late route, a handler's, the response's), a limit
+    /// cutting them, events, links, statuses.
+    #[test]
+    fn server_spans_encode_from_their_records_as_from_their_span_data() {
+        let scope = InstrumentationScope::builder("octopus")
+            .with_version("1.2.3")
+            .build();
+        let records = crate::trace::varied_server_spans();
+        let data: Vec<SpanData> = crate::trace::varied_server_spans()
+            .into_iter()
+            .map(|span| span.into_span_data(&scope))
+            .collect();
+        // The fixture holds what it says.
+        assert_eq!(data[1].attributes.len(), 17);
+        assert_eq!((data[1].events.len(), data[1].links.len()), (1, 2));
+        assert_eq!(data[2].attributes[8].key.as_str(), "first");
+        assert_eq!(data[2].attributes[9].key.as_str(), "http.route");
+        assert_eq!(
+            (data[3].attributes.len(), data[3].dropped_attributes_count),
+            (3, 8)
+        );
+        for (record, data) in records.iter().zip(&data) {
+            let source = SpanSource::Server(record, &scope);
+            let mut direct = Vec::new();
+            encode_span(source, &mut direct);
+            let mut through = Vec::new();
+            encode_span(SpanSource::Data(data), &mut through);
+            assert_eq!(direct, through, "span {:?}", data.name);
+            assert_eq!(
+                direct,
+                jaeger_span(source).encode_reference(),
+                "span {:?}",
+                data.name
+            );
+        }
+    }
+
+    /// What the pipeline hands over (server records and SDK spans, mixed) goes out as the
+    /// datagram of the same spans as `SpanData`.
+    #[test]
+    fn pipeline_batches_are_sent_as_their_span_data_would_be() {
+        use crate::export::jaeger_thrift::Batch;
+
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        receiver
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let port = receiver.local_addr().unwrap().port();
+        let exporter = JaegerAgentExporter::new("127.0.0.1", port);
+        let scope = InstrumentationScope::builder("octopus").build();
+        let sdk = varied_spans();
+        let mut batch: Vec<Finished> = crate::trace::varied_server_spans()
+            .into_iter()
+            .map(Finished::Server)
+            .collect();
+        batch.insert(2, Finished::Sdk(sdk[0].clone()));
+        let mut expected: Vec<SpanData> = crate::trace::varied_server_spans()
+            .into_iter()
+            .map(|span| span.into_span_data(&scope))
+            .collect();
+        expected.insert(2, sdk[0].clone());
+        exporter.export_finished(&batch, &scope).unwrap();
+        let mut datagram = vec![0; MAX_PACKET_SIZE];
+        let len = receiver.recv(&mut datagram).unwrap();
+        let sent = Batch::decode_emit_batch(&datagram[..len]).unwrap();
+        let expected: Vec<Span> = expected
+            .iter()
+            .map(|data| jaeger_span(SpanSource::Data(data)))
+            .collect();
+        assert_eq!(sent.spans, expected);
+        let stats = exporter.stats();
+        assert_eq!((stats.packets_sent, stats.spans_sent), (1, 5));
     }
 }

@@ -41,10 +41,13 @@ pub use observer::{
 };
 pub use pipeline::SpanCounts;
 pub(crate) use pipeline::{
-    CustomExporter, SpanMetrics, SpanPipeline, custom_exporter, tracer_provider,
+    CustomExporter, Finished, SpanMetrics, SpanPipeline, custom_exporter, tracer_provider,
 };
 pub(crate) use sampling::ServerSampler;
 pub use sampling::sampler;
+#[cfg(test)]
+pub(crate) use span::varied_server_spans;
+pub(crate) use span::{AttributeRef, ServerFinished};
 pub(crate) use span_names::route_names;
 
 /// The parent of a traced-client span when the caller's context is not the current one (a

@@ -26,11 +26,27 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use opentelemetry::trace::{Event, Link, SpanContext, SpanId, SpanKind, Status};
-use opentelemetry::{InstrumentationScope, KeyValue, StringValue};
+use opentelemetry::{InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLimits, SpanLinks};
 
 use super::pipeline::{Finished, ThreadBuffer};
 use crate::HttpMethod;
+
+// The attribute keys of a server span, for its `SpanData` and for the exporters that read the
+// record directly.
+const METHOD: &str = "http.request.method";
+const METHOD_ORIGINAL: &str = "http.request.method_original";
+const ROUTE: &str = "http.route";
+const PATH: &str = "url.path";
+const SCHEME: &str = "url.scheme";
+const ADDRESS: &str = "server.address";
+const PORT: &str = "server.port";
+const PROTOCOL_VERSION: &str = "network.protocol.version";
+const USER_AGENT: &str = "user_agent.original";
+const REQUEST_BODY_SIZE: &str = "http.request.body.size";
+const STATUS_CODE: &str = "http.response.status_code";
+const ERROR_TYPE: &str = "error.type";
+const RESPONSE_BODY_SIZE: &str = "http.response.body.size";
 
 /// The request attributes of a server span, as the request gave them (capped copies of what
 /// the client sent), in the order they are exported.
@@ -73,36 +89,74 @@ impl RequestAttributes {
     }
 
     fn append_to(self, attributes: &mut Vec<KeyValue>) {
-        attributes.push(KeyValue::new("http.request.method", self.method.as_str()));
+        attributes.push(KeyValue::new(METHOD, self.method.as_str()));
         if let Some(original) = self.method_original {
-            attributes.push(KeyValue::new("http.request.method_original", original));
+            attributes.push(KeyValue::new(METHOD_ORIGINAL, original));
         }
         if let Some(route) = self.route {
-            attributes.push(KeyValue::new("http.route", route));
+            attributes.push(KeyValue::new(ROUTE, route));
         }
-        attributes.push(KeyValue::new("url.path", self.path));
+        attributes.push(KeyValue::new(PATH, self.path));
         if let Some(scheme) = self.scheme {
-            attributes.push(KeyValue::new("url.scheme", scheme));
+            attributes.push(KeyValue::new(SCHEME, scheme));
         }
         if let Some(address) = self.address {
-            attributes.push(KeyValue::new("server.address", address));
+            attributes.push(KeyValue::new(ADDRESS, address));
         }
         if let Some(port) = self.port {
-            attributes.push(KeyValue::new("server.port", i64::from(port)));
+            attributes.push(KeyValue::new(PORT, i64::from(port)));
         }
         if let Some(version) = self.protocol_version {
-            attributes.push(KeyValue::new("network.protocol.version", version));
+            attributes.push(KeyValue::new(PROTOCOL_VERSION, version));
         }
         if let Some(agent) = self.user_agent {
-            attributes.push(KeyValue::new("user_agent.original", agent));
+            attributes.push(KeyValue::new(USER_AGENT, agent));
         }
         if let Some(size) = self.body_size {
-            attributes.push(KeyValue::new(
-                "http.request.body.size",
-                saturating_i64(size),
-            ));
+            attributes.push(KeyValue::new(REQUEST_BODY_SIZE, saturating_i64(size)));
         }
     }
+
+    /// [`append_to`](Self::append_to)'s attributes, borrowed, in its order.
+    fn visit(&self, f: &mut impl FnMut(&str, AttributeRef<'_>)) {
+        f(METHOD, AttributeRef::Str(self.method.as_str()));
+        if let Some(original) = &self.method_original {
+            f(METHOD_ORIGINAL, AttributeRef::Str(original));
+        }
+        if let Some(route) = self.route {
+            f(ROUTE, AttributeRef::Str(route));
+        }
+        f(PATH, AttributeRef::Str(&self.path));
+        if let Some(scheme) = &self.scheme {
+            f(SCHEME, AttributeRef::Str(scheme.as_str()));
+        }
+        if let Some(address) = &self.address {
+            f(ADDRESS, AttributeRef::Str(address));
+        }
+        if let Some(port) = self.port {
+            f(PORT, AttributeRef::I64(i64::from(port)));
+        }
+        if let Some(version) = &self.protocol_version {
+            f(PROTOCOL_VERSION, AttributeRef::Str(version.as_str()));
+        }
+        if let Some(agent) = &self.user_agent {
+            f(USER_AGENT, AttributeRef::Str(agent));
+        }
+        if let Some(size) = self.body_size {
+            f(REQUEST_BODY_SIZE, AttributeRef::I64(saturating_i64(size)));
+        }
+    }
+}
+
+/// An attribute of a server span as an exporter reads it from the record, borrowed: what
+/// [`ServerFinished::into_span_data`] would make a `KeyValue` of.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AttributeRef<'a> {
+    Str(&'a str),
+    I64(i64),
+    Bool(bool),
+    /// An attribute added as a `KeyValue` (a handler's, the sampler's).
+    Value(&'a Value),
 }
 
 /// A size as an attribute value (OpenTelemetry integers are `i64`).
@@ -215,6 +269,115 @@ impl ServerFinished {
     pub(crate) fn into_span_data(self, scope: &InstrumentationScope) -> SpanData {
         self.record.into_span_data(self.span_context, scope)
     }
+
+    // What follows reads the span as its `SpanData` would have it, without making it: the
+    // Jaeger agent exporter encodes server spans from these (its byte-for-byte test compares
+    // the two ways).
+
+    pub(crate) fn span_context(&self) -> &SpanContext {
+        &self.span_context
+    }
+
+    pub(crate) fn parent_span_id(&self) -> SpanId {
+        self.record.parent_span_id
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.record.name
+    }
+
+    pub(crate) fn start_time(&self) -> SystemTime {
+        self.record.start_time
+    }
+
+    pub(crate) fn end_time(&self) -> SystemTime {
+        self.record.end_time
+    }
+
+    pub(crate) fn status(&self) -> &Status {
+        &self.record.status
+    }
+
+    /// How many attributes the span data keeps (see [`for_each_attribute`]).
+    ///
+    /// [`for_each_attribute`]: Self::for_each_attribute
+    pub(crate) fn attribute_count(&self) -> usize {
+        let record = &self.record;
+        (record.attribute_count as usize).min(record.limits.max_attributes_per_span as usize)
+    }
+
+    /// The span data's `dropped_attributes_count`.
+    pub(crate) fn dropped_attributes_count(&self) -> u32 {
+        let record = &self.record;
+        let cut = (record.attribute_count as usize).saturating_sub(self.attribute_count());
+        record.dropped_attributes_count + cut as u32
+    }
+
+    /// Calls `f` with each attribute the span data keeps, in its order.
+    pub(crate) fn for_each_attribute(&self, mut f: impl FnMut(&str, AttributeRef<'_>)) {
+        let record = &self.record;
+        let mut left = self.attribute_count();
+        let mut kept = |key: &str, value: AttributeRef<'_>| {
+            if left > 0 {
+                left -= 1;
+                f(key, value);
+            }
+        };
+        let extras = record.extras.as_deref();
+        let added = |kv: &KeyValue, kept: &mut dyn FnMut(&str, AttributeRef<'_>)| {
+            kept(kv.key.as_str(), AttributeRef::Value(&kv.value))
+        };
+        for kv in extras.map_or(&[][..], |e| &e.sampler_attributes) {
+            added(kv, &mut kept);
+        }
+        record.request.visit(&mut kept);
+        if let Some(route) = record.late_route {
+            kept(ROUTE, AttributeRef::Str(route));
+        }
+        for kv in extras.map_or(&[][..], |e| &e.added) {
+            added(kv, &mut kept);
+        }
+        let response = &record.response;
+        if let Some(status) = response.status_code {
+            kept(STATUS_CODE, AttributeRef::I64(i64::from(status)));
+        }
+        if let Some(error_type) = &response.error_type {
+            kept(ERROR_TYPE, AttributeRef::Str(error_type.as_str()));
+        }
+        if let Some(size) = response.body_size {
+            kept(RESPONSE_BODY_SIZE, AttributeRef::I64(saturating_i64(size)));
+        }
+        if response.cancelled {
+            kept(super::CANCELLED_ATTRIBUTE, AttributeRef::Bool(true));
+        }
+    }
+
+    /// The span data's events.
+    pub(crate) fn events(&self) -> &[Event] {
+        self.record.extras.as_deref().map_or(&[], |e| &e.events)
+    }
+
+    /// How many links the span data has.
+    pub(crate) fn link_count(&self) -> usize {
+        self.record
+            .extras
+            .as_deref()
+            .map_or(0, |e| usize::from(e.restart_link.is_some()) + e.links.len())
+    }
+
+    /// Calls `f` with the span context of each link, in the span data's order (a restarted
+    /// trace's inbound parent first).
+    pub(crate) fn for_each_link(&self, mut f: impl FnMut(&SpanContext)) {
+        let Some(extras) = self.record.extras.as_deref() else {
+            return;
+        };
+        if let Some(remote) = &extras.restart_link {
+            f(remote);
+        }
+        for link in &extras.links {
+            f(&link.span_context);
+        }
+    }
 }
 
 /// What a server span starts with.
@@ -284,11 +447,10 @@ impl ServerSpan {
         }
     }
 
-    fn end_now(&mut self, timestamp: Option<SystemTime>) {
+    /// Ends the record: the response handed over, the end time. `None` if it ended before.
+    fn end_record(&mut self, timestamp: Option<SystemTime>) -> Option<ServerRecord> {
         let response = RESPONSE.try_with(Cell::take).ok().flatten();
-        let Some(mut record) = self.record.take() else {
-            return;
-        };
+        let mut record = self.record.take()?;
         if let Some(response) = response {
             record.set_response(response);
         }
@@ -296,6 +458,23 @@ impl ServerSpan {
             Some(timestamp) => timestamp,
             None if record.end_time == record.start_time => opentelemetry::time::now(),
             None => record.end_time,
+        };
+        Some(record)
+    }
+
+    /// The span ended at `timestamp`, as the pipeline would get it (for tests of exporters).
+    #[cfg(test)]
+    pub(crate) fn ended(mut self, timestamp: SystemTime) -> ServerFinished {
+        let record = self.end_record(Some(timestamp)).expect("not ended before");
+        ServerFinished {
+            span_context: self.span_context.clone(),
+            record,
+        }
+    }
+
+    fn end_now(&mut self, timestamp: Option<SystemTime>) {
+        let Some(record) = self.end_record(timestamp) else {
+            return;
         };
         // Unsampled-but-recorded spans (a `RecordOnly` decision) are not exported.
         if self.span_context.is_sampled()
@@ -367,23 +546,17 @@ impl ServerRecord {
         attributes.extend(extras.sampler_attributes);
         self.request.append_to(&mut attributes);
         if let Some(route) = self.late_route {
-            attributes.push(KeyValue::new("http.route", route));
+            attributes.push(KeyValue::new(ROUTE, route));
         }
         attributes.extend(extras.added);
         if let Some(status) = self.response.status_code {
-            attributes.push(KeyValue::new(
-                "http.response.status_code",
-                i64::from(status),
-            ));
+            attributes.push(KeyValue::new(STATUS_CODE, i64::from(status)));
         }
         if let Some(error_type) = self.response.error_type {
-            attributes.push(KeyValue::new("error.type", error_type));
+            attributes.push(KeyValue::new(ERROR_TYPE, error_type));
         }
         if let Some(size) = self.response.body_size {
-            attributes.push(KeyValue::new(
-                "http.response.body.size",
-                saturating_i64(size),
-            ));
+            attributes.push(KeyValue::new(RESPONSE_BODY_SIZE, saturating_i64(size)));
         }
         if self.response.cancelled {
             attributes.push(KeyValue::new(super::CANCELLED_ATTRIBUTE, true));
@@ -490,10 +663,7 @@ impl opentelemetry::trace::Span for ServerSpan {
             if nothing_added && record.late_route.is_none() {
                 record.late_route = Some(route);
             } else {
-                record
-                    .extras()
-                    .added
-                    .push(KeyValue::new("http.route", route));
+                record.extras().added.push(KeyValue::new(ROUTE, route));
             }
         }
     }
@@ -529,4 +699,119 @@ impl Drop for ServerSpan {
             self.end_now(None);
         }
     }
+}
+
+/// Server spans with everything a record can hold, for the exporters' tests: each call makes
+/// the same spans (fixed ids and times).
+#[cfg(test)]
+pub(crate) fn varied_server_spans() -> Vec<ServerFinished> {
+    use std::time::Duration;
+
+    use opentelemetry::trace::{Span as _, TraceFlags, TraceId, TraceState};
+
+    let at = |micros: u64| {
+        SystemTime::UNIX_EPOCH + Duration::from_micros(1_700_000_000_000_000 + micros)
+    };
+    let context = |id: u64, flags: TraceFlags| {
+        SpanContext::new(
+            TraceId::from(0x4bf92f3577b34da6a3ce929d0e0e4736),
+            SpanId::from(id),
+            flags,
+            false,
+            TraceState::default(),
+        )
+    };
+    let request = |method: HttpMethod, route: Option<&'static str>| RequestAttributes {
+        method,
+        method_original: (method == HttpMethod::Other).then(|| "BREW".to_owned()),
+        route,
+        path: "/users/42".to_owned(),
+        scheme: Some("http".into()),
+        address: Some("127.0.0.1".to_owned()),
+        port: Some(10999),
+        protocol_version: Some("1.1".into()),
+        user_agent: Some("curl/8.5.0".to_owned()),
+        body_size: Some(12),
+    };
+    let start =
+        |id: u64, parent: u64, request: RequestAttributes, limits: SpanLimits| ServerStart {
+            span_context: context(id, TraceFlags::SAMPLED),
+            parent: SpanId::from(parent),
+            parent_is_remote: parent != 0,
+            name: "GET /users/{id}",
+            start_time: at(id),
+            sampler_attributes: Vec::new(),
+            request,
+            restart_link: None,
+            limits,
+        };
+    let limits = SpanLimits::default();
+    let mut spans = Vec::new();
+
+    // Every request attribute, a response with a body size: no extras.
+    let span = ServerSpan::new(
+        start(
+            1,
+            0x00f067aa0ba902b7,
+            request(HttpMethod::Get, Some("/users/{id}")),
+            limits,
+        ),
+        None,
+    );
+    hand_over_response(ResponseFields {
+        status_code: Some(200),
+        body_size: Some(2_000_000),
+        ..ResponseFields::default()
+    });
+    spans.push(span.ended(at(900)));
+
+    // An unknown method, the route named late, a handler's attribute, event and link, a
+    // restarted trace's link, the sampler's attribute, a 5xx, cancelled.
+    let mut first = start(2, 0, request(HttpMethod::Other, None), limits);
+    first.sampler_attributes = vec![KeyValue::new("sampler.rule", "always")];
+    first.restart_link = Some(context(0x77, TraceFlags::default()));
+    let mut span = ServerSpan::new(first, None);
+    hand_over_route("/users/{id}");
+    span.update_name("BREW /users/{id}");
+    span.set_attribute(KeyValue::new("user.tier", "gold"));
+    span.set_attribute(KeyValue::new("retries", 2_i64));
+    span.set_attribute(KeyValue::new("ratio", 0.5));
+    span.add_event_with_timestamp("cache miss", at(50), vec![KeyValue::new("key", "u42")]);
+    span.add_link(context(0x88, TraceFlags::SAMPLED), Vec::new());
+    hand_over_response(ResponseFields {
+        status_code: Some(503),
+        error_type: Some("503".into()),
+        status: Some(Status::error("upstream down")),
+        cancelled: true,
+        ..ResponseFields::default()
+    });
+    spans.push(span.ended(at(1_500)));
+
+    // A route named late with a handler's attribute before it; status Ok set by the handler.
+    let mut span = ServerSpan::new(
+        start(3, 0x99, request(HttpMethod::Post, None), limits),
+        None,
+    );
+    span.set_attribute(KeyValue::new("first", true));
+    hand_over_route("/orders");
+    span.update_name("POST /orders");
+    span.set_status(Status::Ok);
+    spans.push(span.ended(at(2_000)));
+
+    // A limit below the request's own attributes: they are cut, and counted as dropped.
+    let tight = SpanLimits {
+        max_attributes_per_span: 3,
+        ..limits
+    };
+    let mut span = ServerSpan::new(
+        start(4, 0, request(HttpMethod::Get, Some("/users/{id}")), tight),
+        None,
+    );
+    span.set_attribute(KeyValue::new("refused", 1_i64));
+    hand_over_response(ResponseFields {
+        status_code: Some(404),
+        ..ResponseFields::default()
+    });
+    spans.push(span.ended(at(2_500)));
+    spans
 }

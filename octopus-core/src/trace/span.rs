@@ -1,5 +1,6 @@
 //! The server span as Octopus records it: fields owned by the request, handed to the span
-//! pipeline when the span ends, turned into [`SpanData`] only on the export thread.
+//! pipeline when the span ends, turned into [`SpanData`] only on the export thread, for the
+//! exporters that take it (the Jaeger agent exporter encodes the record itself).
 //!
 //! # Why not the SDK's span
 //!
@@ -14,7 +15,8 @@
 //! for the name and route, the capped copies of path, host and user agent that a request
 //! carries anyway, numbers as numbers) and its end moves that record into the ending thread's
 //! buffer of the pipeline ([`super::pipeline`]); `KeyValue`s and `SpanData` are made by the
-//! export thread, which also frees everything.
+//! export thread (for SDK exporters; the Jaeger agent's thrift is written from the record),
+//! which also frees everything.
 //!
 //! The one lock left on the request path is the OpenTelemetry `Context`'s: a span put in a
 //! context sits behind a `Mutex` (`SynchronizedSpan`), so handlers can add attributes and

@@ -303,6 +303,11 @@ impl Inbound {
 /// the low bits, one each; there are at most five.)
 const PREFIXED_NAME: u32 = 1 << 31;
 
+/// In the pre-pass's bit set: a `tracestate` header is present (noted only when the W3C trace
+/// context is configured). Without one, reading the parent skips the lookup: a hash lookup in
+/// an `http::HeaderMap`, a scan of a list of pairs.
+const TRACESTATE_SEEN: u32 = 1 << 30;
+
 impl PropagatorKind {
     /// The headers whose absence means this format extracts nothing: the id header (a
     /// `tracestate` or `x-b3-sampled` alone carries no parent), W3C `baggage`, and Jaeger's
@@ -357,24 +362,26 @@ impl HeaderCodec {
             all_seen |= PREFIXED_NAME;
         }
         let bits = || triggers.iter().enumerate().map(|(i, t)| (t, 1u32 << i));
-        let trigger_names = bits()
-            .flat_map(|(t, bit)| t.names.iter().map(move |name| (*name, bit)))
-            .collect();
-        let trigger_prefixes = bits()
-            .filter_map(|(t, bit)| Some((t.prefix?, bit | PREFIXED_NAME)))
-            .collect();
         let trace_context = bits()
             .find(|(t, _)| t.kind == PropagatorKind::TraceContext)
             .map_or(0, |(_, bit)| bit);
-        let trigger_lengths = triggers
-            .iter()
-            .flat_map(|t| t.names)
-            .fold(0u64, |lengths, name| {
-                match 1u64.checked_shl(name.len() as u32) {
-                    Some(bit) => lengths | bit,
-                    None => u64::MAX,
-                }
-            });
+        let mut trigger_names: Vec<(&'static str, u32)> = bits()
+            .flat_map(|(t, bit)| t.names.iter().map(move |name| (*name, bit)))
+            .collect();
+        if trace_context != 0 {
+            // Not a trigger, but noted: without it the W3C read skips its lookup.
+            trigger_names.push((tracecontext::TRACESTATE, TRACESTATE_SEEN));
+            all_seen |= TRACESTATE_SEEN;
+        }
+        let trigger_prefixes = bits()
+            .filter_map(|(t, bit)| Some((t.prefix?, bit | PREFIXED_NAME)))
+            .collect();
+        let trigger_lengths = trigger_names.iter().fold(0u64, |lengths, (name, _)| {
+            match 1u64.checked_shl(name.len() as u32) {
+                Some(bit) => lengths | bit,
+                None => u64::MAX,
+            }
+        });
         HeaderCodec {
             inner: Arc::new(CodecInner {
                 kinds: kinds.to_vec(),
@@ -448,12 +455,14 @@ impl HeaderCodec {
             present.set(found);
             found == inner.all_seen // stop early once there is nothing left to learn
         });
-        match present.get() {
+        let present = present.get();
+        let tracestate = present & TRACESTATE_SEEN != 0;
+        match present & !TRACESTATE_SEEN {
             0 => Inbound::Parent(None),
             only_w3c if only_w3c == inner.trace_context => {
-                Inbound::Parent(tracecontext::parent_from_headers(headers))
+                Inbound::Parent(tracecontext::parent_from_headers(headers, tracestate))
             }
-            present => {
+            _ => {
                 let extractor = SourceExtractor {
                     headers,
                     list_names: present & PREFIXED_NAME != 0,
@@ -487,7 +496,8 @@ impl HeaderCodec {
                     // Only adds the parent, with its own `tracestate`, to `cx`: nothing of
                     // `cx` to keep (each check costs context lookups: 190 instructions).
                     Some(headers) if triggers.kind == PropagatorKind::TraceContext => {
-                        match tracecontext::parent_from_headers(headers) {
+                        let tracestate = formats & TRACESTATE_SEEN != 0;
+                        match tracecontext::parent_from_headers(headers, tracestate) {
                             Some(remote) => cx.with_remote_span_context(remote),
                             None => cx,
                         }
@@ -619,4 +629,59 @@ pub(crate) fn remote_ids(trace_id: u128, span_id: u64, sampled: bool) -> Option<
         true,
         TraceState::default(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    /// The server span's read: a lone W3C parent comes without a context, with its
+    /// `tracestate` whatever the case of the names and wherever the header is; anything else
+    /// builds the context.
+    #[test]
+    fn a_lone_w3c_parent_is_read_without_a_context_and_keeps_its_tracestate() {
+        let codec =
+            HeaderCodec::new(&PropagatorKind::parse_list("tracecontext,baggage,jaeger").unwrap());
+        let base = Context::new();
+        let state = |inbound: Inbound| match inbound {
+            Inbound::Parent(Some(parent)) => {
+                assert!(parent.is_remote() && parent.is_sampled());
+                assert_eq!(parent.span_id().to_string(), "b7ad6b7169203331");
+                parent.trace_state().header()
+            }
+            other => panic!("expected a lone parent, got {other:?}"),
+        };
+        let pairs: &[(&str, &str)] = &[
+            ("TraceState", "congo=t61rcWkgMzE"),
+            ("user-agent", "x"),
+            ("TRACEPARENT", TRACEPARENT),
+        ];
+        assert_eq!(
+            state(codec.extract_inbound(&base, pairs)),
+            "congo=t61rcWkgMzE"
+        );
+        let mut map = http::HeaderMap::new();
+        map.insert("traceparent", TRACEPARENT.parse().unwrap());
+        assert_eq!(state(codec.extract_inbound(&base, &map)), "");
+        map.append("tracestate", "a=1".parse().unwrap());
+        map.append("tracestate", "b=2".parse().unwrap());
+        assert_eq!(state(codec.extract_inbound(&base, &map)), "a=1,b=2");
+        // Nothing, or an unusable parent: the caller's context as it is.
+        assert!(matches!(
+            codec.extract_inbound(&base, &[("accept", "*/*")][..]),
+            Inbound::Parent(None)
+        ));
+        assert!(matches!(
+            codec.extract_inbound(&base, &[("traceparent", "00-bad")][..]),
+            Inbound::Parent(None)
+        ));
+        // Baggage beside it: the propagators build the context.
+        let with_baggage: &[(&str, &str)] = &[("traceparent", TRACEPARENT), ("baggage", "k=v")];
+        assert!(matches!(
+            codec.extract_inbound(&base, with_baggage),
+            Inbound::Context(_)
+        ));
+    }
 }

@@ -18,7 +18,7 @@ use super::{MAX_ID_HEADER_LEN, MAX_TRACESTATE_LEN, MAX_TRACESTATE_MEMBERS, remot
 use crate::HeaderSource;
 
 const TRACEPARENT: &str = "traceparent";
-const TRACESTATE: &str = "tracestate";
+pub(crate) const TRACESTATE: &str = "tracestate";
 /// The length of a version `00` `traceparent`, and the shortest of any version.
 const TRACEPARENT_LEN: usize = 55;
 /// On truncation, members longer than this go first (W3C "tracestate limits").
@@ -233,8 +233,12 @@ fn single_traceparent(extractor: &dyn Extractor) -> Option<&str> {
 /// header codec's path. Through the `Extractor` interface each header's lines come as a `Vec`,
 /// two allocations per request with a `traceparent` (callgrind, `core/tracing_unsampled`);
 /// here nothing is allocated unless a `tracestate` is present. `None` when there is no usable
-/// `traceparent`.
-pub(crate) fn parent_from_headers<H: HeaderSource + ?Sized>(headers: &H) -> Option<SpanContext> {
+/// `traceparent`. `tracestate` says whether a `tracestate` header may be present (its lookup is
+/// skipped otherwise).
+pub(crate) fn parent_from_headers<H: HeaderSource + ?Sized>(
+    headers: &H,
+    tracestate: bool,
+) -> Option<SpanContext> {
     // `None` once the header is unusable: repeated, not text, or longer than an id header.
     let mut traceparent: Option<Option<&str>> = None;
     headers.header_values(TRACEPARENT, &mut |value| {
@@ -244,6 +248,9 @@ pub(crate) fn parent_from_headers<H: HeaderSource + ?Sized>(headers: &H) -> Opti
         };
     });
     let remote = traceparent.flatten().and_then(parse_traceparent)?;
+    if !tracestate {
+        return Some(remote_parent(remote, None));
+    }
     let mut lines = Vec::new();
     let mut all_text = true;
     headers.header_values(TRACESTATE, &mut |value| match value {

@@ -15,7 +15,7 @@ use opentelemetry_sdk::trace::{
 
 use super::pipeline::SpanPipeline;
 use super::sampling::ServerSampler;
-use super::span::{self, RequestAttributes, ResponseFields, ServerSpan, ServerStart};
+use super::span::{self, RequestAttributes, RequestText, ResponseFields, ServerSpan, ServerStart};
 use super::span_names::{route_names, span_method};
 use crate::config::InboundTrace;
 use crate::propagation::{HeaderCodec, Inbound};
@@ -336,23 +336,24 @@ fn request_attributes<H: HeaderSource + ?Sized>(
                 Some("http") => Some(80),
                 _ => None,
             });
-            (Some(capped(address, MAX_HOST_LEN)), port)
+            (Some(cap(address, MAX_HOST_LEN)), port)
         }
         None => (None, None),
     };
     RequestAttributes {
         method,
-        method_original: (method == HttpMethod::Other)
-            .then(|| capped(request.method_original(), MAX_METHOD_LEN)),
         route,
-        path: capped(request.path(), MAX_PATH_LEN),
+        text: RequestText::new(
+            cap(request.path(), MAX_PATH_LEN),
+            address,
+            request
+                .user_agent()
+                .map(|agent| cap(agent, MAX_USER_AGENT_LEN)),
+            (method == HttpMethod::Other).then(|| cap(request.method_original(), MAX_METHOD_LEN)),
+        ),
         scheme: request.scheme().map(static_or_owned),
-        address,
         port,
         protocol_version: request.protocol_version().map(static_or_owned),
-        user_agent: request
-            .user_agent()
-            .map(|agent| capped(agent, MAX_USER_AGENT_LEN)),
         body_size: request.body_size(),
     }
 }
@@ -451,15 +452,20 @@ pub const MAX_USER_AGENT_LEN: usize = 1_024;
 pub const MAX_METHOD_LEN: usize = 64;
 
 /// `value`, cut to at most `max` bytes on a character boundary.
-fn capped(value: &str, max: usize) -> String {
+fn cap(value: &str, max: usize) -> &str {
     if value.len() <= max {
-        return value.to_owned();
+        return value;
     }
     let mut end = max;
     while !value.is_char_boundary(end) {
         end -= 1;
     }
-    value[..end].to_owned()
+    &value[..end]
+}
+
+/// [`cap`], owned.
+fn capped(value: &str, max: usize) -> String {
+    cap(value, max).to_owned()
 }
 
 /// Common values without an allocation.

@@ -88,8 +88,9 @@ impl TracingObserver {
         }
     }
 
-    /// The observer of an Octopus instance: samples with `sampler` (the one its provider was
-    /// built with, from the same configuration) and hands spans to `pipeline`.
+    /// The observer of an Octopus instance: samples with `sampler` (the configuration's, which
+    /// decides as the provider's sampler does, sharing it for Jaeger remote sampling) and hands
+    /// spans to `pipeline`.
     pub(crate) fn native(
         sampler: ServerSampler,
         pipeline: Arc<SpanPipeline>,

@@ -73,7 +73,9 @@ pub(crate) struct RequestAttributes {
 
 /// The text a request's span copies from it, each piece capped: in one allocation, where a
 /// `String` each cost the request thread two more allocations and the export thread two more
-/// frees on every sampled request (callgrind: see docs/benchmarks.md).
+/// frees on every sampled request. `core/tracing`: 4 396 → 4 192 instructions and 6.34 → 4.23
+/// allocations (callgrind), about 600 → 480–550 ns (criterion): a free on the export thread of
+/// what the request thread allocated takes the request thread's malloc arena lock.
 #[derive(Debug)]
 pub(crate) struct RequestText {
     /// The pieces, one after the other: path, address, user agent, method.

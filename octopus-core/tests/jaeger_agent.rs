@@ -511,3 +511,70 @@ fn resource_attributes_are_the_same_in_the_otlp_resource_and_the_jaeger_process_
     // Jaeger's own name for the host is the same value.
     assert_eq!(tag("hostname"), Some(TagValue::String(host)));
 }
+
+/// Server spans reach the agent from their records (never made into `SpanData`): the request's
+/// attributes, what a handler adds through the request's context, the response; and one too
+/// large for a datagram is cut down as an SDK span is (logs first, then tags, counted).
+#[test]
+fn server_spans_reach_the_agent_with_what_handlers_add_even_cut_down() {
+    let agent = JaegerAgentReceiver::start();
+    let octopus = octopus_to(&agent, |_| {});
+    let headers: &[(&str, &str)] = &[("user-agent", "curl/8.5.0")];
+    let request = octopus.observe(
+        &RequestView::new("GET", "/users/7", headers)
+            .with_route(Some("/users/{id}"))
+            .with_host(Some("shop.example:8443")),
+    );
+    let context = request.context().clone();
+    context
+        .span()
+        .set_attribute(KeyValue::new("app.user", 7_i64));
+    context
+        .span()
+        .add_event("cache miss", vec![KeyValue::new("key", "u7")]);
+    request.finish(&ResponseView::new(200));
+    let big = octopus.observe(&RequestView::new("GET", "/big", headers));
+    let context = big.context().clone();
+    for i in 0..100 {
+        context
+            .span()
+            .set_attribute(KeyValue::new(format!("blob.{i}"), "y".repeat(1_024)));
+    }
+    context
+        .span()
+        .add_event("big event", vec![KeyValue::new("blob", "z".repeat(70_000))]);
+    big.finish(&ResponseView::new(200));
+    octopus.shutdown().unwrap();
+
+    let spans = agent.wait_for_spans(2, WAIT);
+    assert_eq!(spans.len(), 2);
+    let user = spans
+        .iter()
+        .find(|s| s.operation_name == "GET /users/{id}")
+        .unwrap();
+    let text = |value: &str| Some(TagValue::String(value.into()));
+    assert_eq!(user.tag("http.route").cloned(), text("/users/{id}"));
+    assert_eq!(user.tag("url.path").cloned(), text("/users/7"));
+    assert_eq!(user.tag("server.address").cloned(), text("shop.example"));
+    assert_eq!(user.tag("server.port"), Some(&TagValue::Long(8443)));
+    assert_eq!(user.tag("user_agent.original").cloned(), text("curl/8.5.0"));
+    assert_eq!(user.tag("app.user"), Some(&TagValue::Long(7)));
+    assert_eq!(
+        user.tag("http.response.status_code"),
+        Some(&TagValue::Long(200))
+    );
+    assert_eq!(user.tag("span.kind").cloned(), text("server"));
+    assert_eq!(user.tag("otel.scope.name").cloned(), text("octopus"));
+    assert_eq!(user.logs.len(), 1);
+    let event = &user.logs[0].fields;
+    assert_eq!(event[0].value, TagValue::String("cache miss".into()));
+    assert_eq!(event[1].value, TagValue::String("u7".into()));
+
+    let cut = spans.iter().find(|s| s.operation_name == "GET").unwrap();
+    assert_eq!(cut.tag("octopus.dropped_logs"), Some(&TagValue::Long(1)));
+    // method, path, user agent, 100 handler attributes, status code; span kind, scope name
+    // and version.
+    assert_eq!(cut.tag("octopus.dropped_tags"), Some(&TagValue::Long(107)));
+    assert!(cut.logs.is_empty());
+    assert!(agent.packet_sizes().iter().all(|s| *s <= 65_000));
+}

@@ -249,7 +249,8 @@ pub(crate) fn parent_from_headers<H: HeaderSource + ?Sized>(
     });
     let remote = traceparent.flatten().and_then(parse_traceparent)?;
     if !tracestate {
-        return Some(remote_parent(remote, None));
+        // Already the remote parent with an empty state (`remote_ids`).
+        return Some(remote);
     }
     let mut lines = Vec::new();
     let mut all_text = true;

@@ -18,9 +18,10 @@
 //!   waiting;
 //! - the export thread collects every buffer each `bsp_schedule_delay_ms`, or as soon as one
 //!   holds a batch's worth (`bsp_max_export_batch_size`; the thread that fills it sends one
-//!   message), turns server span records into `SpanData` (so the request thread never builds
-//!   one), exports batches of at most that size, counts what was exported or failed, and frees
-//!   what the request threads allocated;
+//!   message), exports batches of at most that size through a [`BatchExporter`] (the Jaeger
+//!   agent exporter encodes server span records as they are; any SDK exporter gets the
+//!   `SpanData` made from them there, so the request thread never builds one), counts what was
+//!   exported or failed, and frees what the request threads allocated;
 //! - `octopus_spans_ended_total` is not written per span either: spans are counted when the
 //!   export thread collects them (plus drops, counted in the buffer), and a snapshot adds what
 //!   buffers hold at that moment, so counts stay exact at every scrape.
@@ -108,7 +109,8 @@ impl SpanCounters {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Finished {
-    /// Octopus's server span: made into `SpanData` on the export thread.
+    /// Octopus's server span: encoded from its record (Jaeger agent) or made into `SpanData`
+    /// (SDK exporters) on the export thread.
     Server(ServerFinished),
     /// A span of the SDK's tracer (a user's, the `tracing` bridge's, the traced client's).
     Sdk(SpanData),

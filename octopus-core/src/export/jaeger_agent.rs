@@ -670,7 +670,9 @@ impl<'a> SpanSource<'a> {
                 }
             }
             SpanSource::Server(span, _) => span.for_each_attribute(|key, value| match value {
+                AttributeRef::Static(v) => f(key, TagRef::Str(v)),
                 AttributeRef::Str(v) => f(key, TagRef::Str(v)),
+                AttributeRef::Text(v) => f(key, TagRef::Str(v.as_str())),
                 AttributeRef::I64(v) => f(key, TagRef::Long(v)),
                 AttributeRef::Bool(v) => f(key, TagRef::Bool(v)),
                 AttributeRef::Value(v) => f(key, tag_text(v).as_ref()),

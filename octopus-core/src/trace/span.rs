@@ -154,51 +154,20 @@ impl RequestAttributes {
             + u32::from(self.body_size.is_some())
     }
 
-    /// Appends the attributes as `KeyValue`s, for the `SpanData` of SDK exporters: the text
-    /// pieces are copied out of the one allocation here, on the export thread.
-    fn append_to(self, attributes: &mut Vec<KeyValue>) {
+    /// Calls `f` with each attribute, borrowed, in the order they are exported: the one list
+    /// behind both the `SpanData` of SDK exporters and the Jaeger agent's encoding.
+    fn visit(&self, f: &mut impl FnMut(&'static str, AttributeRef<'_>)) {
         let text = &self.text;
-        attributes.push(KeyValue::new(METHOD, self.method.as_str()));
-        if let Some(original) = text.method_original() {
-            attributes.push(KeyValue::new(METHOD_ORIGINAL, original.to_owned()));
-        }
-        if let Some(route) = self.route {
-            attributes.push(KeyValue::new(ROUTE, route));
-        }
-        attributes.push(KeyValue::new(PATH, text.path().to_owned()));
-        if let Some(scheme) = self.scheme {
-            attributes.push(KeyValue::new(SCHEME, scheme));
-        }
-        if let Some(address) = text.address() {
-            attributes.push(KeyValue::new(ADDRESS, address.to_owned()));
-        }
-        if let Some(port) = self.port {
-            attributes.push(KeyValue::new(PORT, i64::from(port)));
-        }
-        if let Some(version) = self.protocol_version {
-            attributes.push(KeyValue::new(PROTOCOL_VERSION, version));
-        }
-        if let Some(agent) = text.user_agent() {
-            attributes.push(KeyValue::new(USER_AGENT, agent.to_owned()));
-        }
-        if let Some(size) = self.body_size {
-            attributes.push(KeyValue::new(REQUEST_BODY_SIZE, saturating_i64(size)));
-        }
-    }
-
-    /// [`append_to`](Self::append_to)'s attributes, borrowed, in its order.
-    fn visit(&self, f: &mut impl FnMut(&str, AttributeRef<'_>)) {
-        let text = &self.text;
-        f(METHOD, AttributeRef::Str(self.method.as_str()));
+        f(METHOD, AttributeRef::Static(self.method.as_str()));
         if let Some(original) = text.method_original() {
             f(METHOD_ORIGINAL, AttributeRef::Str(original));
         }
         if let Some(route) = self.route {
-            f(ROUTE, AttributeRef::Str(route));
+            f(ROUTE, AttributeRef::Static(route));
         }
         f(PATH, AttributeRef::Str(text.path()));
         if let Some(scheme) = &self.scheme {
-            f(SCHEME, AttributeRef::Str(scheme.as_str()));
+            f(SCHEME, AttributeRef::Text(scheme));
         }
         if let Some(address) = text.address() {
             f(ADDRESS, AttributeRef::Str(address));
@@ -207,7 +176,7 @@ impl RequestAttributes {
             f(PORT, AttributeRef::I64(i64::from(port)));
         }
         if let Some(version) = &self.protocol_version {
-            f(PROTOCOL_VERSION, AttributeRef::Str(version.as_str()));
+            f(PROTOCOL_VERSION, AttributeRef::Text(version));
         }
         if let Some(agent) = text.user_agent() {
             f(USER_AGENT, AttributeRef::Str(agent));
@@ -222,11 +191,35 @@ impl RequestAttributes {
 /// [`ServerFinished::into_span_data`] would make a `KeyValue` of.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum AttributeRef<'a> {
+    /// Text of the program's (a method name, an interned route): no copy in a `KeyValue`.
+    Static(&'static str),
+    /// Text of the request's (its path, host, user agent): copied into a `KeyValue`.
     Str(&'a str),
+    /// A value the record keeps as a `StringValue` (scheme, protocol version, error type).
+    Text(&'a StringValue),
     I64(i64),
     Bool(bool),
     /// An attribute added as a `KeyValue` (a handler's, the sampler's).
     Value(&'a Value),
+}
+
+/// A visitor appending each attribute to `attributes` as a `KeyValue`.
+fn push_to(attributes: &mut Vec<KeyValue>) -> impl FnMut(&'static str, AttributeRef<'_>) + '_ {
+    move |key, value| attributes.push(KeyValue::new(key, value.to_value()))
+}
+
+impl AttributeRef<'_> {
+    /// The value as a `KeyValue` holds it.
+    fn to_value(self) -> Value {
+        match self {
+            AttributeRef::Static(text) => Value::from(text),
+            AttributeRef::Str(text) => Value::from(text.to_owned()),
+            AttributeRef::Text(text) => Value::String(text.clone()),
+            AttributeRef::I64(value) => Value::I64(value),
+            AttributeRef::Bool(value) => Value::Bool(value),
+            AttributeRef::Value(value) => value.clone(),
+        }
+    }
 }
 
 /// A size as an attribute value (OpenTelemetry integers are `i64`).
@@ -247,6 +240,25 @@ pub(crate) struct ResponseFields {
     pub(crate) status: Option<Status>,
     /// [`super::CANCELLED_ATTRIBUTE`]: the request's future was dropped before it ended.
     pub(crate) cancelled: bool,
+}
+
+impl ResponseFields {
+    /// Calls `f` with each response attribute the record kept, in the order they are
+    /// exported.
+    fn visit(&self, f: &mut impl FnMut(&'static str, AttributeRef<'_>)) {
+        if let Some(status) = self.status_code {
+            f(STATUS_CODE, AttributeRef::I64(i64::from(status)));
+        }
+        if let Some(error_type) = &self.error_type {
+            f(ERROR_TYPE, AttributeRef::Text(error_type));
+        }
+        if let Some(size) = self.body_size {
+            f(RESPONSE_BODY_SIZE, AttributeRef::I64(saturating_i64(size)));
+        }
+        if self.cancelled {
+            f(super::CANCELLED_ATTRIBUTE, AttributeRef::Bool(true));
+        }
+    }
 }
 
 thread_local! {
@@ -400,26 +412,15 @@ impl ServerFinished {
         for kv in extras.map_or(&[][..], |e| &e.sampler_attributes) {
             added(kv, &mut kept);
         }
+        // In `into_span_data`'s order.
         record.request.visit(&mut kept);
         if let Some(route) = record.late_route {
-            kept(ROUTE, AttributeRef::Str(route));
+            kept(ROUTE, AttributeRef::Static(route));
         }
         for kv in extras.map_or(&[][..], |e| &e.added) {
             added(kv, &mut kept);
         }
-        let response = &record.response;
-        if let Some(status) = response.status_code {
-            kept(STATUS_CODE, AttributeRef::I64(i64::from(status)));
-        }
-        if let Some(error_type) = &response.error_type {
-            kept(ERROR_TYPE, AttributeRef::Str(error_type.as_str()));
-        }
-        if let Some(size) = response.body_size {
-            kept(RESPONSE_BODY_SIZE, AttributeRef::I64(saturating_i64(size)));
-        }
-        if response.cancelled {
-            kept(super::CANCELLED_ATTRIBUTE, AttributeRef::Bool(true));
-        }
+        record.response.visit(&mut kept);
     }
 
     /// The span data's events.
@@ -613,24 +614,15 @@ impl ServerRecord {
     fn into_span_data(self, span_context: SpanContext, scope: &InstrumentationScope) -> SpanData {
         let extras = self.extras.map(|extras| *extras).unwrap_or_default();
         let mut attributes = Vec::with_capacity(self.attribute_count as usize);
+        // The record's own attributes as `KeyValue`s (the request's text copied out of its one
+        // allocation, here on the export thread); the sampler's and a handler's moved.
         attributes.extend(extras.sampler_attributes);
-        self.request.append_to(&mut attributes);
+        self.request.visit(&mut push_to(&mut attributes));
         if let Some(route) = self.late_route {
             attributes.push(KeyValue::new(ROUTE, route));
         }
         attributes.extend(extras.added);
-        if let Some(status) = self.response.status_code {
-            attributes.push(KeyValue::new(STATUS_CODE, i64::from(status)));
-        }
-        if let Some(error_type) = self.response.error_type {
-            attributes.push(KeyValue::new(ERROR_TYPE, error_type));
-        }
-        if let Some(size) = self.response.body_size {
-            attributes.push(KeyValue::new(RESPONSE_BODY_SIZE, saturating_i64(size)));
-        }
-        if self.response.cancelled {
-            attributes.push(KeyValue::new(super::CANCELLED_ATTRIBUTE, true));
-        }
+        self.response.visit(&mut push_to(&mut attributes));
         // Request attributes past a limit below their number (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`
         // of a few): the SDK span would have refused them one by one.
         let limit = self.limits.max_attributes_per_span as usize;

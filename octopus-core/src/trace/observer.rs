@@ -325,6 +325,7 @@ impl TracingObserver {
 
 /// The request attributes of a native server span: the same values
 /// [`set_request_attributes`] sets on an SDK span, kept typed.
+#[inline]
 fn request_attributes<H: HeaderSource + ?Sized>(
     request: &RequestView<'_, H>,
     route: Option<&'static str>,

@@ -487,6 +487,7 @@ pub(crate) struct ServerSpan {
 
 impl ServerSpan {
     /// A recording span.
+    #[inline]
     pub(crate) fn new(start: ServerStart, sink: Option<Arc<ThreadBuffer>>) -> Self {
         let attribute_count = start.sampler_attributes.len() as u32 + start.request.count();
         let extras =
@@ -518,10 +519,13 @@ impl ServerSpan {
         }
     }
 
-    /// Ends the record: the response handed over, the end time. `None` if it ended before.
-    fn end_record(&mut self, timestamp: Option<SystemTime>) -> Option<ServerRecord> {
+    /// Ends the record where it is: the response handed over, the end time. `false` if it
+    /// ended before.
+    fn end_record(&mut self, timestamp: Option<SystemTime>) -> bool {
         let response = RESPONSE.try_with(Cell::take).ok().flatten();
-        let mut record = self.record.take()?;
+        let Some(record) = &mut self.record else {
+            return false;
+        };
         if let Some(response) = response {
             record.set_response(response);
         }
@@ -530,23 +534,23 @@ impl ServerSpan {
             None if record.end_time == record.start_time => opentelemetry::time::now(),
             None => record.end_time,
         };
-        Some(record)
+        true
     }
 
     /// The span ended at `timestamp`, as the pipeline would get it (for tests of exporters).
     #[cfg(test)]
     pub(crate) fn ended(mut self, timestamp: SystemTime) -> ServerFinished {
-        let record = self.end_record(Some(timestamp)).expect("not ended before");
+        assert!(self.end_record(Some(timestamp)), "not ended before");
         ServerFinished {
             span_context: self.span_context.clone(),
-            record,
+            record: self.record.take().expect("ended just now"),
         }
     }
 
     fn end_now(&mut self, timestamp: Option<SystemTime>) {
-        let Some(record) = self.end_record(timestamp) else {
+        if !self.end_record(timestamp) {
             return;
-        };
+        }
         // Unsampled-but-recorded spans (a `RecordOnly` decision) are not exported.
         if self.span_context.is_sampled()
             && let Some(sink) = self.sink.take()
@@ -554,11 +558,16 @@ impl ServerSpan {
             // The `Context` keeps its own copy of the span context and never asks the span
             // for it again: this one can go with the record.
             let span_context = std::mem::replace(&mut self.span_context, SpanContext::NONE);
-            sink.push(Finished::Server(ServerFinished {
-                span_context,
-                record,
-            }));
+            let record = &mut self.record;
+            sink.push_with(|| {
+                Some(Finished::Server(ServerFinished {
+                    span_context,
+                    record: record.take()?,
+                }))
+            });
         }
+        // Ended: whatever was not handed over goes.
+        self.record = None;
     }
 }
 

@@ -94,6 +94,7 @@ pub mod body;
 mod builder;
 #[cfg(feature = "client")]
 pub mod client;
+mod clock;
 pub mod config;
 pub mod export;
 mod headers;

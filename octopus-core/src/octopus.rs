@@ -1,7 +1,7 @@
 //! [`Octopus`]: one configured instance — the observer adapters plug in, and its registry.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry::Context;
 use opentelemetry_sdk::error::OTelSdkError;
@@ -402,9 +402,19 @@ impl RequestObserver for Octopus {
         if self.is_excluded(request.path()) {
             return OctopusObservation::default();
         }
+        // One clock read for the start, shared: metrics time the request from it, and the span
+        // starts at it (its wall-clock time derived, see `crate::clock`). Without metrics, an
+        // unsampled span reads no clock.
+        let started = match (&self.inner.metrics, request.received_at()) {
+            (Some(_), None) => Some(Instant::now()),
+            (_, received_at) => received_at,
+        };
         OctopusObservation {
-            tracing: self.inner.tracing.start(request, context),
-            metrics: self.inner.metrics.start(request, context),
+            tracing: (self.inner.tracing.as_ref())
+                .map(|tracing| tracing.start_at(request, context, started)),
+            metrics: self.inner.metrics.as_ref().map(|metrics| {
+                metrics.start_at(request, context, started.unwrap_or_else(Instant::now))
+            }),
             trace_response: self.inner.config.trace_response,
         }
     }
@@ -429,8 +439,13 @@ pub struct OctopusObservation {
 impl Observation for OctopusObservation {
     #[inline]
     fn finish(self, response: &ResponseView<'_>) {
-        self.metrics.finish(response);
-        self.tracing.finish(response);
+        // One clock read for the end, shared as for the start.
+        let response = match (&self.metrics, response.finished_at()) {
+            (Some(_), None) => response.with_finished_at(Instant::now()),
+            _ => *response,
+        };
+        self.metrics.finish(&response);
+        self.tracing.finish(&response);
     }
 
     #[inline]

@@ -241,7 +241,69 @@ fn sampled_requests_leave_their_trace_as_exemplars() {
         (now - 60.0..=now + 1.0).contains(&timestamp),
         "{timestamp} vs {now}"
     );
+    // One instant for each end of the request, shared by the metrics and the span: the span
+    // lasts exactly the latency recorded, and the exemplar is stamped with the span's end.
+    assert_eq!(
+        spans[0]
+            .end_time
+            .duration_since(spans[0].start_time)
+            .unwrap(),
+        Duration::from_millis(30)
+    );
+    let span_end = spans[0]
+        .end_time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (timestamp - span_end).abs() < 0.001,
+        "exemplar at {timestamp}, span ended at {span_end}"
+    );
     assert!(!octopus.scrape(&NoHeaders).text().contains("trace_id"));
+    octopus.shutdown().unwrap();
+}
+
+/// As an adapter calls it (no instants given), Octopus reads the clock once at each end of a
+/// request for both halves: the latency recorded is exactly the sampled span's duration.
+#[test]
+fn metrics_and_the_span_time_a_request_from_the_same_instants() {
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+
+    let exporter = InMemorySpanExporter::default();
+    let octopus = Octopus::builder()
+        .service_name("users")
+        .span_exporter(exporter.clone())
+        .build()
+        .unwrap();
+    let observed = octopus
+        .observe(&RequestView::new("GET", "/users/7", &NoHeaders).with_route(Some("/users/{id}")));
+    std::thread::sleep(Duration::from_millis(3));
+    observed.finish(&ResponseView::new(200));
+    octopus.tracer_provider().unwrap().force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 1);
+    let span = spans[0]
+        .end_time
+        .duration_since(spans[0].start_time)
+        .unwrap();
+    assert!(span >= Duration::from_millis(3), "{span:?}");
+
+    let body = octopus.scrape(&NoHeaders).text().into_owned();
+    let sum: f64 = body
+        .lines()
+        .find(|line| {
+            line.starts_with("http_server_request_duration_seconds_sum{")
+                && line.contains("http_route=\"/users/{id}\"")
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .expect("the latency's sum")
+        .parse()
+        .unwrap();
+    // The sum is the one latency in seconds, as an f64: equal to the nanosecond.
+    assert!(
+        (sum - span.as_secs_f64()).abs() < 1e-9,
+        "latency {sum} s, span {span:?}"
+    );
     octopus.shutdown().unwrap();
 }
 

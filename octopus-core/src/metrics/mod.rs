@@ -42,7 +42,7 @@ mod routes;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt as _;
@@ -56,6 +56,7 @@ use self::exemplar::SampledTrace;
 use self::labels::{LabelFn, LabelIds, SeriesId, UserLabels};
 use self::routes::RouteTable;
 use crate::body::BodySizeRecorder;
+use crate::clock::wall_time;
 use crate::config::LabelConfig;
 use crate::{
     ConfigError, HeaderSource, HttpMethod, MetricKind, Observation, OctopusConfig, RequestObserver,
@@ -225,7 +226,23 @@ impl RequestObserver for MetricsObserver {
         request: &RequestView<'_, H>,
         context: &mut Context,
     ) -> MetricsObservation {
-        let started = request.received_at().unwrap_or_else(Instant::now);
+        self.start_at(
+            request,
+            context,
+            request.received_at().unwrap_or_else(Instant::now),
+        )
+    }
+}
+
+impl MetricsObserver {
+    /// [`start`](RequestObserver::start), the request received at `started`.
+    #[inline]
+    pub(crate) fn start_at<H: HeaderSource + ?Sized>(
+        &self,
+        request: &RequestView<'_, H>,
+        context: &mut Context,
+        started: Instant,
+    ) -> MetricsObservation {
         // Without labels of the user's own (the common case), one branch: the series is the
         // route, as it always was.
         let (cells, series, values) = match &self.inner.cells.labels() {
@@ -344,7 +361,8 @@ impl Observation for MetricsObservation {
             record_size(&series.response_size, layout, bytes);
         }
         if let (Some(trace), Some(slots)) = (self.sampled, &series.exemplars) {
-            let now = SystemTime::now();
+            // The end's instant, on the wall clock (no clock read: see `crate::clock`).
+            let now = wall_time(finished);
             if layout.requests {
                 // An OpenMetrics counter exemplar's value is the increment it stands for.
                 slots[0].record(trace, 1.0, now);

@@ -1,7 +1,7 @@
 //! The server span of each request: [`TracingObserver`].
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use opentelemetry::trace::{
     Link, Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags,
@@ -17,6 +17,7 @@ use super::pipeline::SpanPipeline;
 use super::sampling::ServerSampler;
 use super::span::{self, RequestAttributes, RequestText, ResponseFields, ServerSpan, ServerStart};
 use super::span_names::{route_names, span_method};
+use crate::clock::wall_time;
 use crate::config::InboundTrace;
 use crate::propagation::{HeaderCodec, Inbound};
 use crate::{
@@ -125,15 +126,35 @@ impl RequestObserver for TracingObserver {
         request: &RequestView<'_, H>,
         context: &mut Context,
     ) -> TracingObservation {
+        self.start_at(request, context, request.received_at())
+    }
+}
+
+impl TracingObserver {
+    /// [`start`](RequestObserver::start), the request received at `started` when known (an
+    /// [`Octopus`](crate::Octopus) with metrics reads the clock once for both); otherwise a
+    /// recorded span reads the wall clock, and an unrecorded one no clock at all.
+    #[inline]
+    pub(crate) fn start_at<H: HeaderSource + ?Sized>(
+        &self,
+        request: &RequestView<'_, H>,
+        context: &mut Context,
+        started: Option<Instant>,
+    ) -> TracingObservation {
         let carried = self.codec.extract_inbound(context, request.headers());
         let (name, route) = names(request.method(), request.route());
         let mode = match &self.engine {
-            Engine::Native(native) => {
-                native.start(self.inbound, request, carried, name, route, context)
-            }
+            Engine::Native(native) => native.start(
+                self.inbound,
+                request,
+                carried,
+                (name, route),
+                started,
+                context,
+            ),
             Engine::Sdk(tracer) => {
                 let extracted = carried.into_context(context);
-                self.start_sdk(tracer, request, extracted, name, route, context);
+                self.start_sdk(tracer, request, extracted, (name, route), started, context);
                 Mode::Sdk
             }
         };
@@ -156,8 +177,8 @@ impl Native {
         inbound: InboundTrace,
         request: &RequestView<'_, H>,
         mut carried: Inbound,
-        name: &'static str,
-        route: Option<&'static str>,
+        (name, route): (&'static str, Option<&'static str>),
+        started: Option<Instant>,
         context: &mut Context,
     ) -> Mode {
         // As an SDK tracer after its provider shut down, or inside an exporter: an invalid,
@@ -245,9 +266,7 @@ impl Native {
             parent: parent.span_id(),
             parent_is_remote: parent.is_valid() && parent.is_remote(),
             name,
-            start_time: request
-                .received_at()
-                .map_or_else(opentelemetry::time::now, system_time),
+            start_time: started.map_or_else(opentelemetry::time::now, wall_time),
             sampler_attributes: result.attributes,
             request: request_attributes(request, route),
             restart_link,
@@ -288,8 +307,8 @@ impl TracingObserver {
         tracer: &SdkTracer,
         request: &RequestView<'_, H>,
         extracted: Context,
-        name: &'static str,
-        route: Option<&'static str>,
+        (name, route): (&'static str, Option<&'static str>),
+        started: Option<Instant>,
         context: &mut Context,
     ) {
         // Attributes are added once the sampler said yes: none of the configured samplers reads
@@ -300,8 +319,8 @@ impl TracingObserver {
         let mut builder = SpanBuilder::from_name(name)
             .with_kind(SpanKind::Server)
             .with_attributes(Vec::with_capacity(MAX_SPAN_ATTRIBUTES));
-        if let Some(received_at) = request.received_at() {
-            builder = builder.with_start_time(system_time(received_at));
+        if let Some(started) = started {
+            builder = builder.with_start_time(wall_time(started));
         }
         let mut span = match self.inbound {
             InboundTrace::Accept | InboundTrace::IgnoreSampledFlag => {
@@ -504,11 +523,6 @@ fn split_host(host: &str) -> (&str, Option<u16>) {
     }
 }
 
-/// The wall-clock time of a monotonic instant in the past.
-fn system_time(instant: Instant) -> SystemTime {
-    SystemTime::now() - Instant::now().saturating_duration_since(instant)
-}
-
 /// One request's span. Ends it exactly once: on finish, on cancel, or when dropped.
 #[derive(Debug)]
 pub struct TracingObservation {
@@ -581,7 +595,7 @@ impl TracingObservation {
             }
         }
         match response.finished_at() {
-            Some(finished_at) => span.end_with_timestamp(system_time(finished_at)),
+            Some(finished_at) => span.end_with_timestamp(wall_time(finished_at)),
             None => span.end(),
         }
     }
@@ -607,7 +621,7 @@ impl TracingObservation {
         span::hand_over_response(fields);
         let end = response
             .finished_at()
-            .map_or_else(opentelemetry::time::now, system_time);
+            .map_or_else(opentelemetry::time::now, wall_time);
         context.span().end_with_timestamp(end);
         span::clear_hand_over();
     }

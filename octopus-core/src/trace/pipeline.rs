@@ -218,8 +218,9 @@ impl ThreadBuffer {
     /// buffer's lock (`None`: nothing to keep after all).
     ///
     /// For a server span's record, moved out of the span straight into the buffer: finishing
-    /// it as a value and handing a `Finished` over copied its 416 bytes four times on the
-    /// request thread (`ServerSpan::end_now`; objdump and callgrind, `axum/octopus_tracing`).
+    /// it as a value and handing a `Finished` over copied the span (416 bytes then) four times
+    /// on the request thread (`ServerSpan::end_now`; objdump and callgrind,
+    /// `axum/octopus_tracing`).
     #[inline]
     pub(crate) fn push_with(&self, span: impl FnOnce() -> Option<Finished>) {
         let mut local = lock(&self.local);
@@ -460,7 +461,7 @@ impl SpanPipeline {
     }
 }
 
-/// The most spans a quiet buffer keeps room for between collections (432 bytes each).
+/// The most spans a quiet buffer keeps room for between collections (464 bytes each).
 const MAX_SPARE: usize = 256;
 
 /// The `octopus_spans_*_total` counters as one Prometheus collector, so a scrape shows the

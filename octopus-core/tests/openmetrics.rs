@@ -178,19 +178,24 @@ async fn the_separate_listener_negotiates_too() {
         .unwrap();
 }
 
-/// A sampled request leaves its trace on its counter and on the one bucket its latency fell
-/// in; an unsampled one changes no exemplar; the 0.0.4 text carries none.
-#[test]
-fn sampled_requests_leave_their_trace_as_exemplars() {
-    use opentelemetry_sdk::trace::InMemorySpanExporter;
-    use std::time::Instant;
-
-    let exporter = InMemorySpanExporter::default();
+/// Octopus for the service `users`, every request sampled, its spans kept in memory.
+fn traced_users_service() -> (Octopus, opentelemetry_sdk::trace::InMemorySpanExporter) {
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
     let octopus = Octopus::builder()
         .service_name("users")
         .span_exporter(exporter.clone())
         .build()
         .unwrap();
+    (octopus, exporter)
+}
+
+/// A sampled request leaves its trace on its counter and on the one bucket its latency fell
+/// in; an unsampled one changes no exemplar; the 0.0.4 text carries none.
+#[test]
+fn sampled_requests_leave_their_trace_as_exemplars() {
+    use std::time::Instant;
+
+    let (octopus, exporter) = traced_users_service();
     // 30 ms: in the (0.025, 0.05] bucket.
     let started = Instant::now();
     let observed = octopus.observe(
@@ -267,14 +272,7 @@ fn sampled_requests_leave_their_trace_as_exemplars() {
 /// request for both halves: the latency recorded is exactly the sampled span's duration.
 #[test]
 fn metrics_and_the_span_time_a_request_from_the_same_instants() {
-    use opentelemetry_sdk::trace::InMemorySpanExporter;
-
-    let exporter = InMemorySpanExporter::default();
-    let octopus = Octopus::builder()
-        .service_name("users")
-        .span_exporter(exporter.clone())
-        .build()
-        .unwrap();
+    let (octopus, exporter) = traced_users_service();
     let observed = octopus
         .observe(&RequestView::new("GET", "/users/7", &NoHeaders).with_route(Some("/users/{id}")));
     std::thread::sleep(Duration::from_millis(3));

@@ -23,23 +23,14 @@ rounds=${4:-8}
 connections=${5:-64}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
+# shellcheck source=demo.sh
+source "$(dirname "$0")/demo.sh"
+
 run() { # binary mode → requests/s
-    local binary=$1 mode=$2 port pid= out
-    # A demo that does not answer on its random port (a run once served nothing and broke the
-    # summary) gets another port, up to three.
-    for _ in 1 2 3; do
-        port=$((20000 + RANDOM % 20000))
-        OCTOPUS_ADDR=127.0.0.1:$port OCTOPUS_INSTRUMENT=$mode "$binary" >/dev/null 2>&1 &
-        pid=$!
-        for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
-        curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
-        kill -TERM $pid 2>/dev/null || true
-        wait $pid 2>/dev/null || true
-        pid=
-    done
-    [[ -n $pid ]] || { echo "$binary ($mode) did not answer /health on three ports" >&2; exit 1; }
-    out=$(wrk -t2 -c"$connections" -d"${seconds}s" "http://127.0.0.1:$port/hello/bob")
-    kill -TERM $pid; wait $pid || true
+    local binary=$1 mode=$2 out
+    start_demo "$binary" "$mode" || exit 1
+    out=$(wrk -t2 -c"$connections" -d"${seconds}s" "http://127.0.0.1:$demo_port/hello/bob")
+    kill -TERM "$demo_pid"; wait "$demo_pid" || true
     awk '/^Requests\/sec:/ {print $2}' <<<"$out"
 }
 

@@ -63,24 +63,15 @@ esac
 sink=$!
 trap 'kill $sink 2>/dev/null || true' EXIT
 
+# shellcheck source=demo.sh
+source "$root/benches/scripts/demo.sh"
+
 run() { # mode → "requests/s p99_ms"
-    local mode=$1 port out pid=
-    # A demo that does not answer on its random port gets another, up to three (see ab-load.sh).
-    for _ in 1 2 3; do
-        port=$((20000 + RANDOM % 20000))
-        env OCTOPUS_ADDR=127.0.0.1:$port OCTOPUS_INSTRUMENT=$mode \
-            OTEL_TRACES_SAMPLER=${OTEL_TRACES_SAMPLER:-always_on} "${exporter_env[@]}" \
-            "$binary" >/dev/null 2>&1 &
-        pid=$!
-        for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
-        curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
-        kill -TERM $pid 2>/dev/null || true
-        wait $pid 2>/dev/null || true
-        pid=
-    done
-    [[ -n $pid ]] || { echo "$binary ($mode) did not answer /health on three ports" >&2; exit 1; }
-    out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:$port/hello/bob")
-    kill -TERM $pid; wait $pid || true
+    local mode=$1 out
+    start_demo "$binary" "$mode" OTEL_TRACES_SAMPLER="${OTEL_TRACES_SAMPLER:-always_on}" \
+        "${exporter_env[@]}" || exit 1
+    out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:$demo_port/hello/bob")
+    kill -TERM "$demo_pid"; wait "$demo_pid" || true
     local rps p99
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/, "", v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/, "", v)} else if (v ~ /s$/) {sub(/s$/, "", v); v*=1000}; print v}' <<<"$out")

@@ -215,7 +215,7 @@ impl ThreadBuffer {
     }
 
     /// [`push`](Self::push) for a span made by `span` once it has a slot, under the
-    /// buffer's lock (`None`: nothing to keep after all).
+    /// buffer's lock (`None`: nothing to keep after all, and the slot is given back).
     ///
     /// For a server span's record, moved out of the span straight into the buffer: finishing
     /// it as a value and handing a `Finished` over copied the span (416 bytes then) four times
@@ -228,8 +228,9 @@ impl ThreadBuffer {
             drop(local);
             return;
         }
-        if let Some(span) = span() {
-            local.spans.push(span);
+        match span() {
+            Some(span) => local.spans.push(span),
+            None => local.slots += 1,
         }
         self.signal_when_full(local);
     }
@@ -852,6 +853,40 @@ mod tests {
         );
         shared.give_back(3);
         assert_eq!(shared.take_slots(), 2);
+    }
+
+    /// A span that turns out to be nothing keeps no queue slot; one that is kept takes one.
+    #[test]
+    fn a_span_made_under_the_lock_takes_a_slot_only_when_kept() {
+        let buffer = ThreadBuffer {
+            local: Mutex::new(Local::default()),
+            shared: Arc::new(Shared {
+                slots: AtomicUsize::new(4),
+                chunk: 2,
+                batch: 10,
+                wake: None,
+            }),
+        };
+        buffer.push_with(|| None);
+        assert_eq!(lock(&buffer.local).slots, 2, "a chunk taken, none used");
+        let span = SpanData {
+            span_context: opentelemetry::trace::SpanContext::empty_context(),
+            parent_span_id: opentelemetry::trace::SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: opentelemetry::trace::SpanKind::Internal,
+            name: "kept".into(),
+            start_time: std::time::SystemTime::UNIX_EPOCH,
+            end_time: std::time::SystemTime::UNIX_EPOCH,
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: Default::default(),
+            links: Default::default(),
+            status: opentelemetry::trace::Status::Unset,
+            instrumentation_scope: InstrumentationScope::default(),
+        };
+        buffer.push_with(|| Some(Finished::Sdk(span)));
+        let local = lock(&buffer.local);
+        assert_eq!((local.slots, local.spans.len(), local.dropped), (1, 1, 0));
     }
 
     #[test]

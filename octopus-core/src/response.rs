@@ -67,7 +67,8 @@ impl<'a> ResponseView<'a> {
     }
 
     /// When the request ended, if not now (an adapter that finishes after the last body byte,
-    /// or a test that needs an exact duration).
+    /// or a test that needs an exact duration): the end of the measured latency and of the
+    /// span.
     pub const fn with_finished_at(mut self, finished_at: Instant) -> Self {
         self.finished_at = Some(finished_at);
         self

@@ -164,9 +164,9 @@ impl TracingObserver {
 impl Native {
     /// Decides, and puts the server span (or, unsampled, just its span context) into
     /// `context`, the caller's context to which the request's headers add `carried`. On the
-    /// request thread: the sampler's decision, two ids from this thread's generator, one
-    /// allocation for the capped copies of path, host and user agent ([`RequestText`]), and
-    /// the context's own allocations.
+    /// request thread: the sampler's decision, two ids from this thread's generator, the
+    /// capped copies of path, host and user agent ([`RequestText`]: inline in the record up to
+    /// 72 bytes, one allocation beyond), and the context's own allocations.
     fn start<H: HeaderSource + ?Sized>(
         &self,
         inbound: InboundTrace,

@@ -10,6 +10,7 @@
 //! | `octopus_noop` | `OctopusMiddleware` with the empty observer `()`: the adapter and the seam alone |
 //! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
 //! | `octopus_metrics` | `OctopusMiddleware`, metrics only (all three) |
+//! | `bare_new_paths`, `octopus_metrics_new_paths` | `bare` and `octopus_metrics` with a path never seen before each time (`/users/1`, `/users/2`, …): the route is matched, not remembered |
 //! | `octopus_body_sizes` | `OctopusMiddleware`, metrics only: all three and both body size histograms |
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
@@ -68,8 +69,11 @@ fn actix(c: &mut Criterion) {
     /// One request to `$service` on `$runtime`.
     macro_rules! request {
         ($runtime:expr, $service:expr) => {
+            request!($runtime, $service, "/users/42")
+        };
+        ($runtime:expr, $service:expr, $uri:expr) => {
             $runtime.block_on(async {
-                let request = test::TestRequest::get().uri("/users/42").to_request();
+                let request = test::TestRequest::get().uri($uri).to_request();
                 let response = test::call_service($service, request).await;
                 black_box(test::read_body(response).await)
             })
@@ -116,6 +120,29 @@ fn actix(c: &mut Criterion) {
         }
         octopus.shutdown().expect("flushes");
     }
+    // A new path every request (`/users/1`, `/users/2`, …): the middleware's per-worker memory
+    // of path → route template never has the answer, so this is what a path carrying an id
+    // costs; `bare_new_paths` is its baseline (the same `format!` of the path).
+    macro_rules! bench_new_paths {
+        ($id:expr, $app:expr) => {{
+            let service = runtime.block_on(test::init_service($app));
+            let mut user = 0_u64;
+            group.bench_function($id, |b| {
+                b.iter(|| {
+                    user += 1;
+                    request!(runtime, &service, &format!("/users/{user}"))
+                })
+            });
+        }};
+    }
+    let octopus = octopus(true, None);
+    bench_new_paths!("bare_new_paths", app());
+    bench_new_paths!(
+        "octopus_metrics_new_paths",
+        app().wrap(OctopusMiddleware::new(octopus.clone()))
+    );
+    octopus.shutdown().expect("flushes");
+
     let octopus = octopus_body_sizes();
     bench!(
         BODY_SIZES,

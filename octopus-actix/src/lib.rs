@@ -40,7 +40,9 @@
 //!   the `http_route` label and in the span name; requests that matched no resource (404s)
 //!   share one label value. It is matched before routing, so only for an observer that reads
 //!   it ([`uses_route`](octopus_core::RequestObserver::uses_route)): `()` and an [`Octopus`]
-//!   with no metrics and no tracing skip the second match;
+//!   with no metrics and no tracing skip the second match. Each worker remembers the template
+//!   of the last 512 or so paths it saw (up to 128 bytes long), so a repeated path is not
+//!   matched again;
 //! - the handler runs with the request's trace context current, so child spans and the traced
 //!   client join the trace; handlers can also take it explicitly with the [`TraceContext`]
 //!   extractor;
@@ -75,6 +77,7 @@ mod body;
 mod header_map;
 mod metrics;
 mod middleware;
+mod route_cache;
 mod trace_context;
 
 pub use body::CountedMessageBody;

@@ -16,6 +16,7 @@ use octopus_core::{
 
 use crate::ActixHeaders;
 use crate::body::{CountedMessageBody, counted_payload, known_size};
+use crate::route_cache::RouteCache;
 use octopus_core::body::BodySizeRecorder;
 
 /// Observes every request of the wrapped app (or scope, or resource) with one observer:
@@ -52,6 +53,7 @@ where
         ready(Ok(OctopusMiddlewareService {
             service,
             observer: self.observer.clone(),
+            routes: RouteCache::new(),
         }))
     }
 }
@@ -61,6 +63,7 @@ where
 pub struct OctopusMiddlewareService<S, O: RequestObserver = Octopus> {
     service: S,
     observer: O,
+    routes: RouteCache,
 }
 
 impl<S, B, O> Service<ServiceRequest> for OctopusMiddlewareService<S, O>
@@ -82,18 +85,7 @@ where
         // `Content-Length`, which the core reads.
         let payload = request.take_payload();
         let empty = matches!(payload, Payload::None);
-        let mut observed = {
-            // App-level middleware runs before routing, so `match_pattern` matches the path
-            // against the app's resource map here (≈1.2 µs for a dynamic route: actix-router
-            // runs a regex with captures). Reading it after routing would cost a few ns, but a
-            // panic, an `Err` or a cancelled request never hands the request back, and the
-            // in-flight gauge needs the route at the start. An observer that does not read the
-            // route (`()`, an Octopus with no metrics and no tracing) does not pay for it.
-            let route = if self.observer.uses_route() {
-                request.match_pattern()
-            } else {
-                None
-            };
+        let observe = |route: Option<&str>| {
             let headers = ActixHeaders(request.headers());
             let host = request
                 .uri()
@@ -106,12 +98,22 @@ where
             };
             self.observer.observe(
                 &RequestView::new(request.method().as_str(), request.path(), &headers)
-                    .with_route(route.as_deref())
+                    .with_route(route)
                     .with_scheme(Some(scheme))
                     .with_host(host)
                     .with_protocol_version(protocol_version(request.version()))
                     .with_body_size(empty.then_some(0)),
             )
+        };
+        // App-level middleware runs before routing: the route template is the app's resource
+        // map matched against the path, remembered per worker (see `RouteCache` for why and
+        // what it costs). An observer that does not read the route (`()`, an Octopus with no
+        // metrics and no tracing) does not pay for it.
+        let mut observed = if self.observer.uses_route() {
+            self.routes
+                .with_route(request.path(), || request.match_pattern(), observe)
+        } else {
+            observe(None)
         };
         // A chunked request body is counted as the handler reads it, if recorded.
         let payload = match observed.request_body_recorder() {

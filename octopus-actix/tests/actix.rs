@@ -378,3 +378,32 @@ async fn the_route_is_matched_only_for_observers_that_read_it() {
     users_and_a_404((skeleton, ignores.clone(), ())).await;
     assert_eq!(ignores.seen()[4..], [None, None]);
 }
+
+#[actix_web::test]
+async fn a_repeated_path_gets_the_same_route_as_the_first_time() {
+    // The worker remembers each path's template: the second and third rounds are answered from
+    // that memory and must say what the first round's match said, 404s and scopes included.
+    let seen = RouteSeen::new(true);
+    let app = test::init_service(
+        App::new()
+            .route("/users/{id}", web::get().to(|| async { "user" }))
+            .service(web::scope("/admin").route("/users/{id}", web::get().to(|| async { "a" })))
+            .wrap(OctopusMiddleware::new(seen.clone())),
+    )
+    .await;
+    let paths = [
+        ("/users/42", StatusCode::OK, Some("/users/{id}")),
+        ("/nope", StatusCode::NOT_FOUND, None),
+        ("/admin/users/42", StatusCode::OK, Some("/admin/users/{id}")),
+        ("/users/7", StatusCode::OK, Some("/users/{id}")),
+    ];
+    for _ in 0..3 {
+        for (path, status, _) in paths {
+            assert_eq!(call_status(&app, path, &[]).await.0, status, "{path}");
+        }
+    }
+    let expected: Vec<Option<String>> = (0..3)
+        .flat_map(|_| paths.iter().map(|(_, _, route)| route.map(str::to_owned)))
+        .collect();
+    assert_eq!(seen.seen(), expected);
+}

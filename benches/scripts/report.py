@@ -32,7 +32,7 @@ OCTOPUS_IDS = [
 ]
 # Measured on one thread and, as `{id}_2threads`, on two threads at once (time per request per
 # thread): what threads cost each other, which one thread cannot show.
-TWO_THREAD_IDS = ["bare", "octopus_noop"]
+TWO_THREAD_IDS = ["bare", "octopus_noop", "octopus_metrics", "octopus_tracing"]
 # Which Octopus set-up each peer is compared with.
 PEER_COUNTERPART = {
     "peer_axum_prometheus": "octopus_metrics",
@@ -124,6 +124,7 @@ def markdown(results, when, where):
             out.append(f"| `{bench_id}` | {fmt_ns(ns)} | {shown} | {ratio:.2f} | {versus} |")
         out.append("")
         out += two_thread_table(group)
+        out += new_paths_table(group)
     return "\n".join(out)
 
 
@@ -144,6 +145,26 @@ def two_thread_table(group):
     for bench_id, one, two in rows:
         over = ("", "") if bench_id == "bare" or bare is None else (fmt_delta(one - bare[0]), fmt_delta(two - bare[1]))
         out.append(f"| `{bench_id}` | {fmt_ns(one)} | {fmt_ns(two)} | {two / one:.2f} | {over[0]} | {over[1]} |")
+    return out + [""]
+
+
+def new_paths_table(group):
+    """A new path every request (`{id}_new_paths`), where an adapter remembers routes by path
+    (actix): the overhead over `bare_new_paths`, the same requests without Octopus."""
+    bare = estimate_ns(group, "bare_new_paths")
+    if bare is None:
+        return []
+    out = [
+        "A new path every request (`/users/1`, `/users/2`, …): what a path never seen before costs.",
+        "",
+        "| id | time per request | overhead over `bare_new_paths` |",
+        "|---|---|---|",
+        f"| `bare_new_paths` | {fmt_ns(bare)} |  |",
+    ]
+    for bench_id in group_ids(group):
+        if bench_id.endswith("_new_paths") and bench_id != "bare_new_paths":
+            ns = estimate_ns(group, bench_id)
+            out.append(f"| `{bench_id}` | {fmt_ns(ns)} | {fmt_delta(ns - bare)} |")
     return out + [""]
 
 

@@ -529,8 +529,9 @@ fn split_host(host: &str) -> (&str, Option<u16>) {
     }
 }
 
-/// A port's digits → its number. `u16::from_str` takes a leading `+` and costs about 60
-/// instructions for four digits (callgrind, `core/tracing`); this loop half that.
+/// A port's digits → its number. Not `u16::from_str`, which takes a leading `+`; with this
+/// loop and the one in [`split_host`], splitting the bench's host costs 168 instructions
+/// instead of 217 (callgrind, `core/tracing`).
 fn port(digits: &str) -> Option<u16> {
     if digits.is_empty() {
         return None;

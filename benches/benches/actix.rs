@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `bare` | the `App` alone |
 //! | `bare_2threads` | `bare` on two threads at once (time per request per thread) |
+//! | `floor_empty_middleware` | a middleware that does nothing (`wrap_fn` calling the service): what any middleware costs in actix |
 //! | `octopus_noop` | `OctopusMiddleware` with the empty observer `()`: the adapter and the seam alone |
 //! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
 //! | `octopus_metrics` | `OctopusMiddleware`, metrics only (all three) |
@@ -104,6 +105,10 @@ fn actix(c: &mut Criterion) {
 
     bench!("bare", app());
     bench_two_threads!("bare_2threads", app());
+    bench!(
+        "floor_empty_middleware",
+        app().wrap_fn(|request, service| actix_web::dev::Service::call(service, request))
+    );
     bench!("octopus_noop", app().wrap(OctopusMiddleware::new(())));
     bench_two_threads!(
         "octopus_noop_2threads",

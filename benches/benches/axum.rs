@@ -7,6 +7,8 @@
 //! |---|---|
 //! | `bare` | the router alone |
 //! | `bare_2threads` | `bare` on two threads at once (time per request per thread) |
+//! | `floor_empty_layer` | a tower layer that does nothing (`MapRequestLayer` with the identity): what any layer costs in axum (a boxed route and its future more) |
+//! | `floor_empty_layer_2threads` | `floor_empty_layer` on two threads at once |
 //! | `octopus_noop` | `OctopusLayer` with the empty observer `()`: the adapter and the seam alone |
 //! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
 //! | `octopus_metrics` | `OctopusLayer`, metrics only (all three) |
@@ -103,6 +105,13 @@ fn axum(c: &mut Criterion) {
     group.bench_function("bare", |b| b.iter(|| run(&bare)));
     group.bench_function("bare_2threads", |b| {
         b.iter_custom(|iters| on_two_threads(iters, &bare))
+    });
+    let floor = served(router().layer(tower::util::MapRequestLayer::new(
+        |request: Request<Body>| request,
+    )));
+    group.bench_function("floor_empty_layer", |b| b.iter(|| run(&floor)));
+    group.bench_function("floor_empty_layer_2threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &floor))
     });
     let noop = served(router().layer(OctopusLayer::new(())));
     group.bench_function("octopus_noop", |b| b.iter(|| run(&noop)));

@@ -14,6 +14,7 @@
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
+//! | `floor_empty_fairing` | a fairing on requests and responses that does nothing: what any fairing costs (the two boxed futures rocket makes for it) |
 //! | `peer_rocket_prometheus` | `rocket_prometheus`'s fairing and route, as its README shows |
 
 use std::hint::black_box;
@@ -23,6 +24,31 @@ use octopus_benches::{BODY_SIZES, CONTENDED, SETUPS, octopus, octopus_body_sizes
 use octopus_rocket::OctopusFairing;
 use rocket::local::asynchronous::Client;
 use rocket::{Build, Rocket, get, routes};
+
+/// A request and response fairing with nothing to do: the floor under any fairing.
+struct EmptyFairing;
+
+#[rocket::async_trait]
+impl rocket::fairing::Fairing for EmptyFairing {
+    fn info(&self) -> rocket::fairing::Info {
+        rocket::fairing::Info {
+            name: "empty",
+            kind: rocket::fairing::Kind::Request | rocket::fairing::Kind::Response,
+        }
+    }
+
+    async fn on_request(&self, request: &mut rocket::Request<'_>, _: &mut rocket::Data<'_>) {
+        black_box(request);
+    }
+
+    async fn on_response<'r>(
+        &self,
+        request: &'r rocket::Request<'_>,
+        response: &mut rocket::Response<'r>,
+    ) {
+        black_box((request, response));
+    }
+}
 
 #[get("/users/<id>")]
 fn user(id: u64) -> String {
@@ -70,6 +96,7 @@ fn rocket(c: &mut Criterion) {
     };
 
     bench("bare", app());
+    bench("floor_empty_fairing", app().attach(EmptyFairing));
     bench("octopus_noop", app().attach(OctopusFairing::new(())));
     let mut contended = Vec::new();
     for (id, metrics, tracing) in SETUPS {

@@ -92,7 +92,9 @@ def framework_rows(group):
     bare = estimate_ns(group, "bare")
     if bare is None:
         return None, []
-    ids = ["bare"] + [i for i in OCTOPUS_IDS if estimate_ns(group, i) is not None]
+    # `floor_*`: a layer or fairing that does nothing, what any middleware costs in the framework.
+    floors = [i for i in group_ids(group) if i.startswith("floor_") and not i.endswith("_2threads")]
+    ids = ["bare"] + floors + [i for i in OCTOPUS_IDS if estimate_ns(group, i) is not None]
     ids += [i for i in group_ids(group) if i.startswith("peer_")]
     rows = []
     for bench_id in ids:
@@ -131,7 +133,8 @@ def markdown(results, when, where):
 def two_thread_table(group):
     """Per request on one thread against two threads at once, with the overhead over bare."""
     rows = []
-    for bench_id in TWO_THREAD_IDS:
+    floors = [i for i in group_ids(group) if i.startswith("floor_") and not i.endswith("_2threads")]
+    for bench_id in TWO_THREAD_IDS[:1] + floors + TWO_THREAD_IDS[1:]:
         one, two = estimate_ns(group, bench_id), estimate_ns(group, bench_id + "_2threads")
         if one is not None and two is not None:
             rows.append((bench_id, one, two))

@@ -11,7 +11,8 @@
 //! | `floor_empty_layer_2threads` | `floor_empty_layer` on two threads at once |
 //! | `octopus_noop` | `OctopusLayer` with the empty observer `()`: the adapter and the seam alone |
 //! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
-//! | `octopus_metrics` | `OctopusLayer`, metrics only (all three) |
+//! | `octopus_metrics` | `OctopusLayer`, metrics only (all three); here and below the `Octopus` is `leak()`ed, as the README sets it up |
+//! | `octopus_metrics_owned` (+ `_2threads`) | `octopus_metrics` with an owned `Octopus`, whose reference count every request's clone of the service writes |
 //! | `octopus_body_sizes` | `OctopusLayer`, metrics only: all three and both body size histograms |
 //! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
@@ -118,9 +119,11 @@ fn axum(c: &mut Criterion) {
     group.bench_function("octopus_noop_2threads", |b| {
         b.iter_custom(|iters| on_two_threads(iters, &noop))
     });
+    // As the README sets it up: `leak()`, so axum's clone of the service for every request
+    // copies a pointer (`octopus_metrics_owned` below measures an owned `Octopus`).
     for (id, metrics, tracing) in SETUPS {
         let octopus = octopus(metrics, tracing);
-        let app = served(router().layer(OctopusLayer::new(octopus.clone())));
+        let app = served(router().layer(OctopusLayer::new(octopus.clone().leak())));
         group.bench_function(id, |b| b.iter(|| run(&app)));
         if CONTENDED.contains(&id) {
             group.bench_function(format!("{id}_2threads"), |b| {
@@ -130,8 +133,18 @@ fn axum(c: &mut Criterion) {
         octopus.shutdown().expect("flushes");
     }
     let octopus = octopus_body_sizes();
-    let app = served(router().layer(OctopusLayer::new(octopus.clone())));
+    let app = served(router().layer(OctopusLayer::new(octopus.clone().leak())));
     group.bench_function(BODY_SIZES, |b| b.iter(|| run(&app)));
+    octopus.shutdown().expect("flushes");
+
+    // An owned `Octopus` as the observer: every request's clone of the service increments and
+    // decrements its reference count, which both threads write in the 2-thread run.
+    let octopus = octopus_benches::octopus(true, None);
+    let app = served(router().layer(OctopusLayer::new(octopus.clone())));
+    group.bench_function("octopus_metrics_owned", |b| b.iter(|| run(&app)));
+    group.bench_function("octopus_metrics_owned_2threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &app))
+    });
     octopus.shutdown().expect("flushes");
 
     // A label of the user's own from a header: the request carries `x-tenant`.
@@ -146,7 +159,7 @@ fn axum(c: &mut Criterion) {
         ))
         .build()
         .expect("octopus builds");
-    let app = served(router().layer(OctopusLayer::new(labelled)));
+    let app = served(router().layer(OctopusLayer::new(labelled.leak())));
     group.bench_function("octopus_metrics_labels", |b| {
         b.iter(|| {
             let app = app.clone();

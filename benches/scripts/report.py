@@ -29,10 +29,11 @@ OCTOPUS_IDS = [
     "octopus_tracing",
     "octopus_tracing_unsampled",
     "octopus_full",
+    "octopus_metrics_owned",
 ]
 # Measured on one thread and, as `{id}_2threads`, on two threads at once (time per request per
 # thread): what threads cost each other, which one thread cannot show.
-TWO_THREAD_IDS = ["bare", "octopus_noop", "octopus_metrics", "octopus_tracing"]
+TWO_THREAD_IDS = ["bare", "octopus_noop", "octopus_metrics", "octopus_metrics_owned", "octopus_tracing"]
 # Which Octopus set-up each peer is compared with.
 PEER_COUNTERPART = {
     "peer_axum_prometheus": "octopus_metrics",

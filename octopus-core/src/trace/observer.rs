@@ -767,8 +767,6 @@ mod tests {
         assert_eq!(split_host("example.com:65536"), ("example.com", None));
         assert_eq!(split_host("example.com:0080"), ("example.com", Some(80)));
         assert_eq!(split_host("[::1]:99999999999"), ("::1", None));
-        assert_eq!(split_host("[::1]"), ("::1", None));
-        assert_eq!(split_host("::1"), ("::1", None));
         assert_eq!(split_host("[::1"), ("[::1", None));
     }
 }

@@ -67,6 +67,12 @@ def group_ids(group):
     )
 
 
+def floor_ids(group):
+    """`floor_*`: a layer, middleware or fairing that does nothing — what any middleware costs
+    in the framework (their `_2threads` twins excluded)."""
+    return [i for i in group_ids(group) if i.startswith("floor_") and not i.endswith("_2threads")]
+
+
 def fmt_ns(ns):
     return f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.0f} ns"
 
@@ -93,8 +99,7 @@ def framework_rows(group):
     bare = estimate_ns(group, "bare")
     if bare is None:
         return None, []
-    # `floor_*`: a layer or fairing that does nothing, what any middleware costs in the framework.
-    floors = [i for i in group_ids(group) if i.startswith("floor_") and not i.endswith("_2threads")]
+    floors = floor_ids(group)
     ids = ["bare"] + floors + [i for i in OCTOPUS_IDS if estimate_ns(group, i) is not None]
     ids += [i for i in group_ids(group) if i.startswith("peer_")]
     rows = []
@@ -134,7 +139,7 @@ def markdown(results, when, where):
 def two_thread_table(group):
     """Per request on one thread against two threads at once, with the overhead over bare."""
     rows = []
-    floors = [i for i in group_ids(group) if i.startswith("floor_") and not i.endswith("_2threads")]
+    floors = floor_ids(group)
     for bench_id in TWO_THREAD_IDS[:1] + floors + TWO_THREAD_IDS[1:]:
         one, two = estimate_ns(group, bench_id), estimate_ns(group, bench_id + "_2threads")
         if one is not None and two is not None:

@@ -1,13 +1,14 @@
 //! [`Octopus`]: one configured instance — the observer adapters plug in, and its registry.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry::Context;
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use prometheus::Registry;
 
+use crate::clock::Moment;
 use crate::metrics::MetricsObservation;
 use crate::propagation::HeaderCodec;
 use crate::trace::{SpanCounts, SpanPipeline, TracingObservation, TracingObserver};
@@ -84,6 +85,7 @@ impl Octopus {
     }
 
     pub(crate) fn from_parts(inner: Inner) -> Self {
+        crate::clock::calibrate();
         Octopus {
             inner: Arc::new(inner),
         }
@@ -406,14 +408,14 @@ impl RequestObserver for Octopus {
         // starts at it (its wall-clock time derived, see `crate::clock`). Without metrics, an
         // unsampled span reads no clock.
         let started = match (&self.inner.metrics, request.received_at()) {
-            (Some(_), None) => Some(Instant::now()),
-            (_, received_at) => received_at,
+            (Some(_), None) => Some(Moment::now()),
+            (_, received_at) => received_at.map(Moment::Given),
         };
         OctopusObservation {
             tracing: (self.inner.tracing.as_ref())
                 .map(|tracing| tracing.start_at(request, context, started)),
             metrics: self.inner.metrics.as_ref().map(|metrics| {
-                metrics.start_at(request, context, started.unwrap_or_else(Instant::now))
+                metrics.start_at(request, context, started.unwrap_or_else(Moment::now))
             }),
             trace_response: self.inner.config.trace_response,
         }
@@ -439,13 +441,14 @@ pub struct OctopusObservation {
 impl Observation for OctopusObservation {
     #[inline]
     fn finish(self, response: &ResponseView<'_>) {
-        // One clock read for the end, shared as for the start.
-        let response = match (&self.metrics, response.finished_at()) {
-            (Some(_), None) => response.with_finished_at(Instant::now()),
-            _ => *response,
-        };
-        self.metrics.finish(&response);
-        self.tracing.finish(&response);
+        // One clock read for the end, shared as for the start (on the start's clock).
+        let finished = self.metrics.as_ref().map(|metrics| metrics.end(response));
+        if let (Some(metrics), Some(finished)) = (self.metrics, finished) {
+            metrics.finish_at(response, finished);
+        }
+        if let Some(tracing) = self.tracing {
+            tracing.finish_at(response, finished);
+        }
     }
 
     #[inline]

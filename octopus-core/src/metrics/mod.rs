@@ -42,7 +42,6 @@ mod routes;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt as _;
@@ -56,7 +55,7 @@ use self::exemplar::SampledTrace;
 use self::labels::{LabelFn, LabelIds, SeriesId, UserLabels};
 use self::routes::RouteTable;
 use crate::body::BodySizeRecorder;
-use crate::clock::wall_time;
+use crate::clock::Moment;
 use crate::config::LabelConfig;
 use crate::{
     ConfigError, HeaderSource, HttpMethod, MetricKind, Observation, OctopusConfig, RequestObserver,
@@ -125,6 +124,7 @@ impl MetricsObserver {
     /// Fails if the config is invalid or a metric name is already registered.
     pub fn new(config: &OctopusConfig, registry: Option<Registry>) -> Result<Self, ConfigError> {
         config.validate()?;
+        crate::clock::calibrate();
         MetricsObserver::with_valid_config(config, registry, &[])
     }
 
@@ -229,7 +229,7 @@ impl RequestObserver for MetricsObserver {
         self.start_at(
             request,
             context,
-            request.received_at().unwrap_or_else(Instant::now),
+            Moment::given_or_now(request.received_at()),
         )
     }
 }
@@ -241,7 +241,7 @@ impl MetricsObserver {
         &self,
         request: &RequestView<'_, H>,
         context: &mut Context,
-        started: Instant,
+        started: Moment,
     ) -> MetricsObservation {
         // Without labels of the user's own (the common case), one branch: the series is the
         // route, as it always was.
@@ -325,7 +325,7 @@ pub struct MetricsObservation {
     /// With labels of the user's own: the request's label values, for a route named late.
     values: LabelIds,
     method: HttpMethod,
-    started: Instant,
+    started: Moment,
     /// The request's sampled span, when exemplars are on.
     sampled: Option<SampledTrace>,
     /// The request body's size when known at start and `request_size` is on.
@@ -338,40 +338,8 @@ pub struct MetricsObservation {
 impl Observation for MetricsObservation {
     #[inline]
     fn finish(self, response: &ResponseView<'_>) {
-        let finished = response.finished_at().unwrap_or_else(Instant::now);
-        let elapsed = finished.saturating_duration_since(self.started);
-        let seconds = elapsed.as_secs_f64();
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        let layout = &*self.cells.layout;
-        let series = self
-            .cells
-            .method(self.series, self.method)
-            .status(response.status(), layout);
-        let bucket = series.record(layout, seconds, nanos);
-        if layout.request_size {
-            match (self.request_size, &self.request_pending) {
-                (Some(bytes), _) => record_size(&series.request_size, layout, bytes),
-                (None, Some(pending)) => pending.request_ended(self.size_target(response, false)),
-                (None, None) => {}
-            }
-        }
-        if layout.response_size
-            && let Some(bytes) = response.body_size()
-        {
-            record_size(&series.response_size, layout, bytes);
-        }
-        if let (Some(trace), Some(slots)) = (self.sampled, &series.exemplars) {
-            // The end's instant, on the wall clock (no clock read: see `crate::clock`).
-            let now = wall_time(finished);
-            if layout.requests {
-                // An OpenMetrics counter exemplar's value is the increment it stands for.
-                slots[0].record(trace, 1.0, now);
-            }
-            if let Some(bucket) = bucket {
-                slots[1 + bucket].record(trace, seconds, now);
-            }
-        }
-        // Drop takes the request off the gauge.
+        let finished = self.end(response);
+        self.finish_at(response, finished);
     }
 
     /// Moves the request to the series of `route`, the in-flight gauge with it.
@@ -420,6 +388,51 @@ impl Observation for MetricsObservation {
 }
 
 impl MetricsObservation {
+    /// When the request ended: the response's given end, or now on the clock of its start
+    /// (see [`Moment::end`]).
+    #[inline]
+    pub(crate) fn end(&self, response: &ResponseView<'_>) -> Moment {
+        self.started.end(response.finished_at())
+    }
+
+    /// [`finish`](Observation::finish), the request ended at `finished`.
+    #[inline]
+    pub(crate) fn finish_at(self, response: &ResponseView<'_>, finished: Moment) {
+        let elapsed = finished.saturating_since(self.started);
+        let seconds = elapsed.as_secs_f64();
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let layout = &*self.cells.layout;
+        let series = self
+            .cells
+            .method(self.series, self.method)
+            .status(response.status(), layout);
+        let bucket = series.record(layout, seconds, nanos);
+        if layout.request_size {
+            match (self.request_size, &self.request_pending) {
+                (Some(bytes), _) => record_size(&series.request_size, layout, bytes),
+                (None, Some(pending)) => pending.request_ended(self.size_target(response, false)),
+                (None, None) => {}
+            }
+        }
+        if layout.response_size
+            && let Some(bytes) = response.body_size()
+        {
+            record_size(&series.response_size, layout, bytes);
+        }
+        if let (Some(trace), Some(slots)) = (self.sampled, &series.exemplars) {
+            // The end's instant, on the wall clock (no clock read: see `crate::clock`).
+            let now = finished.wall_time();
+            if layout.requests {
+                // An OpenMetrics counter exemplar's value is the increment it stands for.
+                slots[0].record(trace, 1.0, now);
+            }
+            if let Some(bucket) = bucket {
+                slots[1 + bucket].record(trace, seconds, now);
+            }
+        }
+        // Drop takes the request off the gauge.
+    }
+
     /// The series of this request's body size histogram (`response`: which one).
     fn size_target(&self, ended: &ResponseView<'_>, response: bool) -> SizeTarget {
         SizeTarget {

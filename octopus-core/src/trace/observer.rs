@@ -1,7 +1,6 @@
 //! The server span of each request: [`TracingObserver`].
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use opentelemetry::trace::{
     Link, Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags,
@@ -17,7 +16,7 @@ use super::pipeline::SpanPipeline;
 use super::sampling::ServerSampler;
 use super::span::{self, RequestAttributes, RequestText, ResponseFields, ServerSpan, ServerStart};
 use super::span_names::{route_names, span_method};
-use crate::clock::wall_time;
+use crate::clock::Moment;
 use crate::config::InboundTrace;
 use crate::propagation::{HeaderCodec, Inbound};
 use crate::{
@@ -82,6 +81,7 @@ impl TracingObserver {
     /// span machinery, at a fraction of the cost, and exports them through the same pipeline
     /// as its provider's spans.
     pub fn new(tracer: SdkTracer, codec: HeaderCodec, inbound: InboundTrace) -> Self {
+        crate::clock::calibrate();
         TracingObserver {
             engine: Engine::Sdk(tracer),
             codec,
@@ -126,7 +126,7 @@ impl RequestObserver for TracingObserver {
         request: &RequestView<'_, H>,
         context: &mut Context,
     ) -> TracingObservation {
-        self.start_at(request, context, request.received_at())
+        self.start_at(request, context, request.received_at().map(Moment::Given))
     }
 }
 
@@ -139,7 +139,7 @@ impl TracingObserver {
         &self,
         request: &RequestView<'_, H>,
         context: &mut Context,
-        started: Option<Instant>,
+        started: Option<Moment>,
     ) -> TracingObservation {
         let carried = self.codec.extract_inbound(context, request.headers());
         let mode = match &self.engine {
@@ -172,7 +172,7 @@ impl Native {
         inbound: InboundTrace,
         request: &RequestView<'_, H>,
         mut carried: Inbound,
-        started: Option<Instant>,
+        started: Option<Moment>,
         context: &mut Context,
     ) -> Mode {
         // As an SDK tracer after its provider shut down, or inside an exporter: an invalid,
@@ -263,7 +263,7 @@ impl Native {
             parent: parent.span_id(),
             parent_is_remote: parent.is_valid() && parent.is_remote(),
             name,
-            start_time: started.map_or_else(opentelemetry::time::now, wall_time),
+            start_time: started.unwrap_or_else(Moment::now).wall_time(),
             sampler_attributes: result.attributes,
             request: request_attributes(request, route),
             restart_link,
@@ -305,7 +305,7 @@ impl TracingObserver {
         request: &RequestView<'_, H>,
         extracted: Context,
         (name, route): (&'static str, Option<&'static str>),
-        started: Option<Instant>,
+        started: Option<Moment>,
         context: &mut Context,
     ) {
         // Attributes are added once the sampler said yes: none of the configured samplers reads
@@ -317,7 +317,7 @@ impl TracingObserver {
             .with_kind(SpanKind::Server)
             .with_attributes(Vec::with_capacity(MAX_SPAN_ATTRIBUTES));
         if let Some(started) = started {
-            builder = builder.with_start_time(wall_time(started));
+            builder = builder.with_start_time(started.wall_time());
         }
         let mut span = match self.inbound {
             InboundTrace::Accept | InboundTrace::IgnoreSampledFlag => {
@@ -570,6 +570,21 @@ enum Mode {
 }
 
 impl TracingObservation {
+    /// [`finish`](Observation::finish), the request ended at `finished` when known (an
+    /// [`Octopus`](crate::Octopus) with metrics reads the clock once for both); otherwise a
+    /// recorded span reads it, and an unrecorded one no clock at all.
+    #[inline]
+    pub(crate) fn finish_at(mut self, response: &ResponseView<'_>, finished: Option<Moment>) {
+        let Some(context) = self.context.take() else {
+            return;
+        };
+        match self.mode {
+            Mode::Sdk => TracingObservation::finish_sdk(&context, response, finished),
+            Mode::Recording => TracingObservation::finish_native(&context, response, finished),
+            Mode::Unrecorded => {}
+        }
+    }
+
     /// Writes the `traceresponse` header of this request's span (see [`inject_trace_response`]).
     pub(crate) fn write_trace_response<S: HeaderSink + ?Sized>(&self, sink: &mut S) {
         if let Some(context) = &self.context {
@@ -596,7 +611,7 @@ impl TracingObservation {
         }
     }
 
-    fn finish_sdk(context: &Context, response: &ResponseView<'_>) {
+    fn finish_sdk(context: &Context, response: &ResponseView<'_>, finished: Option<Moment>) {
         let span = context.span();
         if span.is_recording() {
             span.set_attribute(KeyValue::new(
@@ -621,15 +636,15 @@ impl TracingObservation {
                 ));
             }
         }
-        match response.finished_at() {
-            Some(finished_at) => span.end_with_timestamp(wall_time(finished_at)),
+        match finished.or(response.finished_at().map(Moment::Given)) {
+            Some(finished) => span.end_with_timestamp(finished.wall_time()),
             None => span.end(),
         }
     }
 
     /// The same fields as [`finish_sdk`](Self::finish_sdk), handed to the native span's `end`
     /// as values: the `KeyValue`s are made on the export thread.
-    fn finish_native(context: &Context, response: &ResponseView<'_>) {
+    fn finish_native(context: &Context, response: &ResponseView<'_>, finished: Option<Moment>) {
         let mut fields = ResponseFields {
             status_code: Some(response.status()),
             body_size: response.body_size(),
@@ -646,24 +661,17 @@ impl TracingObservation {
             fields.status = Some(Status::error(""));
         }
         span::hand_over_response(fields);
-        let end = response
-            .finished_at()
-            .map_or_else(opentelemetry::time::now, wall_time);
+        let end = finished
+            .unwrap_or_else(|| Moment::given_or_now(response.finished_at()))
+            .wall_time();
         context.span().end_with_timestamp(end);
         span::clear_hand_over();
     }
 }
 
 impl Observation for TracingObservation {
-    fn finish(mut self, response: &ResponseView<'_>) {
-        let Some(context) = self.context.take() else {
-            return;
-        };
-        match self.mode {
-            Mode::Sdk => TracingObservation::finish_sdk(&context, response),
-            Mode::Recording => TracingObservation::finish_native(&context, response),
-            Mode::Unrecorded => {}
-        }
+    fn finish(self, response: &ResponseView<'_>) {
+        self.finish_at(response, None);
     }
 
     fn cancel(mut self) {

@@ -133,7 +133,8 @@ impl RequestObserver for TracingObserver {
 impl TracingObserver {
     /// [`start`](RequestObserver::start), the request received at `started` when known (an
     /// [`Octopus`](crate::Octopus) with metrics reads the clock once for both); otherwise a
-    /// recorded span reads the wall clock, and an unrecorded one no clock at all.
+    /// recorded span reads the request clock (see `crate::clock`), and an unrecorded one no clock
+    /// at all.
     #[inline]
     pub(crate) fn start_at<H: HeaderSource + ?Sized>(
         &self,

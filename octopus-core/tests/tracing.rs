@@ -321,6 +321,23 @@ fn octopus_writes_traceresponse_when_asked() {
         )]
     );
 
+    // An unsampled parent (flags 00, the default parent-based sampler): no span is recorded,
+    // and the header still names the request's own span id, not sampled.
+    let unsampled: &[(&str, &str)] = &[("traceparent", &format!("00-{TRACE_ID}-{PARENT_ID}-00"))];
+    let request = octopus.observe(&RequestView::new("GET", "/x", unsampled));
+    let span_context = request.context().span().span_context().clone();
+    assert!(!span_context.is_sampled());
+    assert_ne!(span_context.span_id().to_string(), PARENT_ID);
+    let mut response_headers: Vec<(String, String)> = Vec::new();
+    request.finish_with_headers(&ResponseView::new(200), &mut response_headers);
+    assert_eq!(
+        response_headers,
+        [(
+            "traceresponse".to_string(),
+            format!("00-{TRACE_ID}-{}-00", span_context.span_id())
+        )]
+    );
+
     let quiet = Octopus::new(OctopusConfig {
         traces_exporter: TracesExporter::None,
         ..OctopusConfig::default()

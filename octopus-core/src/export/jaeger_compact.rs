@@ -215,6 +215,12 @@ pub(crate) fn struct_list_header(out: &mut Vec<u8>, count: usize) {
 /// Appends a `Tag` struct.
 #[inline]
 pub(crate) fn tag(out: &mut Vec<u8>, key: &str, value: TagRef<'_>) {
+    if let TagRef::Str(text) = value
+        && key.len() < 0x80
+        && text.len() < 0x80
+    {
+        return short_string_tag(out, key.as_bytes(), text.as_bytes());
+    }
     let mut s = StructWriter::new(out);
     s.binary(1, key.as_bytes());
     match value {
@@ -237,6 +243,27 @@ pub(crate) fn tag(out: &mut Vec<u8>, key: &str, value: TagRef<'_>) {
         }
     }
     s.end();
+}
+
+/// Appends a `Tag` struct with a `STRING` value, key and value under 128 bytes (most tags): its
+/// bytes are `[0x18, key length] key [0x15, 0x00, 0x18, value length] value [0x00]` (field 1
+/// `binary`, field 2 `i32` 0, field 3 `binary`, stop), written after one capacity check where
+/// the field writers checked five times.
+#[inline]
+fn short_string_tag(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    let (k, v) = (key.len(), value.len());
+    let n = k + v + 7;
+    out.reserve(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    spare[0].write((1 << 4) | BINARY);
+    spare[1].write(k as u8);
+    spare[2..2 + k].write_copy_of_slice(key);
+    spare[2 + k..6 + k].write_copy_of_slice(&[(1 << 4) | I32, 0, (1 << 4) | BINARY, v as u8]);
+    spare[6 + k..6 + k + v].write_copy_of_slice(value);
+    spare[n - 1].write(0);
+    let len = out.len() + n;
+    // SAFETY: the `n` bytes past the old length were all written just above.
+    unsafe { out.set_len(len) };
 }
 
 /// Appends a `SpanRef` struct.

@@ -1088,13 +1088,15 @@ mod tests {
 
         fn tag() -> impl Strategy<Value = Tag> {
             let value = prop_oneof![
-                ".{0,40}".prop_map(TagValue::String),
+                // Up to 320 bytes of UTF-8, keys up to 160: either side of the 128 bytes where
+                // a length stops being one varint byte (and `tag`'s short form stops).
+                ".{0,80}".prop_map(TagValue::String),
                 any::<f64>().prop_map(TagValue::Double),
                 any::<bool>().prop_map(TagValue::Bool),
                 any::<i64>().prop_map(TagValue::Long),
                 proptest::collection::vec(any::<u8>(), 0..200).prop_map(TagValue::Binary),
             ];
-            (".{0,20}", value).prop_map(|(key, value)| Tag { key, value })
+            (".{0,40}", value).prop_map(|(key, value)| Tag { key, value })
         }
 
         fn span() -> impl Strategy<Value = Span> {

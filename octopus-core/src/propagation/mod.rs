@@ -76,6 +76,7 @@ use self::hex::Case;
 pub use self::jaeger::JaegerPropagator;
 pub use self::tracecontext::TraceContextPropagator;
 pub use crate::config::PropagatorKind;
+use crate::headers::same_header_name;
 use crate::{ConfigError, HeaderSink, HeaderSource, NoHeaders};
 
 /// The longest trace-id header value any propagator here parses; longer ones are ignored
@@ -269,37 +270,6 @@ struct Triggers {
     prefix: Option<&'static str>,
 }
 
-/// Whether the bytes `name` may be `pattern`, a trigger name or prefix of the same length
-/// (lower case letters, digits and `-`: bytes with bit `0x20` set), ignoring ASCII case.
-/// Never false when `name` is `pattern` in any case; also true for a few byte strings with
-/// control bytes where `pattern` has digits or `-`, which no valid header name has and which
-/// would only make one format run and find nothing. Compared eight bytes at a time with bit
-/// `0x20` set in `name`: the pre-pass's string comparisons (a `memcmp` call, then
-/// `eq_ignore_ascii_case` byte by byte) were 247 instructions of `core/tracing_unsampled`'s
-/// 1 395 for two header names (callgrind).
-#[inline]
-fn may_be(name: &[u8], pattern: &[u8]) -> bool {
-    debug_assert_eq!(name.len(), pattern.len());
-    let len = pattern.len();
-    let word = |bytes: &[u8], at: usize| {
-        u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"))
-    };
-    const LOWER: u64 = u64::from_le_bytes([0x20; 8]);
-    if len >= 8 {
-        // Whole words from the start, then the last eight bytes (overlapping the one before).
-        let mut at = 0;
-        while at + 8 <= len {
-            if word(name, at) | LOWER != word(pattern, at) {
-                return false;
-            }
-            at += 8;
-        }
-        at == len || word(name, len - 8) | LOWER == word(pattern, len - 8)
-    } else {
-        name.iter().zip(pattern).all(|(&n, &p)| n | 0x20 == p)
-    }
-}
-
 /// `name` without `prefix`, compared case-insensitively (header names are).
 #[inline]
 pub(crate) fn strip_prefix_ignore_case<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
@@ -404,16 +374,6 @@ impl HeaderCodec {
             trigger_names.push((tracecontext::TRACESTATE, TRACESTATE_SEEN));
             all_seen |= TRACESTATE_SEEN;
         }
-        debug_assert!(
-            trigger_names
-                .iter()
-                .map(|(name, _)| *name)
-                .chain(triggers.iter().filter_map(|t| t.prefix))
-                .all(|name| name
-                    .bytes()
-                    .all(|b| b & 0x20 != 0 && !b.is_ascii_uppercase())),
-            "the pre-pass's comparison (`may_be`) needs lower-case trigger names"
-        );
         let trigger_prefixes = bits()
             .filter_map(|(t, bit)| Some((t.prefix?, bit | PREFIXED_NAME)))
             .collect();
@@ -483,14 +443,12 @@ impl HeaderCodec {
             while candidates != 0 {
                 let (trigger, bit) = inner.trigger_names[candidates.trailing_zeros() as usize];
                 candidates &= candidates - 1;
-                if name.len() == trigger.len() && may_be(name.as_bytes(), trigger.as_bytes()) {
+                if same_header_name(name, trigger) {
                     found |= bit;
                 }
             }
             for &(prefix, bits) in &inner.trigger_prefixes {
-                if let Some(head) = name.as_bytes().get(..prefix.len())
-                    && may_be(head, prefix.as_bytes())
-                {
+                if strip_prefix_ignore_case(name, prefix).is_some() {
                     found |= bits;
                 }
             }
@@ -678,53 +636,6 @@ mod tests {
     use super::*;
 
     const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-
-    /// The pre-pass's comparison: every trigger name and prefix in any mix of cases passes,
-    /// a different letter anywhere fails, as do the common names of a trigger's length.
-    #[test]
-    fn may_be_takes_every_case_of_a_trigger_and_no_other_name() {
-        let mut patterns = vec![tracecontext::TRACESTATE, jaeger::BAGGAGE_PREFIX];
-        for kind in [
-            PropagatorKind::TraceContext,
-            PropagatorKind::Baggage,
-            PropagatorKind::Jaeger,
-            PropagatorKind::B3,
-        ] {
-            patterns.extend(kind.trigger_headers().names);
-        }
-        for pattern in patterns {
-            let bytes = pattern.as_bytes();
-            assert!(may_be(bytes, bytes), "{pattern}");
-            assert!(
-                may_be(pattern.to_ascii_uppercase().as_bytes(), bytes),
-                "{pattern}"
-            );
-            for at in 0..bytes.len() {
-                let mut name = bytes.to_vec();
-                name[at] = name[at].to_ascii_uppercase();
-                assert!(may_be(&name, bytes), "{pattern} with byte {at} upper case");
-                if name[at].is_ascii_alphabetic() {
-                    name[at] = if name[at] == b'Z' { b'a' } else { name[at] + 1 };
-                    assert!(!may_be(&name, bytes), "{pattern} with byte {at} changed");
-                }
-            }
-        }
-        for (name, pattern) in [
-            ("user-agent", "tracestate"),
-            ("connection", "tracestate"),
-            ("content-type", "x-b3-traceid"),
-            ("accept-encoding", "uber-trace-id"),
-            ("x-request-id", "x-b3-traceid"),
-            ("uberctx_", "uberctx-"),
-            ("baggagf", "baggage"),
-        ] {
-            let name = &name.as_bytes()[..pattern.len().min(name.len())];
-            assert!(
-                name.len() != pattern.len() || !may_be(name, pattern.as_bytes()),
-                "{name:?} is not {pattern}"
-            );
-        }
-    }
 
     /// The server span's read: a lone W3C parent comes without a context, with its
     /// `tracestate` whatever the case of the names and wherever the header is; anything else

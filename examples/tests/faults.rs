@@ -36,7 +36,12 @@ const STORM: usize = 1_000;
 /// builds on a shared 2-core machine are noisy, so the assertion is generous and the measured
 /// ratio is printed. (The backend-up run's collector decodes every span inside this test
 /// process, on the same cores as the load: that run is, if anything, the slower one.)
-const P99_RATIO_BOUND: f64 = 1.5;
+/// What the bound must catch is a request waiting on the exporter — a connect or send
+/// timeout, hundreds of milliseconds to seconds against a p99 of 5–20 ms, so ten times and
+/// more; what it must not catch is other work on the machine: with 1.5 a CI run failed on
+/// 2026-11-30 at 1.51 then 1.54 (actix, black hole, second run: p50 rose by as much, from
+/// 5.6 to 9.0 ms, while another build shared the 2 cores).
+const P99_RATIO_BOUND: f64 = 2.0;
 /// Resident-memory growth allowed over a 100 000-request run.
 const RSS_GROWTH_BOUND: u64 = 50 * 1024 * 1024;
 /// Resident-memory growth allowed over a *second* 100 000-request run on the same process. The

@@ -6,7 +6,9 @@
 # first (measured 2026-11-30: the same two builds gave A 0.871 / B 0.826 in one order and
 # A 0.933 / B 0.865 swapped), so a fixed order biases the ratios; use a multiple of 3 rounds.
 # Prints each round and the ratios (sum of instrumented ÷ sum of uninstrumented requests, and
-# the median of the rounds' ratios).
+# the median of the rounds' ratios), and each run's demo CPU time per request (user + system
+# from /proc, start-up included): the server's own cost, apart from the load generator's on
+# the same cores.
 #
 #   benches/scripts/ab-load.sh BINARY_A BINARY_B [seconds per run] [rounds] [connections]
 #   OCTOPUS_METRICS=none OTEL_SDK_DISABLED=true \
@@ -26,12 +28,19 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; e
 # shellcheck source=demo.sh
 source "$(dirname "$0")/demo.sh"
 
-run() { # binary mode → requests/s
-    local binary=$1 mode=$2 out
+ticks_per_second=$(getconf CLK_TCK)
+run() { # binary mode → "requests/s µs-of-demo-CPU-per-request"
+    local binary=$1 mode=$2 out ticks
     start_demo "$binary" "$mode" || exit 1
     out=$(wrk -t2 -c"$connections" -d"${seconds}s" "http://127.0.0.1:$demo_port/hello/bob")
+    # The demo's own CPU time (user + system, start-up included), read before it stops: what
+    # a request costs the server, apart from what the load generator on the same cores spends.
+    ticks=$(awk '{print $14 + $15}' "/proc/$demo_pid/stat")
     kill -TERM "$demo_pid"; wait "$demo_pid" || true
-    awk '/^Requests\/sec:/ {print $2}' <<<"$out"
+    awk -v ticks="$ticks" -v hz="$ticks_per_second" '
+        / requests in / {requests = $1}
+        /^Requests\/sec:/ {rate = $2}
+        END {printf "%s %.3f\n", rate, ticks / hz * 1e6 / requests}' <<<"$out"
 }
 
 echo "A=$a B=$b seconds=$seconds rounds=$rounds connections=$connections"
@@ -51,18 +60,23 @@ for round in $(seq "$rounds"); do
             b) got[b]=$(run "$b" on) ;;
         esac
     done
-    off=${got[off]} on_a=${got[a]} on_b=${got[b]}
+    read -r off cpu_off <<<"${got[off]}"
+    read -r on_a cpu_a <<<"${got[a]}"
+    read -r on_b cpu_b <<<"${got[b]}"
     unset got
-    echo "$off $on_a $on_b" >>"$results"
-    printf "round %d (%s): off %8.0f req/s | A %8.0f (%.3f) | B %8.0f (%.3f)\n" "$round" "$order" \
-        "$off" "$on_a" "$(echo "$on_a / $off" | bc -l)" "$on_b" "$(echo "$on_b / $off" | bc -l)"
+    echo "$off $on_a $on_b $cpu_off $cpu_a $cpu_b" >>"$results"
+    printf "round %d (%s): off %8.0f req/s %5.2f µs | A %8.0f (%.3f) %5.2f µs | B %8.0f (%.3f) %5.2f µs\n" \
+        "$round" "$order" "$off" "$cpu_off" "$on_a" "$(echo "$on_a / $off" | bc -l)" "$cpu_a" \
+        "$on_b" "$(echo "$on_b / $off" | bc -l)" "$cpu_b"
 done
 python3 - "$results" <<'PY'
 import statistics, sys
 rows = [[float(x) for x in line.split()] for line in open(sys.argv[1])]
-off, a, b = ([row[i] for row in rows] for i in range(3))
-for name, on in (("A", a), ("B", b)):
+off, a, b, cpu_off, cpu_a, cpu_b = ([row[i] for row in rows] for i in range(6))
+for name, on, cpu in (("A", a, cpu_a), ("B", b, cpu_b)):
     print(f"{name}: on/off {sum(on) / sum(off):.3f} (median of rounds "
           f"{statistics.median(x / y for x, y in zip(on, off)):.3f}); "
-          f"median {statistics.median(on):.0f} req/s against {statistics.median(off):.0f} off")
+          f"median {statistics.median(on):.0f} req/s against {statistics.median(off):.0f} off; "
+          f"demo CPU a request {statistics.median(cpu):.2f} µs against {statistics.median(cpu_off):.2f} "
+          f"off (medians, +{statistics.median(cpu) - statistics.median(cpu_off):.2f} µs)")
 PY

@@ -25,6 +25,13 @@
 //! (with the request's context, server span included) and ends it first; `OctopusLayer::new(())`
 //! observes nothing.
 //!
+//! With other layers, add them in the same `layer` call — a tuple, outermost first, as
+//! `.layer((OctopusLayer::new(octopus), CatchPanicLayer::new()))`, or a `tower::ServiceBuilder`:
+//! every `Router::layer` call wraps each route in one more boxed service, which axum clones
+//! and whose future it boxes on every request (two allocations). Under `wrk` on 2 cores the
+//! axum demo with metrics served 0.926 / 0.937 of the uninstrumented demo's throughput with
+//! two calls and 0.947 / 0.948 with one (2026-11-30, two runs of 10 and 12 rounds).
+//!
 //! axum clones each route's service for every request, and the observer with it: an owned
 //! [`Octopus`] is then one reference-count increment per request on memory all worker threads
 //! share; `OctopusLayer::new(&*Box::leak(Box::new(octopus)))` (a `&'static Octopus`, for an

@@ -73,10 +73,11 @@ async fn main() -> std::io::Result<()> {
     let octopus: Option<&'static Octopus> = settings.start_octopus().await.map(Octopus::leak);
     let app = match octopus {
         // The two lines of the quick start: metrics route merged, layer around everything.
+        // One `layer` call for both layers (Octopus outside): each call wraps every route in
+        // one more boxed service, cloned and its future boxed on every request.
         Some(octopus) => routes(call_client(Some(octopus)))
             .merge(metrics_router(octopus))
-            .layer(CatchPanicLayer::new())
-            .layer(OctopusLayer::new(octopus)),
+            .layer((OctopusLayer::new(octopus), CatchPanicLayer::new())),
         None => routes(call_client(None)).layer(CatchPanicLayer::new()),
     };
 

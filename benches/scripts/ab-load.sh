@@ -40,7 +40,7 @@ run() { # binary mode → "requests/s µs-of-demo-CPU-per-request"
     awk -v ticks="$ticks" -v hz="$ticks_per_second" '
         / requests in / {requests = $1}
         /^Requests\/sec:/ {rate = $2}
-        END {printf "%s %.3f\n", rate, ticks / hz * 1e6 / requests}' <<<"$out"
+        END {printf "%s %.3f\n", rate, requests ? ticks / hz * 1e6 / requests : 0}' <<<"$out"
 }
 
 echo "A=$a B=$b seconds=$seconds rounds=$rounds connections=$connections"

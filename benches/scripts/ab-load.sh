@@ -78,5 +78,5 @@ for name, on, cpu in (("A", a, cpu_a), ("B", b, cpu_b)):
           f"{statistics.median(x / y for x, y in zip(on, off)):.3f}); "
           f"median {statistics.median(on):.0f} req/s against {statistics.median(off):.0f} off; "
           f"demo CPU a request {statistics.median(cpu):.2f} µs against {statistics.median(cpu_off):.2f} "
-          f"off (medians, +{statistics.median(cpu) - statistics.median(cpu_off):.2f} µs)")
+          f"off (medians, {statistics.median(cpu) - statistics.median(cpu_off):+.2f} µs)")
 PY

@@ -214,7 +214,7 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
 
     /// When the framework received the request, if it is earlier than now (the start of
     /// the measured latency and of the span; default: the moment the observer starts, read on
-    /// the CPU's time-stamp counter). A request given its start is ended with
+    /// the CPU's time-stamp counter where it is invariant, else the monotonic clock). A request given its start is ended with
     /// `Instant::now()` unless given its end too, so its latency is on the caller's clock.
     pub fn with_received_at(mut self, received_at: Option<Instant>) -> Self {
         self.received_at = received_at;

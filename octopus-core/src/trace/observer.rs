@@ -603,14 +603,14 @@ impl SpanIds {
     }
 }
 
-/// What the observation's context holds.
+/// What the observation holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     /// An SDK span ([`TracingObserver::new`]).
     Sdk,
     /// A recording [`ServerSpan`].
     Recording,
-    /// A span context only (unsampled, or after shutdown): nothing to end.
+    /// No span (unsampled, or after shutdown): only its ids, for `traceresponse`; nothing to end.
     Unrecorded,
 }
 

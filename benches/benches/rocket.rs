@@ -15,6 +15,7 @@
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
 //! | `floor_empty_fairing` | a fairing on requests and responses that does nothing: what any fairing costs (the two boxed futures rocket makes for it) |
+//! | `floor_local_cache` | a fairing that keeps one `Instant` in the request's local cache from the request to the response, as any fairing carrying state between the two must (rocket_prometheus does this) |
 //! | `peer_rocket_prometheus` | `rocket_prometheus`'s fairing and route, as its README shows |
 
 use std::hint::black_box;
@@ -47,6 +48,37 @@ impl rocket::fairing::Fairing for EmptyFairing {
         response: &mut rocket::Response<'r>,
     ) {
         black_box((request, response));
+    }
+}
+
+/// A fairing that carries one value from the request to the response in the request's local
+/// cache, the only per-request storage rocket gives a fairing: the floor under any fairing that
+/// measures something between the two (rocket_prometheus keeps its start `Instant` so).
+struct LocalCacheFairing;
+
+/// What [`LocalCacheFairing`] keeps: the request's start.
+struct Started(std::time::Instant);
+
+#[rocket::async_trait]
+impl rocket::fairing::Fairing for LocalCacheFairing {
+    fn info(&self) -> rocket::fairing::Info {
+        rocket::fairing::Info {
+            name: "local cache",
+            kind: rocket::fairing::Kind::Request | rocket::fairing::Kind::Response,
+        }
+    }
+
+    async fn on_request(&self, request: &mut rocket::Request<'_>, _: &mut rocket::Data<'_>) {
+        request.local_cache(|| Started(std::time::Instant::now()));
+    }
+
+    async fn on_response<'r>(
+        &self,
+        request: &'r rocket::Request<'_>,
+        response: &mut rocket::Response<'r>,
+    ) {
+        let started = request.local_cache(|| Started(std::time::Instant::now()));
+        black_box((started.0.elapsed(), response));
     }
 }
 
@@ -97,6 +129,7 @@ fn rocket(c: &mut Criterion) {
 
     bench("bare", app());
     bench("floor_empty_fairing", app().attach(EmptyFairing));
+    bench("floor_local_cache", app().attach(LocalCacheFairing));
     bench("octopus_noop", app().attach(OctopusFairing::new(())));
     let mut contended = Vec::new();
     for (id, metrics, tracing) in SETUPS {

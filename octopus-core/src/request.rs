@@ -164,6 +164,7 @@ pub struct RequestView<'a, H: ?Sized> {
     protocol_version: Option<&'a str>,
     received_at: Option<Instant>,
     body_size: Option<u64>,
+    http1: bool,
     headers: &'a H,
 }
 
@@ -180,6 +181,7 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
             protocol_version: None,
             received_at: None,
             body_size: None,
+            http1: false,
             headers,
         }
     }
@@ -231,14 +233,27 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
         self
     }
 
+    /// The request came over HTTP/1.x, whose framing gives a body's size from its headers, though
+    /// the adapter does not know the minor version (rocket, say): [`body_size`](Self::body_size)
+    /// then reads it as for a known `1.0` or `1.1`. Costs nothing until a body size is asked for;
+    /// an adapter that would read the headers itself with
+    /// [`http1_request_size`](crate::body::http1_request_size) pays two header lookups on every
+    /// request, also when no observer wants the size.
+    pub fn with_http1_framing(mut self) -> Self {
+        self.http1 = true;
+        self
+    }
+
     /// The request body's size in bytes, if known before the body is read: the one set with
     /// [`with_body_size`](Self::with_body_size), else the `Content-Length` header (when it is a
-    /// number), else, for HTTP/1.x, 0 without a `Transfer-Encoding`
+    /// number), else, for HTTP/1.x (version `1.0` or `1.1`, or
+    /// [`with_http1_framing`](Self::with_http1_framing)), 0 without a `Transfer-Encoding`
     /// ([`http1_request_size`](crate::body::http1_request_size)). Looked up only when asked (by
     /// the body size metric, or a sampled span).
     pub fn body_size(&self) -> Option<u64> {
         self.body_size.or_else(|| match self.protocol_version {
             Some("1.0" | "1.1") => crate::body::http1_request_size(self.headers),
+            _ if self.http1 => crate::body::http1_request_size(self.headers),
             _ => self
                 .headers
                 .header("content-length")
@@ -321,6 +336,7 @@ impl<'a, H: HeaderSource + ?Sized> RequestView<'a, H> {
             protocol_version: self.protocol_version,
             received_at: self.received_at,
             body_size: self.body_size,
+            http1: self.http1,
             headers,
         }
     }
@@ -366,6 +382,28 @@ fn protocol_version(version: http::Version) -> Option<&'static str> {
 mod tests {
     use super::*;
     use crate::NoHeaders;
+
+    #[test]
+    fn http1_framing_gives_the_body_size_from_the_headers_as_a_known_version_does() {
+        let get: &[(&str, &str)] = &[("host", "x")];
+        let post: &[(&str, &str)] = &[("content-length", " 12 ")];
+        let chunked: &[(&str, &str)] = &[("transfer-encoding", "chunked")];
+        for headers in [get, post, chunked] {
+            let framed = RequestView::new("GET", "/", headers).with_http1_framing();
+            let known = RequestView::new("GET", "/", headers).with_protocol_version(Some("1.1"));
+            assert_eq!(framed.body_size(), known.body_size());
+            // The version stays unknown: nothing is claimed about the minor version.
+            assert_eq!(framed.protocol_version(), None);
+        }
+        let framed = |headers| RequestView::new("GET", "/", headers).with_http1_framing();
+        assert_eq!(framed(get).body_size(), Some(0));
+        assert_eq!(framed(post).body_size(), Some(12));
+        assert_eq!(framed(chunked).body_size(), None);
+        // Without it and without a version, a request without `Content-Length` has no size.
+        assert_eq!(RequestView::new("GET", "/", get).body_size(), None);
+        // A size the adapter knows wins.
+        assert_eq!(framed(post).with_body_size(Some(3)).body_size(), Some(3));
+    }
 
     #[test]
     fn the_host_leaves_out_a_user_name_and_password() {

@@ -7,8 +7,7 @@ use std::task::{Context as TaskContext, Poll};
 use octopus_core::body::BodyCounter;
 use octopus_core::opentelemetry::Context;
 use octopus_core::{
-    HeaderSource as _, Observation, ObservedRequest, Octopus, RequestObserver, RequestView,
-    ResponseView,
+    Observation, ObservedRequest, Octopus, RequestObserver, RequestView, ResponseView,
 };
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::tokio::io::{AsyncRead, ReadBuf};
@@ -149,24 +148,20 @@ impl<O: RequestObserver> Fairing for OctopusFairing<O> {
             let headers = RocketHeaders(request.headers());
             let tls = request.rocket().config().tls_enabled();
             let scheme = if tls { "https" } else { "http" };
-            self.observer.observe(
-                &RequestView::new(
-                    request.method().as_str(),
-                    request.uri().path().as_str(),
-                    &headers,
-                )
-                .with_scheme(Some(scheme))
-                .with_host(headers.header("host"))
-                // Rocket gives the body to handlers only, and does not tell fairings the HTTP
-                // version: without TLS the connection is HTTP/1 (rocket speaks HTTP/2 only
-                // over TLS), whose framing gives the size; with TLS, `Content-Length` only
-                // (which the core reads). A chunked body's is unknown, not recorded.
-                .with_body_size(if tls {
-                    None
-                } else {
-                    octopus_core::body::http1_request_size(&headers)
-                }),
+            let view = RequestView::new(
+                request.method().as_str(),
+                request.uri().path().as_str(),
+                &headers,
             )
+            // The core reads the `Host` header itself, and only when a sampled span asks.
+            .with_scheme(Some(scheme));
+            // Rocket gives the body to handlers only, and does not tell fairings the HTTP
+            // version: without TLS the connection is HTTP/1 (rocket speaks HTTP/2 only over
+            // TLS), whose framing gives the size; with TLS, `Content-Length` only (which the
+            // core reads). A chunked body's is unknown, not recorded. Either way the headers
+            // are read only when an observation asks for the size.
+            self.observer
+                .observe(&if tls { view } else { view.with_http1_framing() })
         };
         request.local_cache(move || RequestState {
             context: observed.context().clone(),

@@ -274,9 +274,10 @@ fn short_string_tag(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
 
 /// Copies `bytes` to `to` in at most two loads and two stores each side when it is 32 bytes or
 /// shorter (a tag's key or value almost always is: `http.response.status_code` is 25), where
-/// `copy_nonoverlapping` of a length not known at compile time calls `memcpy`: the call and
-/// its size dispatch were 12 instructions a copy, 273 of the export thread's 3 361 a span (22
-/// copies; `core/jaeger_100_requests_flushed`, callgrind).
+/// `copy_nonoverlapping` of a length not known at compile time calls `memcpy`, whose call and
+/// size dispatch were 12 instructions a copy, 22 copies a span. Measured (2026-11-30):
+/// `core/jaeger_thrift_encode_100_spans` 4 166 → 4 099 instructions a span (callgrind), and
+/// faster in 9 of 13 alternating criterion pairs (30.4 → 28.9 µs in the quietest).
 ///
 /// # Safety
 ///

@@ -662,6 +662,7 @@ impl<'a> SpanSource<'a> {
     }
 
     /// Calls `f` with each attribute, as a tag.
+    #[inline(always)]
     fn for_each_attribute(self, mut f: impl FnMut(&str, TagRef<'_>)) {
         match self {
             SpanSource::Data(data) => {
@@ -1104,6 +1105,6 @@ mod tests {
             .collect();
         assert_eq!(sent.spans, expected);
         let stats = exporter.stats();
-        assert_eq!((stats.packets_sent, stats.spans_sent), (1, 5));
+        assert_eq!((stats.packets_sent, stats.spans_sent), (1, 7));
     }
 }

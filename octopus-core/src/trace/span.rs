@@ -196,6 +196,7 @@ impl RequestAttributes {
 
     /// Calls `f` with each attribute, borrowed, in the order they are exported: the one list
     /// behind both the `SpanData` of SDK exporters and the Jaeger agent's encoding.
+    #[inline(always)]
     fn visit(&self, f: &mut impl FnMut(&'static str, AttributeRef<'_>)) {
         let text = &self.text;
         f(METHOD, AttributeRef::Static(self.method.as_str()));
@@ -285,6 +286,7 @@ pub(crate) struct ResponseFields {
 impl ResponseFields {
     /// Calls `f` with each response attribute the record kept, in the order they are
     /// exported.
+    #[inline(always)]
     fn visit(&self, f: &mut impl FnMut(&'static str, AttributeRef<'_>)) {
         if let Some(status) = self.status_code {
             f(STATUS_CODE, AttributeRef::I64(i64::from(status)));
@@ -436,8 +438,21 @@ impl ServerFinished {
     }
 
     /// Calls `f` with each attribute the span data keeps, in its order.
+    #[inline(always)]
     pub(crate) fn for_each_attribute(&self, mut f: impl FnMut(&str, AttributeRef<'_>)) {
         let record = &self.record;
+        if record.extras.is_none()
+            && record.attribute_count <= record.limits.max_attributes_per_span
+        {
+            // What almost every server span is: its request's and response's attributes, all
+            // kept. Visited without the limit's counting closure in between.
+            record.request.visit(&mut f);
+            if let Some(route) = record.late_route {
+                f(ROUTE, AttributeRef::Static(route));
+            }
+            record.response.visit(&mut f);
+            return;
+        }
         let mut left = self.attribute_count();
         let mut kept = |key: &str, value: AttributeRef<'_>| {
             if left > 0 {
@@ -926,6 +941,32 @@ pub(crate) fn varied_server_spans() -> Vec<ServerFinished> {
         ..ResponseFields::default()
     });
     spans.push(span.ended(at(2_500)));
+
+    // The route named late and nothing else (as warp and rocket name every route): the
+    // attributes' short way, the late route among them.
+    let mut span = ServerSpan::new(
+        start(5, 0, request(HttpMethod::Get, None), limits),
+        None,
+    );
+    hand_over_route("/users/{id}");
+    span.update_name("GET /users/{id}");
+    hand_over_response(ResponseFields {
+        status_code: Some(200),
+        body_size: Some(12),
+        ..ResponseFields::default()
+    });
+    spans.push(span.ended(at(3_000)));
+
+    // Cut by the limit with nothing added: the long way without extras.
+    let mut span = ServerSpan::new(
+        start(6, 0, request(HttpMethod::Put, Some("/users/{id}")), tight),
+        None,
+    );
+    hand_over_response(ResponseFields {
+        status_code: Some(204),
+        ..ResponseFields::default()
+    });
+    spans.push(span.ended(at(3_500)));
     spans
 }
 

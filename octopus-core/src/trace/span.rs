@@ -958,7 +958,7 @@ pub(crate) fn varied_server_spans() -> Vec<ServerFinished> {
     spans.push(span.ended(at(3_000)));
 
     // Cut by the limit with nothing added: the long way without extras.
-    let mut span = ServerSpan::new(
+    let span = ServerSpan::new(
         start(6, 0, request(HttpMethod::Put, Some("/users/{id}")), tight),
         None,
     );

@@ -26,16 +26,21 @@ use octopus_rocket::OctopusFairing;
 use rocket::local::asynchronous::Client;
 use rocket::{Build, Rocket, get, routes};
 
+/// What a fairing on requests and responses called `name` tells rocket.
+fn on_requests_and_responses(name: &'static str) -> rocket::fairing::Info {
+    rocket::fairing::Info {
+        name,
+        kind: rocket::fairing::Kind::Request | rocket::fairing::Kind::Response,
+    }
+}
+
 /// A request and response fairing with nothing to do: the floor under any fairing.
 struct EmptyFairing;
 
 #[rocket::async_trait]
 impl rocket::fairing::Fairing for EmptyFairing {
     fn info(&self) -> rocket::fairing::Info {
-        rocket::fairing::Info {
-            name: "empty",
-            kind: rocket::fairing::Kind::Request | rocket::fairing::Kind::Response,
-        }
+        on_requests_and_responses("empty")
     }
 
     async fn on_request(&self, request: &mut rocket::Request<'_>, _: &mut rocket::Data<'_>) {
@@ -62,10 +67,7 @@ struct Started(std::time::Instant);
 #[rocket::async_trait]
 impl rocket::fairing::Fairing for LocalCacheFairing {
     fn info(&self) -> rocket::fairing::Info {
-        rocket::fairing::Info {
-            name: "local cache",
-            kind: rocket::fairing::Kind::Request | rocket::fairing::Kind::Response,
-        }
+        on_requests_and_responses("local cache")
     }
 
     async fn on_request(&self, request: &mut rocket::Request<'_>, _: &mut rocket::Data<'_>) {

@@ -944,10 +944,7 @@ pub(crate) fn varied_server_spans() -> Vec<ServerFinished> {
 
     // The route named late and nothing else (as warp and rocket name every route): the
     // attributes' short way, the late route among them.
-    let mut span = ServerSpan::new(
-        start(5, 0, request(HttpMethod::Get, None), limits),
-        None,
-    );
+    let mut span = ServerSpan::new(start(5, 0, request(HttpMethod::Get, None), limits), None);
     hand_over_route("/users/{id}");
     span.update_name("GET /users/{id}");
     hand_over_response(ResponseFields {

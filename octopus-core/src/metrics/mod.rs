@@ -307,10 +307,10 @@ impl MetricsObserver {
 fn sampled_trace(context: &Context) -> Option<SampledTrace> {
     let span = context.span();
     let span_context = span.span_context();
-    (span_context.is_sampled() && span_context.is_valid()).then(|| SampledTrace {
-        trace_id: span_context.trace_id(),
-        span_id: span_context.span_id(),
-    })
+    if !(span_context.is_sampled() && span_context.is_valid()) {
+        return None;
+    }
+    SampledTrace::new(span_context.trace_id(), span_context.span_id())
 }
 
 /// One request's metrics state. Dropping it — finished or not — takes the request off the

@@ -572,20 +572,23 @@ pub struct TracingObservation {
 }
 
 /// The ids a `traceresponse` header carries, copied out of a valid span context.
+///
+/// As bytes: `TraceId` is a `u128`, aligned to 16, which made `Option<SpanIds>` 48 bytes and
+/// the observation (moved several times a request) aligned to 16; as bytes it is 26.
 #[derive(Clone, Copy, Debug)]
 struct SpanIds {
-    trace_id: TraceId,
-    span_id: SpanId,
-    flags: TraceFlags,
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    flags: u8,
 }
 
 impl SpanIds {
     /// The ids of `span_context`, if it is valid.
     fn of(span_context: &SpanContext) -> Option<SpanIds> {
         span_context.is_valid().then(|| SpanIds {
-            trace_id: span_context.trace_id(),
-            span_id: span_context.span_id(),
-            flags: span_context.trace_flags(),
+            trace_id: span_context.trace_id().to_bytes(),
+            span_id: span_context.span_id().to_bytes(),
+            flags: span_context.trace_flags().to_u8(),
         })
     }
 
@@ -595,9 +598,9 @@ impl SpanIds {
             "traceresponse",
             format!(
                 "00-{}-{}-{:02x}",
-                self.trace_id,
-                self.span_id,
-                self.flags.to_u8()
+                TraceId::from_bytes(self.trace_id),
+                SpanId::from_bytes(self.span_id),
+                self.flags
             ),
         );
     }

@@ -12,8 +12,11 @@ use super::openmetrics::Exemplar;
 ///
 /// As three words, not `TraceId` (a `u128`, aligned to 16 bytes) and `SpanId`: 24 bytes with
 /// the span id's niche for `None`, where `Option<(TraceId, SpanId)>` took 48 and aligned the
-/// whole observation to 16. The observation is moved several times a request in every adapter
-/// (into the response future, its box, out again), each move a `memcpy` of its size.
+/// whole observation to 16. The observed request, which every adapter moves several times a
+/// request (into the response future, its box, out again), went from 240 to 176 bytes with
+/// this and the tracing observation's ids as bytes: fewer bytes copied per move, though not
+/// fewer instructions (glibc copies 129–256 bytes in one fixed sequence; callgrind, the axum
+/// group, 2026-11-30).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SampledTrace {
     trace_high: u64,

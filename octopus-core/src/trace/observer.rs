@@ -574,7 +574,8 @@ pub struct TracingObservation {
 /// The ids a `traceresponse` header carries, copied out of a valid span context.
 ///
 /// As bytes: `TraceId` is a `u128`, aligned to 16, which made `Option<SpanIds>` 48 bytes and
-/// the observation (moved several times a request) aligned to 16; as bytes it is 26.
+/// the observation (moved several times a request) aligned to 16; as bytes it is 26 (see
+/// `SampledTrace` for what the smaller observation measured).
 #[derive(Clone, Copy, Debug)]
 struct SpanIds {
     trace_id: [u8; 16],

@@ -134,6 +134,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_sampled_trace_is_three_words_and_needs_a_valid_span_id() {
+        // The span id's niche is `None`: no flag word, no 16-byte alignment.
+        assert_eq!(std::mem::size_of::<Option<SampledTrace>>(), 24);
+        assert_eq!(std::mem::align_of::<SampledTrace>(), 8);
+        let trace_id = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+        assert_eq!(SampledTrace::new(trace_id, SpanId::INVALID), None);
+        let trace = SampledTrace::new(trace_id, SpanId::from_hex("0000000000000001").unwrap());
+        assert_eq!(
+            trace.map(|t| (t.trace_id(), t.span_id().to_string())),
+            Some((trace_id, "0000000000000001".to_string()))
+        );
+    }
+
+    #[test]
     fn a_slot_keeps_the_latest_exemplar_whole() {
         let slot = ExemplarSlot::default();
         assert_eq!(slot.read(), None);

@@ -56,7 +56,7 @@ mod b3;
 mod baggage;
 mod hex;
 mod jaeger;
-mod tracecontext;
+pub(crate) mod tracecontext;
 
 use std::cell::Cell;
 use std::fmt;

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use opentelemetry::Context;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 
 use super::hex::{self, Case};
 use super::{MAX_ID_HEADER_LEN, MAX_TRACESTATE_LEN, MAX_TRACESTATE_MEMBERS, remote_ids};
@@ -90,6 +90,12 @@ impl TraceContextPropagator {
     pub const fn new() -> Self {
         TraceContextPropagator
     }
+}
+
+/// A version-00 `traceparent` (or `traceresponse`, which has the same layout) value:
+/// `00-{trace-id}-{span-id}-{flags}`, lower-case hex.
+pub(crate) fn version_00_value(trace_id: TraceId, span_id: SpanId, flags: u8) -> String {
+    format!("00-{trace_id}-{span_id}-{flags:02x}")
 }
 
 /// Parses one `traceparent` value; `None` for anything the W3C says to ignore.
@@ -291,11 +297,10 @@ impl TextMapPropagator for TraceContextPropagator {
         let flags = span_context.trace_flags() & TraceFlags::SAMPLED;
         injector.set(
             TRACEPARENT,
-            format!(
-                "00-{}-{}-{:02x}",
+            version_00_value(
                 span_context.trace_id(),
                 span_context.span_id(),
-                flags.to_u8()
+                flags.to_u8(),
             ),
         );
         let mut members: Vec<(&str, &str)> = span_context

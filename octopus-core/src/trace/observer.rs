@@ -597,11 +597,10 @@ impl SpanIds {
     fn write_trace_response<S: HeaderSink + ?Sized>(self, sink: &mut S) {
         sink.set_header(
             "traceresponse",
-            format!(
-                "00-{}-{}-{:02x}",
+            crate::propagation::tracecontext::version_00_value(
                 TraceId::from_bytes(self.trace_id),
                 SpanId::from_bytes(self.span_id),
-                self.flags
+                self.flags,
             ),
         );
     }

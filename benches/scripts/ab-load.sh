@@ -5,10 +5,10 @@
 # machine a run following another in the same round served up to 5 % less than the same run
 # first (measured 2026-11-30: the same two builds gave A 0.871 / B 0.826 in one order and
 # A 0.933 / B 0.865 swapped), so a fixed order biases the ratios; use a multiple of 3 rounds.
-# Prints each round and the ratios (sum of instrumented ÷ sum of uninstrumented requests, and
-# the median of the rounds' ratios), and each run's demo CPU time per request (user + system
-# from /proc, start-up included): the server's own cost, apart from the load generator's on
-# the same cores.
+# Prints each round and the ratios (sum of instrumented ÷ sum of uninstrumented requests, the
+# median of the rounds' ratios, and their mean with a 95 % confidence interval), and each
+# run's demo CPU time per request (user + system from /proc, start-up included): the server's
+# own cost, apart from the load generator's on the same cores.
 #
 #   benches/scripts/ab-load.sh BINARY_A BINARY_B [seconds per run] [rounds] [connections]
 #   OCTOPUS_METRICS=none OTEL_SDK_DISABLED=true \
@@ -73,9 +73,22 @@ python3 - "$results" <<'PY'
 import statistics, sys
 rows = [[float(x) for x in line.split()] for line in open(sys.argv[1])]
 off, a, b, cpu_off, cpu_a, cpu_b = ([row[i] for row in rows] for i in range(6))
+# Student's t at 97.5 % for n - 1 degrees of freedom (n = 3 to 31 rounds; beyond, 2.04): the
+# half-width of a 95 % confidence interval of the mean round ratio. Single rounds here swing by
+# several points, so whether a target is met is read from that interval, not from one figure.
+T975 = [12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20, 2.18, 2.16, 2.14,
+        2.13, 2.12, 2.11, 2.10, 2.09, 2.09, 2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05,
+        2.04]
 for name, on, cpu in (("A", a, cpu_a), ("B", b, cpu_b)):
+    ratios = [x / y for x, y in zip(on, off)]
+    interval = ""
+    if len(ratios) >= 3:
+        t = T975[min(len(ratios) - 2, len(T975) - 1)]
+        half = t * statistics.stdev(ratios) / len(ratios) ** 0.5
+        mean = statistics.mean(ratios)
+        interval = f"; mean of rounds {mean:.3f}, 95 % interval {mean - half:.3f}-{mean + half:.3f}"
     print(f"{name}: on/off {sum(on) / sum(off):.3f} (median of rounds "
-          f"{statistics.median(x / y for x, y in zip(on, off)):.3f}); "
+          f"{statistics.median(ratios):.3f}{interval}); "
           f"median {statistics.median(on):.0f} req/s against {statistics.median(off):.0f} off; "
           f"demo CPU a request {statistics.median(cpu):.2f} µs against {statistics.median(cpu_off):.2f} "
           f"off (medians, {statistics.median(cpu) - statistics.median(cpu_off):+.2f} µs)")

@@ -752,6 +752,49 @@ fn counts_are_exact_across_threads_moved_requests_and_exited_threads() {
     assert_eq!(in_flight(&s, "GET", "/users/{id}"), Some(0.0));
 }
 
+/// Requests that end on another thread while the thread they started on keeps counting
+/// requests of the same series: no update is lost. Each thread's cells have one writer, which
+/// updates them without a read-modify-write; a moved request's end goes to the ending thread's
+/// own cells. (Were it written into the starting thread's cells as they are, the two threads'
+/// load-and-store pairs would interleave and lose counts here.)
+#[test]
+fn requests_ending_on_another_thread_lose_no_update_while_their_first_thread_counts() {
+    const MOVED: usize = 20_000;
+    let octopus = octopus();
+    let (send, receive) = std::sync::mpsc::sync_channel(256);
+    std::thread::scope(|scope| {
+        let octopus = &octopus;
+        scope.spawn(move || {
+            for _ in 0..MOVED {
+                let moved = octopus.observe(&view("GET", "/m/1", Some("/m/{id}")));
+                send.send(moved).expect("the other thread receives");
+                // One of its own, in the same series, between the moved ones' ends.
+                octopus
+                    .observe(&view("GET", "/m/2", Some("/m/{id}")))
+                    .finish(&ResponseView::new(200));
+            }
+        });
+        scope.spawn(move || {
+            for (i, moved) in receive.into_iter().enumerate() {
+                if i % 4 == 3 {
+                    drop(moved); // cancelled on this thread: off the gauge, not counted
+                } else {
+                    moved.finish(&ResponseView::new(200));
+                }
+            }
+        });
+    });
+    let s = Samples::of(&octopus);
+    let ok = labels("GET", "/m/{id}", "200");
+    let counted = MOVED + MOVED * 3 / 4;
+    assert_eq!(s.get(COUNT, &ok), Some(counted as f64));
+    assert_eq!(
+        s.get(&format!("{DURATION}_count"), &ok),
+        Some(counted as f64)
+    );
+    assert_eq!(in_flight(&s, "GET", "/m/{id}"), Some(0.0));
+}
+
 /// A scrape sees every request that finished before it started, while other threads keep
 /// counting: each worker publishes how many requests it finished, then a scrape must count at
 /// least the published total, and at most what was started.

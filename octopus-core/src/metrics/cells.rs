@@ -13,12 +13,16 @@
 //! same way as `prometheus`, and neither carries exemplars into the text format 0.0.4 registry
 //! users already have. So Octopus keeps one block of cells per thread and per observer:
 //!
-//! - a request writes only into the [`ThreadCells`] of the thread it started on, found through
-//!   a thread-local list (no lock, no shared write); the observation keeps that block
-//!   (an `Arc` whose count only this thread touches, unless the request moves threads);
-//! - cells are plain atomics updated with relaxed read-modify-writes: a request that finishes
-//!   on another thread than it started on still counts exactly (its writes may then move one
-//!   line between cores; they never race);
+//! - a request starts in the [`ThreadCells`] of the thread it started on, found through a
+//!   thread-local list (no lock, no shared write); the observation keeps that block (an `Arc`
+//!   whose count only this thread touches, unless the request moves threads);
+//! - each block has one writer, its thread: a cell is updated with a relaxed load and store,
+//!   not a read-modify-write. Each read-modify-write is a `lock`-prefixed instruction that
+//!   waits for the store buffer to drain (about 20 cycles on the Xeon these benchmarks ran on,
+//!   fewer on the EPYC), and a request made five (in flight up and down, the counter, the
+//!   bucket, the sum). A request that ends — or whose body ends — on another thread writes into
+//!   that thread's own block ([`ThreadCells::write`]), so every count stays exact: no cell has
+//!   two writers, and the scrape sums the blocks;
 //! - a scrape sums every thread's block, so counts are exact at every scrape: a request that
 //!   finished before the scrape started is in it. Blocks of threads that exited stay in the
 //!   sum: their counts are never lost.
@@ -29,7 +33,7 @@
 //! own, blocks are per combination of route and label values seen by the thread instead, and
 //! the block index has room for `SeriesTable::CAPACITY` combinations (about 24 KiB per thread).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -73,10 +77,56 @@ pub(crate) struct Layout {
     pub(crate) response_size: bool,
 }
 
+/// A thread's mark (from 1): which thread may write a block. 0 while the thread's locals are
+/// being torn down, which no block's owner is.
+#[inline(always)]
+fn thread_mark() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static MARK: Cell<u64> = const { Cell::new(0) };
+    }
+    MARK.try_with(|mark| match mark.get() {
+        0 => {
+            let next = NEXT.fetch_add(1, Ordering::Relaxed);
+            mark.set(next);
+            next
+        }
+        known => known,
+    })
+    .unwrap_or(NO_OWNER)
+}
+
+/// The owner of a block made while its thread was being torn down: no thread's mark, so every
+/// write after its start goes to the writing thread's own block.
+const NO_OWNER: u64 = 0;
+
+/// Adds `by` to a cell of a block this thread owns: a load and a store, which cannot lose an
+/// update because no other thread writes the cell (see the module's documentation).
+#[inline(always)]
+fn add(cell: &AtomicU64, by: u64) {
+    cell.store(
+        cell.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
+/// [`add`] for the in-flight gauge, whose per-thread value may go below zero.
+#[inline(always)]
+fn add_signed(cell: &AtomicI64, by: i64) {
+    cell.store(
+        cell.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
 /// One thread's cells for one observer.
 pub(crate) struct ThreadCells {
     /// The observer's id (its registry's): finds this thread's block of it.
     observer: u64,
+    /// The [`thread_mark`] of the only thread that writes these cells.
+    owner: u64,
+    /// Where a thread that does not own this block finds or registers its own.
+    registry: Weak<CellsRegistry>,
     /// The observer's route templates, for a route named after the request started
     /// ([`set_route`](crate::Observation::set_route)).
     pub(crate) table: Arc<RouteTable>,
@@ -151,14 +201,16 @@ impl SizeCells {
             .iter()
             .position(|&bound| size <= bound)
             .unwrap_or(bounds.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.sum.fetch_add(bytes, Ordering::Relaxed);
+        add(&self.buckets[bucket], 1);
+        add(&self.sum, bytes);
     }
 }
 
 impl ThreadCells {
     fn new(
         observer: u64,
+        owner: u64,
+        registry: Weak<CellsRegistry>,
         table: Arc<RouteTable>,
         layout: Arc<Layout>,
         labels: Option<Arc<UserLabels>>,
@@ -171,11 +223,35 @@ impl ThreadCells {
         let label_count = labels.as_ref().map_or(0, |labels| labels.tables.len());
         ThreadCells {
             observer,
+            owner,
+            registry,
             table,
             layout,
             label_overflow: (0..label_count).map(|_| AtomicU64::new(0)).collect(),
             labels,
             chunks: (0..chunks).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Runs `write` on the block the current thread may write: this one when the thread owns
+    /// it (a request ending where it started, nearly always), else the thread's own block of
+    /// the same observer, made and registered on its first use. Nothing when the observer is
+    /// gone: no scrape reads its cells again.
+    #[inline]
+    pub(crate) fn write(&self, write: impl FnOnce(&ThreadCells)) {
+        let mark = thread_mark();
+        if mark != NO_OWNER && mark == self.owner {
+            write(self);
+        } else {
+            self.write_elsewhere(write);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn write_elsewhere(&self, write: impl FnOnce(&ThreadCells)) {
+        if let Some(registry) = self.registry.upgrade() {
+            registry.write_local(write);
         }
     }
 
@@ -236,11 +312,25 @@ impl MethodCells {
     /// A request with this route and method starts: counts it in flight.
     #[inline]
     pub(crate) fn start(&self) {
+        self.see();
+        add_signed(&self.active, 1);
+    }
+
+    /// A request with this route and method ends (or moves to another route): no longer in
+    /// flight. Marks the series seen here too, so that a scrape sums this block's value when
+    /// the request started in another thread's.
+    #[inline]
+    pub(crate) fn end(&self) {
+        self.see();
+        add_signed(&self.active, -1);
+    }
+
+    #[inline(always)]
+    fn see(&self) {
         // Read first: after the first request the flag is only read, never written again.
         if !self.seen.load(Ordering::Relaxed) {
             self.seen.store(true, Ordering::Release);
         }
-        self.active.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether a request with this route and method started here.
@@ -308,7 +398,7 @@ impl StatusCells {
     #[inline]
     pub(crate) fn record(&self, layout: &Layout, seconds: f64, nanos: u64) -> Option<usize> {
         if layout.requests {
-            self.requests.fetch_add(1, Ordering::Relaxed);
+            add(&self.requests, 1);
         }
         let bounds = layout.latency_bounds.as_deref()?;
         // Prometheus buckets are `le`: a value equal to a bound belongs to it. Bounds are
@@ -317,8 +407,8 @@ impl StatusCells {
             .iter()
             .position(|&bound| seconds <= bound)
             .unwrap_or(bounds.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        add(&self.buckets[bucket], 1);
+        add(&self.sum_nanos, nanos);
         Some(bucket)
     }
 }
@@ -387,6 +477,8 @@ pub(crate) struct CellsRegistry {
     threads: std::sync::Mutex<Vec<Arc<ThreadCells>>>,
     /// Only ever weakly referenced elsewhere: it dies with the registry.
     alive: Arc<()>,
+    /// Itself, for the blocks it makes ([`ThreadCells::write`]).
+    me: Weak<CellsRegistry>,
 }
 
 impl CellsRegistry {
@@ -394,16 +486,17 @@ impl CellsRegistry {
         table: Arc<RouteTable>,
         layout: Arc<Layout>,
         labels: Option<Arc<UserLabels>>,
-    ) -> Self {
+    ) -> Arc<Self> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        CellsRegistry {
+        Arc::new_cyclic(|me| CellsRegistry {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             table,
             layout,
             labels,
             threads: std::sync::Mutex::new(Vec::new()),
             alive: Arc::new(()),
-        }
+            me: me.clone(),
+        })
     }
 
     pub(crate) fn layout(&self) -> &Layout {
@@ -485,6 +578,20 @@ impl CellsRegistry {
         })
     }
 
+    /// `write` on this thread's own block (see [`ThreadCells::write`]); while the thread is
+    /// being torn down, on a block of its own, registered like any other.
+    fn write_local(&self, write: impl FnOnce(&ThreadCells)) {
+        let mut write = Some(write);
+        let done = self.with_local_block(|block| {
+            if let Some(write) = write.take() {
+                write(&block.cells);
+            }
+        });
+        if let (Err(_), Some(write)) = (done, write) {
+            write(&self.register());
+        }
+    }
+
     /// Registers a block for this thread; returns its index in the thread's list.
     #[cold]
     fn register_local(&self, blocks: &mut Vec<LocalBlock>) -> usize {
@@ -505,6 +612,8 @@ impl CellsRegistry {
     fn register(&self) -> Arc<ThreadCells> {
         let cells = Arc::new(ThreadCells::new(
             self.id,
+            thread_mark(),
+            self.me.clone(),
             self.table.clone(),
             self.layout.clone(),
             self.labels.clone(),

@@ -40,7 +40,6 @@ pub(crate) mod labels;
 pub(crate) mod openmetrics;
 mod routes;
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use opentelemetry::Context;
@@ -157,7 +156,7 @@ impl MetricsObserver {
             response_size: has(MetricKind::ResponseSize),
         };
         let table = Arc::new(RouteTable::new(&config.unmatched_route_label));
-        let cells = Arc::new(CellsRegistry::new(table, Arc::new(layout), labels.clone()));
+        let cells = CellsRegistry::new(table, Arc::new(layout), labels.clone());
         // In the order of the families' names in errors before the cells existed.
         for kind in [
             MetricKind::RequestCount,
@@ -267,6 +266,7 @@ impl MetricsObserver {
         } else {
             None
         };
+        let in_flight = layout.active;
         MetricsObservation {
             cells,
             series,
@@ -276,6 +276,7 @@ impl MetricsObserver {
             sampled,
             request_size,
             request_pending: None,
+            in_flight,
         }
     }
 }
@@ -316,8 +317,9 @@ fn sampled_trace(context: &Context) -> Option<SampledTrace> {
 /// One request's metrics state. Dropping it — finished or not — takes the request off the
 /// in-flight gauge, exactly once.
 pub struct MetricsObservation {
-    /// The cells of the thread the request started on: where it is counted, even if it
-    /// finishes on another.
+    /// The cells of the thread the request started on, where it went in flight. Its end is
+    /// written there too when it ends on that thread, else into the ending thread's own block
+    /// ([`ThreadCells::write`]): every cell has one writer.
     cells: Arc<ThreadCells>,
     /// The route's cells number; with labels of the user's own, the (route, label values)
     /// combination's.
@@ -333,6 +335,9 @@ pub struct MetricsObservation {
     /// The request body being counted as it streams (size unknown at start), when the
     /// adapter asked for a recorder.
     request_pending: Option<Arc<PendingSize>>,
+    /// Counted in flight (the gauge is on) and not yet taken off: the end takes it off in the
+    /// same write as its counts, so dropping it afterwards has nothing left to do.
+    in_flight: bool,
 }
 
 impl Observation for MetricsObservation {
@@ -352,13 +357,12 @@ impl Observation for MetricsObservation {
         if series == self.series {
             return;
         }
-        if self.cells.layout.active {
-            let cells = &self.cells;
-            cells.method(series, self.method).start();
-            cells
-                .method(self.series, self.method)
-                .active
-                .fetch_sub(1, Ordering::Relaxed);
+        if self.in_flight {
+            let (before, method) = (self.series, self.method);
+            self.cells.write(|cells| {
+                cells.method(series, method).start();
+                cells.method(before, method).end();
+            });
         }
         self.series = series;
     }
@@ -397,40 +401,47 @@ impl MetricsObservation {
 
     /// [`finish`](Observation::finish), the request ended at `finished`.
     #[inline]
-    pub(crate) fn finish_at(self, response: &ResponseView<'_>, finished: Moment) {
+    pub(crate) fn finish_at(mut self, response: &ResponseView<'_>, finished: Moment) {
         let elapsed = finished.saturating_since(self.started);
         let seconds = elapsed.as_secs_f64();
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         let layout = &*self.cells.layout;
-        let series = self
-            .cells
-            .method(self.series, self.method)
-            .status(response.status(), layout);
-        let bucket = series.record(layout, seconds, nanos);
-        if layout.request_size {
-            match (self.request_size, &self.request_pending) {
-                (Some(bytes), _) => record_size(&series.request_size, layout, bytes),
-                (None, Some(pending)) => pending.request_ended(self.size_target(response, false)),
-                (None, None) => {}
+        self.cells.write(|cells| {
+            let method = cells.method(self.series, self.method);
+            if self.in_flight {
+                method.end();
             }
-        }
-        if layout.response_size
-            && let Some(bytes) = response.body_size()
+            let series = method.status(response.status(), layout);
+            let bucket = series.record(layout, seconds, nanos);
+            if layout.request_size
+                && let Some(bytes) = self.request_size
+            {
+                record_size(&series.request_size, layout, bytes);
+            }
+            if layout.response_size
+                && let Some(bytes) = response.body_size()
+            {
+                record_size(&series.response_size, layout, bytes);
+            }
+            if let (Some(trace), Some(slots)) = (self.sampled, &series.exemplars) {
+                // The end's instant, on the wall clock (no clock read: see `crate::clock`).
+                let now = finished.wall_time();
+                if layout.requests {
+                    // An OpenMetrics counter exemplar's value is the increment it stands for.
+                    slots[0].record(trace, 1.0, now);
+                }
+                if let Some(bucket) = bucket {
+                    slots[1 + bucket].record(trace, seconds, now);
+                }
+            }
+        });
+        if layout.request_size
+            && self.request_size.is_none()
+            && let Some(pending) = &self.request_pending
         {
-            record_size(&series.response_size, layout, bytes);
+            pending.request_ended(self.size_target(response, false));
         }
-        if let (Some(trace), Some(slots)) = (self.sampled, &series.exemplars) {
-            // The end's instant, on the wall clock (no clock read: see `crate::clock`).
-            let now = finished.wall_time();
-            if layout.requests {
-                // An OpenMetrics counter exemplar's value is the increment it stands for.
-                slots[0].record(trace, 1.0, now);
-            }
-            if let Some(bucket) = bucket {
-                slots[1 + bucket].record(trace, seconds, now);
-            }
-        }
-        // Drop takes the request off the gauge.
+        self.in_flight = false;
     }
 
     /// The series of this request's body size histogram (`response`: which one).
@@ -453,8 +464,8 @@ fn record_size(cells: &Option<SizeCells>, layout: &Layout, bytes: u64) {
     }
 }
 
-/// The body size series a streamed body is recorded in when it ends: the cells of the thread
-/// the request started on, like the rest of its metrics.
+/// The body size series a streamed body is recorded in when it ends: written through the
+/// request's block like the rest of its metrics ([`ThreadCells::write`]).
 pub(crate) struct SizeTarget {
     cells: Arc<ThreadCells>,
     series: SeriesId,
@@ -468,16 +479,17 @@ impl SizeTarget {
     /// Counts the body, `bytes` long.
     pub(crate) fn record(self, bytes: u64) {
         let layout = &*self.cells.layout;
-        let series = self
-            .cells
-            .method(self.series, self.method)
-            .status(self.status, layout);
-        let cells = if self.response {
-            &series.response_size
-        } else {
-            &series.request_size
-        };
-        record_size(cells, layout, bytes);
+        self.cells.write(|cells| {
+            let series = cells
+                .method(self.series, self.method)
+                .status(self.status, layout);
+            let cells = if self.response {
+                &series.response_size
+            } else {
+                &series.request_size
+            };
+            record_size(cells, layout, bytes);
+        });
     }
 }
 
@@ -540,11 +552,9 @@ impl PendingSize {
 impl Drop for MetricsObservation {
     #[inline]
     fn drop(&mut self) {
-        if self.cells.layout.active {
-            self.cells
-                .method(self.series, self.method)
-                .active
-                .fetch_sub(1, Ordering::Relaxed);
+        if self.in_flight {
+            let (series, method) = (self.series, self.method);
+            self.cells.write(|cells| cells.method(series, method).end());
         }
     }
 }

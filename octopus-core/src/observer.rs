@@ -419,7 +419,12 @@ pin_project_lite::pin_project! {
     #[must_use = "futures do nothing unless polled; dropping it reports the request as cancelled"]
     pub struct ObservedFuture<F: Future, S: Observation, T> {
         #[pin]
-        future: InContext<F>,
+        future: F,
+        // Whether each poll runs in the request's context (it has a span). The context is the
+        // request's own, cloned for each poll's attachment; not also kept in an
+        // `opentelemetry` `WithContext`, whose clone and drop were two atomic read-modify-writes
+        // of the span's reference count a request (about 20 cycles each on Intel cores).
+        in_span: bool,
         observed: Option<ObservedRequest<S>>,
         translate: T,
         on_panic: OnPanic<F::Output>,
@@ -441,7 +446,8 @@ where
         on_panic: OnPanic<F::Output>,
     ) -> Self {
         ObservedFuture {
-            future: observed.in_context(future),
+            future,
+            in_span: observed.context.has_active_span(),
             observed: Some(observed),
             translate,
             on_panic,
@@ -479,7 +485,14 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let future = this.future;
-        let (mut output, panicked) = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        let attached = match (*this.in_span, &*this.observed) {
+            (true, Some(observed)) => Some(observed.context.clone().attach()),
+            _ => None,
+        };
+        let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+        // The request's end is reported outside its context, as the handler's own future ends.
+        drop(attached);
+        let (mut output, panicked) = match polled {
             Ok(poll) => (ready!(poll), false),
             Err(panic) => match *this.on_panic {
                 OnPanic::Answer(answer) => (answer(), true),

@@ -52,12 +52,12 @@ impl SampledTrace {
     }
 }
 
-/// A sequence lock around the exemplar's fields, all atomics: writing costs two atomic
-/// operations and five stores on a line of the recording thread's cells; a scrape reading it
-/// while it changes sees an odd or changed sequence and reads again. A writer that finds it
-/// taken (another thread finishing a request of the same series and thread block, which needs
-/// the request to have moved threads) skips: an exemplar is a sample, the newer one wins
-/// next time. Replacing by recency keeps memory bounded to one exemplar per slot.
+/// A sequence lock around the exemplar's fields, all atomics, with one writer: the thread
+/// whose cells hold the slot (see `cells`), so taking it is a plain store of an odd sequence,
+/// not a compare-and-swap (a `lock`-prefixed instruction, two a sampled request). Writing costs
+/// seven stores on a line of that thread's cells; a scrape reading it while it changes sees an
+/// odd or changed sequence and reads again. Replacing by recency keeps memory bounded to one
+/// exemplar per slot.
 #[derive(Default)]
 pub(crate) struct ExemplarSlot {
     /// Even: stable; odd: being written; 0: never written.
@@ -71,18 +71,12 @@ pub(crate) struct ExemplarSlot {
 }
 
 impl ExemplarSlot {
-    /// Replaces the exemplar with this one.
+    /// Replaces the exemplar with this one. Only the thread that owns the slot's cells calls
+    /// this.
     #[inline]
     pub(crate) fn record(&self, trace: SampledTrace, value: f64, at: SystemTime) {
         let sequence = self.sequence.load(Ordering::Relaxed);
-        if sequence & 1 == 1
-            || self
-                .sequence
-                .compare_exchange(sequence, sequence + 1, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
-        }
+        self.sequence.store(sequence + 1, Ordering::Relaxed);
         // The stores below must not become visible before the odd sequence.
         fence(Ordering::Release);
         self.trace_high.store(trace.trace_high, Ordering::Relaxed);

@@ -250,7 +250,24 @@ impl ThreadCells {
     #[cold]
     #[inline(never)]
     fn write_elsewhere(&self, write: impl FnOnce(&ThreadCells)) {
-        if let Some(registry) = self.registry.upgrade() {
+        // This thread's block of the same observer, found by the observer's id: a request that
+        // moved threads (tokio's work stealing) ends with a thread-local lookup, without
+        // touching the registry's reference count, which every thread shares.
+        let mut write = Some(write);
+        let written = LOCAL_BLOCKS
+            .try_with(|blocks| {
+                let blocks = blocks.try_borrow().ok()?;
+                let block = blocks
+                    .iter()
+                    .find(|block| block.observer == self.observer)?;
+                let write = write.take()?;
+                write(&block.cells);
+                Some(())
+            })
+            .ok()
+            .flatten();
+        // The thread's first write for this observer (or its teardown): made and registered.
+        if let (None, Some(write), Some(registry)) = (written, write, self.registry.upgrade()) {
             registry.write_local(write);
         }
     }

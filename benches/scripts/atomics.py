@@ -3,7 +3,8 @@
 
 Callgrind counts a `lock`-prefixed instruction (an atomic `fetch_add`, a compare-and-swap, an
 `Arc` clone or drop, a mutex) as one instruction, like a register move, but on x86 each one
-drains the store buffer before it completes: about 20 cycles on Intel cores, fewer on AMD's.
+drains the store buffer before it completes: some 20 cycles on recent Intel cores by published
+instruction tables.
 Instruction counts therefore hide them; this script counts them. It reads a callgrind profile
 made with per-instruction positions, finds which of the executed addresses hold a `lock`-prefixed
 instruction or an `xchg` with memory (implicitly locked) in the binary's disassembly, and

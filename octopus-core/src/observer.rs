@@ -423,7 +423,7 @@ pin_project_lite::pin_project! {
         // Whether each poll runs in the request's context (it has a span). The context is the
         // request's own, cloned for each poll's attachment; not also kept in an
         // `opentelemetry` `WithContext`, whose clone and drop were two atomic read-modify-writes
-        // of the span's reference count a request (about 20 cycles each on Intel cores).
+        // of the span's reference count a request (`benches/scripts/atomics.py` counts them).
         in_span: bool,
         observed: Option<ObservedRequest<S>>,
         translate: T,
@@ -765,6 +765,92 @@ mod tests {
             context: Context::new(),
         };
         assert_eq!(seen(&without), (true, TraceId::INVALID));
+    }
+
+    /// An observation that notes which trace is current when it is told the request ended.
+    struct EndSeen(Arc<Mutex<Vec<opentelemetry::trace::TraceId>>>);
+
+    impl Observation for EndSeen {
+        fn finish(self, _: &ResponseView<'_>) {
+            let current = Context::current().span().span_context().trace_id();
+            self.0.lock().unwrap().push(current);
+        }
+    }
+
+    /// Reads a handler's output, a status.
+    struct Status;
+
+    impl Translate<u16> for Status {
+        fn ended<'o>(
+            &mut self,
+            status: &'o mut u16,
+        ) -> (ResponseView<'o>, Option<impl HeaderSink + 'o>) {
+            (
+                ResponseView::new(*status),
+                None::<&mut Vec<(String, String)>>,
+            )
+        }
+    }
+
+    #[test]
+    fn an_observed_future_runs_every_poll_in_the_request_context_and_ends_outside_it() {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+        let trace_id = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+        let span = SpanContext::new(
+            trace_id,
+            SpanId::from_hex("b7ad6b7169203331").unwrap(),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        for (context, in_polls) in [
+            (Context::new().with_remote_span_context(span), trace_id),
+            (Context::new(), TraceId::INVALID),
+        ] {
+            let ends = Arc::new(Mutex::new(Vec::new()));
+            let polls = Arc::new(Mutex::new(Vec::new()));
+            let observed = ObservedRequest {
+                observation: Some(EndSeen(ends.clone())),
+                context,
+            };
+            // Pending once, then ready: the context must be current in both polls.
+            let handler = {
+                let polls = polls.clone();
+                let mut first = true;
+                std::future::poll_fn(move |_| {
+                    polls
+                        .lock()
+                        .unwrap()
+                        .push(Context::current().span().span_context().trace_id());
+                    if std::mem::take(&mut first) {
+                        Poll::Pending
+                    } else {
+                        Poll::Ready(200u16)
+                    }
+                })
+            };
+            let mut future = std::pin::pin!(ObservedFuture::new(
+                observed,
+                handler,
+                Status,
+                OnPanic::Resume
+            ));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(future.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(
+                Context::current().span().span_context().trace_id(),
+                TraceId::INVALID
+            );
+            assert_eq!(future.as_mut().poll(&mut cx), Poll::Ready(200));
+            assert_eq!(*polls.lock().unwrap(), [in_polls, in_polls]);
+            // Ended once, with no context current: not left attached after the poll.
+            assert_eq!(*ends.lock().unwrap(), [TraceId::INVALID]);
+            assert_eq!(
+                Context::current().span().span_context().trace_id(),
+                TraceId::INVALID
+            );
+        }
     }
 
     /// Records every call, in order, tagged with its name.

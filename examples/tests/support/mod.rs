@@ -161,13 +161,25 @@ impl Demo {
 
     /// Resident memory of the demo process, bytes (VmRSS in /proc/PID/status).
     pub fn rss_bytes(&self) -> u64 {
+        self.status_bytes("VmRSS:")
+    }
+
+    /// The most resident memory the demo process has had so far, bytes (VmHWM in
+    /// /proc/PID/status): unlike [`Demo::rss_bytes`], it does not fall when the allocator hands
+    /// memory back.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        self.status_bytes("VmHWM:")
+    }
+
+    /// A `kB` field of /proc/PID/status, in bytes.
+    fn status_bytes(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         let kb: u64 = status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|rest| rest.trim().strip_suffix("kB"))
             .map(|kb| kb.trim().parse().unwrap())
-            .expect("VmRSS in /proc/PID/status");
+            .unwrap_or_else(|| panic!("{field} in /proc/PID/status"));
         kb * 1024
     }
 

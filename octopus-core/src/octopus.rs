@@ -440,13 +440,16 @@ pub struct OctopusObservation {
 
 impl Observation for OctopusObservation {
     #[inline]
-    fn finish(self, response: &ResponseView<'_>) {
+    fn finish(mut self, response: &ResponseView<'_>) {
         // One clock read for the end, shared as for the start (on the start's clock).
         let finished = self.metrics.as_ref().map(|metrics| metrics.end(response));
-        if let (Some(metrics), Some(finished)) = (self.metrics, finished) {
+        // Each part finishes in place: moving one out of its `Option` to consume it copied
+        // it (`core/metrics`: a `memcpy` call and the moves around it, 2026-12-01); the drop
+        // that follows finds both ended.
+        if let (Some(metrics), Some(finished)) = (&mut self.metrics, finished) {
             metrics.finish_at(response, finished);
         }
-        if let Some(tracing) = self.tracing {
+        if let Some(tracing) = &mut self.tracing {
             tracing.finish_at(response, finished);
         }
     }

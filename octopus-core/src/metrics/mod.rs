@@ -342,7 +342,7 @@ pub struct MetricsObservation {
 
 impl Observation for MetricsObservation {
     #[inline]
-    fn finish(self, response: &ResponseView<'_>) {
+    fn finish(mut self, response: &ResponseView<'_>) {
         let finished = self.end(response);
         self.finish_at(response, finished);
     }
@@ -399,9 +399,11 @@ impl MetricsObservation {
         self.started.end(response.finished_at())
     }
 
-    /// [`finish`](Observation::finish), the request ended at `finished`.
+    /// [`finish`](Observation::finish), the request ended at `finished`. In place, leaving
+    /// nothing for the drop to do: the observation is not moved once more to be consumed (see
+    /// [`OctopusObservation`](crate::OctopusObservation)'s `finish`).
     #[inline]
-    pub(crate) fn finish_at(mut self, response: &ResponseView<'_>, finished: Moment) {
+    pub(crate) fn finish_at(&mut self, response: &ResponseView<'_>, finished: Moment) {
         let elapsed = finished.saturating_since(self.started);
         let seconds = elapsed.as_secs_f64();
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);

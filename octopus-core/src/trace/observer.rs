@@ -621,8 +621,9 @@ impl TracingObservation {
     /// [`finish`](Observation::finish), the request ended at `finished` when known (an
     /// [`Octopus`](crate::Octopus) with metrics reads the clock once for both); otherwise a
     /// recorded span reads it, and an unrecorded one no clock at all.
+    /// In place, as the metrics observation's: nothing is left for the drop to end.
     #[inline]
-    pub(crate) fn finish_at(mut self, response: &ResponseView<'_>, finished: Option<Moment>) {
+    pub(crate) fn finish_at(&mut self, response: &ResponseView<'_>, finished: Option<Moment>) {
         let Some(context) = self.context.take() else {
             return;
         };
@@ -720,7 +721,7 @@ impl TracingObservation {
 }
 
 impl Observation for TracingObservation {
-    fn finish(self, response: &ResponseView<'_>) {
+    fn finish(mut self, response: &ResponseView<'_>) {
         self.finish_at(response, None);
     }
 

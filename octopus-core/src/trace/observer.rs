@@ -19,6 +19,7 @@ use super::span_names::{route_names, span_method};
 use crate::clock::Moment;
 use crate::config::InboundTrace;
 use crate::propagation::{HeaderCodec, Inbound};
+use crate::request::ByteScan;
 use crate::{
     HeaderSink, HeaderSource, HttpMethod, Observation, RequestObserver, RequestView, ResponseView,
 };
@@ -518,23 +519,15 @@ fn split_host(host: &str) -> (&str, Option<u16>) {
             None => (host, None),
         };
     }
-    // One byte loop backwards for the last colon and any other: a host is a few bytes, and
-    // `rsplit_once` goes through `memrchr`, 110 instructions a call before the first byte, and
-    // `contains` through `memchr` (callgrind, `core/tracing`).
-    let bytes = host.as_bytes();
-    let mut last_colon = None;
-    for (i, &byte) in bytes.iter().enumerate().rev() {
-        if byte == b':' {
-            if last_colon.is_some() {
-                // Two colons without brackets: an IPv6 address, no port.
-                return (host, None);
-            }
-            last_colon = Some(i);
-        }
-    }
-    match last_colon {
-        Some(colon) => (&host[..colon], port(&host[colon + 1..])),
-        None => (host, None),
+    // The last colon, and whether there are others, found eight bytes a step (see `ByteScan`):
+    // `rsplit_once` goes through `memrchr`, 110 instructions a call before the first byte.
+    match ByteScan::of(host.as_bytes(), b':') {
+        ByteScan {
+            last: Some(colon),
+            several: false,
+        } => (&host[..colon], port(&host[colon + 1..])),
+        // No colon; or two or more without brackets: an IPv6 address, no port.
+        _ => (host, None),
     }
 }
 

@@ -44,10 +44,10 @@ const STORM: usize = 1_000;
 const P99_RATIO_BOUND: f64 = 2.0;
 /// Resident-memory growth allowed over a 100 000-request run.
 const RSS_GROWTH_BOUND: u64 = 50 * 1024 * 1024;
-/// Peak resident-memory growth allowed over a *second* 100 000-request run on the same process. The
-/// first run grows the working set (the batch queue fills with up to 2 048 spans, allocator
-/// arenas per thread); once that is reached, a process that keeps nothing per request stays
-/// flat, while one that leaked even 64 bytes a request would grow by 6.1 MiB.
+/// Peak resident-memory growth allowed over a *second* 100 000-request run on the same
+/// process. The first run grows the working set (the batch queue fills with up to 2 048 spans,
+/// allocator arenas per thread); once that is reached, a process that keeps nothing per request
+/// stays flat, while one that leaked even 64 bytes a request would grow by 6.1 MiB.
 const STEADY_RSS_GROWTH_BOUND: u64 = 4 * 1024 * 1024;
 
 /// One load test at a time: p99 latencies are only comparable on an otherwise idle machine.

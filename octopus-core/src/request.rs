@@ -425,8 +425,8 @@ impl ByteScan {
         scan
     }
 
-    /// Counts the bytes of `word` (little-endian: byte `i` at bits `8 i..8 i + 8`) equal to
-    /// `needle` among those `valid` has all bits of, the word starting at index `offset`.
+    /// Notes the bytes of `word` (little-endian: byte `i` at bits `8 i..8 i + 8`) equal to
+    /// `needle`, among those whose bits `valid` has all set; the word starts at index `offset`.
     #[inline]
     fn add(&mut self, offset: usize, word: u64, needle: u8, valid: u64) {
         const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
@@ -479,9 +479,10 @@ mod tests {
     use super::*;
     use crate::NoHeaders;
 
-    /// The scan's last index, and whether there are several, are a byte loop's, for every text of up to 9 bytes (a
-    /// word and a padded tail) over an alphabet of the needles and bytes with the high bit set
-    /// (where a carry between bytes would show), and for long texts, at every alignment.
+    /// The scan's last index, and whether there are several, are a byte loop's: for every text
+    /// of up to 9 bytes (a word and a tail) over an alphabet of bytes with the high bit set and
+    /// not (where a carry between bytes would show), each of them the needle; and for a long
+    /// text at every alignment.
     #[test]
     fn a_byte_scan_finds_what_a_byte_loop_finds() {
         fn by_loop(bytes: &[u8], needle: u8) -> ByteScan {

@@ -374,7 +374,8 @@ fn without_userinfo(authority: &str) -> &str {
 /// read twice on every sampled request (for a `user:password@` and for the port's colon).
 /// Words of eight bytes compared at once, without a copy of a length known only at run time
 /// (a `memcpy` call) and without counting bits (no `popcnt` in the baseline x86-64 target):
-/// `core/tracing` 3 632 → 3 567 instructions a request (callgrind, 2026-12-01).
+/// the two scans of `127.0.0.1:10999` (with its port's digits) 283 → 217 instructions,
+/// `core/tracing` 3 628 → 3 568 a request (callgrind, 2026-12-01).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ByteScan {
     /// The index of its last occurrence.

@@ -7,9 +7,10 @@
 //!    unless [`RequestObserver::uses_route`] says the observer does not read it and obtaining
 //!    it costs something (actix-web's `match_pattern`);
 //! 2. runs the handler with [`ObservedRequest::context`] as the current OpenTelemetry context:
-//!    [`ObservedRequest::in_context`] wraps the handler's future (and skips the wrapping when
-//!    the context has no span); a framework whose middleware cannot wrap the handler hands the
-//!    context to handlers explicitly (rocket's request guard);
+//!    [`ObservedFuture`] makes it current for each poll of the handler's future (and only when
+//!    it has a span); an adapter that does not use [`ObservedFuture`] wraps the handler with
+//!    [`ObservedRequest::in_context`]; a framework whose middleware cannot wrap the handler
+//!    hands the context to handlers explicitly (rocket's request guard);
 //! 3. if the framework matches the route after the request started (rocket, warp's named
 //!    routes), reports it with [`ObservedRequest::set_route`] once known;
 //! 4. when the handler produced a response, lets the observation write its response headers

@@ -359,3 +359,40 @@ fn a_request_size_known_from_headers_follows_http1_framing_only_for_http1() {
         .with_body_size(Some(7));
     assert_eq!(known.body_size(), Some(7));
 }
+
+/// Streamed response bodies that end on another thread than their request, while the request's
+/// thread keeps recording bodies of the same series: the histogram's count and sum are exact.
+/// A body's end is written into the cells of the thread it ends on (each thread's cells have one
+/// writer, updated without a read-modify-write), so no update is lost to the interleaving.
+#[test]
+fn bodies_ending_on_another_thread_are_counted_exactly() {
+    const BODIES: u64 = 10_000;
+    let octopus = sizes();
+    let (send, receive) = std::sync::mpsc::sync_channel::<(BodySizeRecorder, u64)>(64);
+    std::thread::scope(|scope| {
+        let octopus = &octopus;
+        scope.spawn(move || {
+            for i in 0..BODIES {
+                let view = RequestView::new("GET", "/f/1", &NoHeaders).with_route(Some("/f/{id}"));
+                let observed = octopus.observe(&view);
+                let recorder = observed
+                    .response_body_recorder(&ResponseView::new(200))
+                    .expect("a streamed body is counted");
+                observed.finish(&ResponseView::new(200));
+                send.send((recorder, i)).expect("the other thread receives");
+                // One of this thread's own, in the same series, with its size known.
+                octopus
+                    .observe(&view)
+                    .finish(&ResponseView::new(200).with_body_size(Some(1)));
+            }
+        });
+        scope.spawn(move || {
+            for (recorder, i) in receive {
+                recorder.record(i);
+            }
+        });
+    });
+    let (count, sum, _) = histogram(&octopus, RESPONSE_SIZE, &labels("GET", "/f/{id}", "200"));
+    assert_eq!(count, (2 * BODIES) as f64);
+    assert_eq!(sum, (BODIES * (BODIES - 1) / 2 + BODIES) as f64);
+}

@@ -699,3 +699,74 @@ fn body_size_histograms_carry_the_labels_of_the_users_own() {
         Some(1.0)
     );
 }
+
+/// Requests with labels of the user's own that start on one thread, are named late and end on
+/// another, while the first thread counts requests of the same series: each series counts
+/// exactly, and every gauge comes back to zero. A moved request's late route and end are
+/// written into the ending thread's own cells under the series' process-wide number, so the
+/// label values must survive the move.
+#[test]
+fn requests_moved_between_threads_keep_their_label_values_and_exact_counts() {
+    const MOVED: usize = 6_000;
+    let octopus = Octopus::builder()
+        .config(metrics_only())
+        .metrics([MetricKind::RequestCount, MetricKind::ProcessingRequests])
+        .header_label(LabelConfig::header("tenant", "x-tenant"))
+        .build()
+        .unwrap();
+    let tenants = ["acme", "globex", "initech"];
+    let (send, receive) = std::sync::mpsc::sync_channel(64);
+    std::thread::scope(|scope| {
+        let octopus = &octopus;
+        scope.spawn(move || {
+            for i in 0..MOVED {
+                let headers = [("x-tenant", tenants[i % 3])];
+                // No route yet: the other thread names it.
+                let moved = octopus.observe(&RequestView::new("GET", "/users/7", &headers[..]));
+                send.send(moved).expect("the other thread receives");
+                request(octopus, "/users/{id}", &headers, 200, 1);
+            }
+        });
+        scope.spawn(move || {
+            for (i, mut moved) in receive.into_iter().enumerate() {
+                moved.set_route("/users/{id}");
+                if i % 5 == 4 {
+                    drop(moved); // cancelled here: off its gauge, not counted
+                } else {
+                    moved.finish(&ResponseView::new(200));
+                }
+            }
+        });
+    });
+    let samples = Samples::of(&octopus);
+    for (t, tenant) in tenants.iter().enumerate() {
+        // Requests of this tenant: i % 3 == t; moved ones cancelled when i % 5 == 4.
+        let sent = (0..MOVED).filter(|i| i % 3 == t).count();
+        let cancelled = (0..MOVED).filter(|i| i % 3 == t && i % 5 == 4).count();
+        let counted = sent + sent - cancelled;
+        let series = [
+            ("http_request_method", "GET"),
+            ("http_response_status_code", "200"),
+            ("http_route", "/users/{id}"),
+            ("tenant", *tenant),
+        ];
+        assert_eq!(
+            get_exact(&samples, COUNT, &series),
+            Some(counted as f64),
+            "{tenant}"
+        );
+        for route in ["/users/{id}", ""] {
+            let gauge = [
+                ("http_request_method", "GET"),
+                ("http_route", route),
+                ("tenant", *tenant),
+            ];
+            assert_eq!(
+                get_exact(&samples, ACTIVE, &gauge),
+                Some(0.0),
+                "{tenant} {route:?}"
+            );
+        }
+    }
+    assert_eq!(samples.series(COUNT), 3);
+}

@@ -21,9 +21,10 @@
 //!   waits for the store buffer to drain (some 20 cycles on recent Intel cores by published
 //!   instruction tables; not measured alone here), and a request made five (in flight up and
 //!   down, the counter, the bucket, the sum): without them `core/metrics` measured 13–25 ns
-//!   less on the 2-core Xeon (docs/benchmarks.md, 2026-12-01). A request that ends — or whose body ends — on another thread writes into
-//!   that thread's own block ([`ThreadCells::write`]), so every count stays exact: no cell has
-//!   two writers, and the scrape sums the blocks;
+//!   less on the 2-core Xeon (docs/benchmarks.md, 2026-12-01). A request that ends — or whose
+//!   body ends — on another thread writes into that thread's own block
+//!   ([`ThreadCells::write`]), so every count stays exact: no cell has two writers, and the
+//!   scrape sums the blocks;
 //! - a scrape sums every thread's block, so counts are exact at every scrape: a request that
 //!   finished before the scrape started is in it. Blocks of threads that exited stay in the
 //!   sum: their counts are never lost.

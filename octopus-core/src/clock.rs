@@ -236,7 +236,10 @@ mod tests {
     }
 
     /// A duration read on the counter is the one `std::time::Instant` reads around it, up to
-    /// the calibration's error (bounded here at 100 parts per million, 16 measured).
+    /// the calibration's error, bounded here at 1 000 parts per million: 16 measured alone,
+    /// but up to 170 (a 20 ms sleep read 3.4 µs long) when `quanta` calibrated while the
+    /// other tests of this module kept the machine's two cores busy (2026-12-01, twelfth
+    /// session; 100 failed one run in two). A unit or scale mistake is off by far more.
     #[test]
     fn a_read_duration_lies_between_the_std_readings_around_it() {
         let (outer_start, start, inner_start) = (Instant::now(), Moment::now(), Instant::now());
@@ -245,7 +248,7 @@ mod tests {
         assert!(matches!(end, Moment::Read(_)), "{end:?}");
         let read = end.saturating_since(start);
         let (shortest, longest) = (inner_end - inner_start, outer_end - outer_start);
-        let slack = longest / 10_000;
+        let slack = longest / 1_000;
         assert!(
             shortest.saturating_sub(slack) <= read && read <= longest + slack,
             "{shortest:?} <= {read:?} <= {longest:?}"

@@ -160,13 +160,12 @@ impl JaegerAgentExporter {
 
     /// Exports the spans of Octopus's span pipeline: server spans are encoded from their
     /// records (`scope` is their instrumentation scope), without being made into `SpanData`.
-    pub(crate) fn export_finished(
+    pub(crate) fn export_finished<'a>(
         &self,
-        batch: &[Finished],
-        scope: &InstrumentationScope,
+        batch: impl Iterator<Item = &'a Finished>,
+        scope: &'a InstrumentationScope,
     ) -> OTelSdkResult {
         let sources: Vec<SpanSource<'_>> = batch
-            .iter()
             .map(|finished| match finished {
                 Finished::Server(span) => SpanSource::Server(span, scope),
                 Finished::Sdk(data) => SpanSource::Data(data),
@@ -1095,7 +1094,7 @@ mod tests {
             .map(|span| span.into_span_data(&scope))
             .collect();
         expected.insert(2, sdk[0].clone());
-        exporter.export_finished(&batch, &scope).unwrap();
+        exporter.export_finished(batch.iter(), &scope).unwrap();
         let mut datagram = vec![0; MAX_PACKET_SIZE];
         let len = receiver.recv(&mut datagram).unwrap();
         let sent = Batch::decode_emit_batch(&datagram[..len]).unwrap();

@@ -255,6 +255,13 @@ struct CodecInner {
     /// last entry stands for every length from 63 up): a header name is compared only with
     /// the trigger names of its length, and most are passed over on their length alone.
     triggers_by_length: [u16; 64],
+    /// For each first letter of a name (see [`first_letter`]), which of `trigger_names` start
+    /// with it: with the length, this passes over an ordinary name (`user-agent`, `accept`)
+    /// without comparing it to anything — most share a length with some trigger name.
+    triggers_by_first_letter: [u16; 32],
+    /// Bit [`first_letter`] of each trigger prefix: a name's prefixes are compared only when
+    /// its first letter could start one.
+    prefix_first_letters: u32,
     /// The pre-pass's bit set once everything has been seen: a bit per propagator, and
     /// [`PREFIXED_NAME`] when one of them has a name prefix. Known at construction.
     all_seen: u32,
@@ -268,6 +275,17 @@ struct Triggers {
     kind: PropagatorKind,
     names: &'static [&'static str],
     prefix: Option<&'static str>,
+}
+
+/// The first byte of `name` as an index below 32, the same for both cases of a letter: its
+/// low five bits (ASCII's upper and lower case differ in bit 5), so `b'T'` and `b't'` both
+/// give 20. Other bytes share indices with letters (`4` with `t`), which only means a
+/// comparison that fails; an empty name gives 0, which no trigger has.
+#[inline(always)]
+fn first_letter(name: &str) -> usize {
+    name.as_bytes()
+        .first()
+        .map_or(0, |&byte| usize::from(byte & 31))
 }
 
 /// `name` without `prefix`, compared case-insensitively (header names are).
@@ -374,14 +392,19 @@ impl HeaderCodec {
             trigger_names.push((tracecontext::TRACESTATE, TRACESTATE_SEEN));
             all_seen |= TRACESTATE_SEEN;
         }
-        let trigger_prefixes = bits()
+        let trigger_prefixes: Vec<(&'static str, u32)> = bits()
             .filter_map(|(t, bit)| Some((t.prefix?, bit | PREFIXED_NAME)))
             .collect();
         // At most 8 names (both B3 kinds, every other format, `tracestate`): a `u16` holds them.
         let mut triggers_by_length = [0u16; 64];
+        let mut triggers_by_first_letter = [0u16; 32];
         for (i, (name, _)) in trigger_names.iter().enumerate() {
             triggers_by_length[name.len().min(63)] |= 1 << i;
+            triggers_by_first_letter[first_letter(name)] |= 1 << i;
         }
+        let prefix_first_letters = trigger_prefixes.iter().fold(0u32, |letters, (prefix, _)| {
+            letters | 1 << first_letter(prefix)
+        });
         HeaderCodec {
             inner: Arc::new(CodecInner {
                 kinds: kinds.to_vec(),
@@ -391,6 +414,8 @@ impl HeaderCodec {
                 trigger_names,
                 trigger_prefixes,
                 triggers_by_length,
+                triggers_by_first_letter,
+                prefix_first_letters,
                 all_seen,
                 trace_context,
             }),
@@ -432,30 +457,7 @@ impl HeaderCodec {
         // propagator: each format skipped saves its header lookups, Jaeger's scan for
         // `uberctx-*` names and a context clone — what running it would have returned anyway.
         let inner = &self.inner;
-        let present = Cell::new(0u32);
-        // Only the trigger names of the header name's length are compared: looping per
-        // propagator through each one's names and prefix cost 80 instructions per header
-        // name, one flat list of every name 100 (callgrind); most names have no trigger's
-        // length.
-        headers.any_header_name(&|name| {
-            let mut found = present.get();
-            let mut candidates = inner.triggers_by_length[name.len().min(63)];
-            while candidates != 0 {
-                let (trigger, bit) = inner.trigger_names[candidates.trailing_zeros() as usize];
-                candidates &= candidates - 1;
-                if same_header_name(name, trigger) {
-                    found |= bit;
-                }
-            }
-            for &(prefix, bits) in &inner.trigger_prefixes {
-                if strip_prefix_ignore_case(name, prefix).is_some() {
-                    found |= bits;
-                }
-            }
-            present.set(found);
-            found == inner.all_seen // stop early once there is nothing left to learn
-        });
-        let present = present.get();
+        let present = self.formats_present(headers);
         let tracestate = present & TRACESTATE_SEEN != 0;
         match present & !TRACESTATE_SEEN {
             0 => Inbound::Parent(None),
@@ -470,6 +472,44 @@ impl HeaderCodec {
                 Inbound::Context(self.extract_formats(parent, &extractor, present, Some(headers)))
             }
         }
+    }
+
+    /// The pre-pass of [`extract_inbound`](Self::extract_inbound): a bit per configured
+    /// format whose trigger header (or name prefix, then with [`PREFIXED_NAME`]) is among
+    /// `headers`' names, and [`TRACESTATE_SEEN`] for a `tracestate`.
+    #[inline]
+    fn formats_present<H: HeaderSource + ?Sized>(&self, headers: &H) -> u32 {
+        let inner = &self.inner;
+        let present = Cell::new(0u32);
+        // Only the trigger names of the header name's length and first letter are compared:
+        // looping per propagator through each one's names and prefix cost 80 instructions per
+        // header name, one flat list of every name 100 (callgrind). By length alone,
+        // `user-agent` was still compared with `tracestate` and every name with the
+        // `uberctx-` prefix: 247 instructions for `core/tracing_unsampled`'s two names, where
+        // an ordinary name now costs a few (see docs/benchmarks.md, twelfth session).
+        headers.any_header_name(&|name| {
+            let mut found = present.get();
+            let letter = first_letter(name);
+            let mut candidates = inner.triggers_by_length[name.len().min(63)]
+                & inner.triggers_by_first_letter[letter];
+            while candidates != 0 {
+                let (trigger, bit) = inner.trigger_names[candidates.trailing_zeros() as usize];
+                candidates &= candidates - 1;
+                if same_header_name(name, trigger) {
+                    found |= bit;
+                }
+            }
+            if inner.prefix_first_letters >> letter & 1 != 0 {
+                for &(prefix, bits) in &inner.trigger_prefixes {
+                    if strip_prefix_ignore_case(name, prefix).is_some() {
+                        found |= bits;
+                    }
+                }
+            }
+            present.set(found);
+            found == inner.all_seen // stop early once there is nothing left to learn
+        });
+        present.get()
     }
 
     /// Runs the propagators whose bit is set in `formats`, in order, each on the previous
@@ -636,6 +676,102 @@ mod tests {
     use super::*;
 
     const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    /// The pre-pass (by length and first letter) against a plain scan that compares every
+    /// name with every trigger name and prefix, for each format alone and all together, over
+    /// every set of up to three names from a pool of triggers in any case and decoys that
+    /// share a trigger's length and first letter (or a first byte that folds to the same
+    /// index: `4` for `t`).
+    #[test]
+    fn the_pre_pass_finds_what_comparing_every_name_finds() {
+        let pool = [
+            "traceparent",
+            "TraceParent",
+            "TRACESTATE",
+            "tracestate",
+            "baggage",
+            "Baggage",
+            "uber-trace-id",
+            "UBER-TRACE-ID",
+            "uberctx-tenant",
+            "UberCtx-x",
+            "uberctx-",
+            "b3",
+            "B3",
+            "x-b3-traceid",
+            "X-B3-TraceId",
+            "tracepareny",
+            "tracestatf",
+            "baggagf",
+            "uber-trace-ie",
+            "uberctx",
+            "ubercty-tenant",
+            "b4",
+            "x-b3-traceie",
+            "4raceparent",
+            "user-agent",
+            "accept",
+            "",
+            "t",
+            "u",
+            "traceparentt",
+            "\u{e9}raceparent",
+        ];
+        let formats = [
+            "tracecontext",
+            "baggage",
+            "jaeger",
+            "b3",
+            "b3multi",
+            "tracecontext,baggage,jaeger,b3,b3multi",
+            "b3,jaeger",
+        ];
+        let mut sets = 0;
+        for list in formats {
+            let codec = HeaderCodec::new(&PropagatorKind::parse_list(list).unwrap());
+            let inner = &codec.inner;
+            let expected = |names: &[&str]| {
+                let mut found = 0;
+                for name in names {
+                    for (trigger, bit) in &inner.trigger_names {
+                        if name.eq_ignore_ascii_case(trigger) {
+                            found |= bit;
+                        }
+                    }
+                    for (prefix, bits) in &inner.trigger_prefixes {
+                        if name.len() >= prefix.len()
+                            && name.as_bytes()[..prefix.len()]
+                                .eq_ignore_ascii_case(prefix.as_bytes())
+                        {
+                            found |= bits;
+                        }
+                    }
+                }
+                found
+            };
+            for a in 0..pool.len() {
+                for b in a..pool.len() {
+                    for c in b..pool.len() {
+                        for names in [
+                            &[pool[a]][..],
+                            &[pool[a], pool[b]],
+                            &[pool[a], pool[b], pool[c]],
+                        ] {
+                            let pairs: Vec<(&str, &str)> =
+                                names.iter().map(|n| (*n, "v")).collect();
+                            assert_eq!(
+                                codec.formats_present(&pairs[..]),
+                                expected(names),
+                                "{list}: {names:?}"
+                            );
+                            sets += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(sets > 30_000, "{sets}");
+    }
 
     /// The server span's read: a lone W3C parent comes without a context, with its
     /// `tracestate` whatever the case of the names and wherever the header is; anything else

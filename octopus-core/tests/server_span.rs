@@ -153,6 +153,20 @@ fn script<O: RequestObserver>(observer: &O, provider: &SdkTracerProvider) {
     request.set_route("/late/{id}");
     request.finish(&ResponseView::new(200));
 
+    // Schemes and protocol versions: common ones (kept by index in the native record), others
+    // (copied with the request's text), one past the cap.
+    let long_version = "9".repeat(100);
+    for (path, scheme, version) in [
+        ("/proto/h2", "http", "2"),
+        ("/proto/ws", "wss", "0.9"),
+        ("/proto/long", "https", long_version.as_str()),
+    ] {
+        let view = RequestView::new("GET", path, none)
+            .with_scheme(Some(scheme))
+            .with_protocol_version(Some(version));
+        observer.observe(&view).finish(&ResponseView::new(200));
+    }
+
     // Body sizes: the request's from `Content-Length`, the response's as the adapter says; a
     // streamed response's size (unknown at the end) is no attribute.
     let sized: &[(&str, &str)] = &[("content-length", "1500")];
@@ -286,6 +300,35 @@ fn assert_same(sampler: SamplerKind, inbound: InboundTrace) {
             server.span_context.trace_id()
         );
     }
+}
+
+/// The values of the script's scheme and protocol version requests, as exported.
+#[test]
+fn schemes_and_protocol_versions_are_exported_as_sent_and_capped() {
+    let spans = native(SamplerKind::AlwaysOn, InboundTrace::Accept);
+    let value = |path: &str, key: &str| {
+        let span = spans
+            .iter()
+            .find(|span| {
+                span.attributes
+                    .iter()
+                    .any(|kv| kv.key.as_str() == "url.path" && kv.value.as_str() == path)
+            })
+            .unwrap_or_else(|| panic!("no span for {path}"));
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.as_str().into_owned())
+    };
+    let both = |path| {
+        (
+            value(path, "url.scheme").unwrap(),
+            value(path, "network.protocol.version").unwrap(),
+        )
+    };
+    assert_eq!(both("/proto/h2"), ("http".into(), "2".into()));
+    assert_eq!(both("/proto/ws"), ("wss".into(), "0.9".into()));
+    assert_eq!(both("/proto/long"), ("https".into(), "9".repeat(64)));
 }
 
 #[test]

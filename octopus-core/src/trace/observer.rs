@@ -14,7 +14,10 @@ use opentelemetry_sdk::trace::{
 
 use super::pipeline::SpanPipeline;
 use super::sampling::ServerSampler;
-use super::span::{self, RequestAttributes, RequestText, ResponseFields, ServerSpan, ServerStart};
+use super::span::{
+    self, CommonText, PROTOCOL_VERSIONS, RequestAttributes, RequestText, ResponseFields, SCHEMES,
+    ServerSpan, ServerStart,
+};
 use super::span_names::{route_names, span_method};
 use crate::clock::Moment;
 use crate::config::InboundTrace;
@@ -369,20 +372,27 @@ fn request_attributes<H: HeaderSource + ?Sized>(
         }
         None => (None, None),
     };
+    // Another scheme or protocol version than the usual ones is the framework's, not the
+    // client's; capped all the same, as the method is.
+    let (scheme, scheme_text) = CommonText::of(request.scheme(), SCHEMES);
+    let (protocol_version, protocol_text) =
+        CommonText::of(request.protocol_version(), PROTOCOL_VERSIONS);
     RequestAttributes {
         method,
         route,
-        text: RequestText::new(
-            cap(request.path(), MAX_PATH_LEN),
+        text: RequestText::with_pieces([
+            Some(cap(request.path(), MAX_PATH_LEN)),
             address,
             request
                 .user_agent()
                 .map(|agent| cap(agent, MAX_USER_AGENT_LEN)),
             (method == HttpMethod::Other).then(|| cap(request.method_original(), MAX_METHOD_LEN)),
-        ),
-        scheme: request.scheme().map(static_or_owned),
+            scheme_text.map(|scheme| cap(scheme, MAX_METHOD_LEN)),
+            protocol_text.map(|version| cap(version, MAX_METHOD_LEN)),
+        ]),
+        scheme,
         port,
-        protocol_version: request.protocol_version().map(static_or_owned),
+        protocol_version,
         body_size: request.body_size(),
     }
 }
@@ -432,7 +442,10 @@ fn set_request_attributes<H: HeaderSource + ?Sized>(
         capped(request.path(), MAX_PATH_LEN),
     ));
     if let Some(scheme) = request.scheme() {
-        span.set_attribute(KeyValue::new("url.scheme", static_or_owned(scheme)));
+        span.set_attribute(KeyValue::new(
+            "url.scheme",
+            common_or_capped(scheme, SCHEMES),
+        ));
     }
     if let Some(host) = request.host() {
         let (address, port) = split_host(host);
@@ -452,7 +465,7 @@ fn set_request_attributes<H: HeaderSource + ?Sized>(
     if let Some(version) = request.protocol_version() {
         span.set_attribute(KeyValue::new(
             "network.protocol.version",
-            static_or_owned(version),
+            common_or_capped(version, PROTOCOL_VERSIONS),
         ));
     }
     if let Some(agent) = request.user_agent() {
@@ -497,16 +510,13 @@ fn capped(value: &str, max: usize) -> String {
     cap(value, max).to_owned()
 }
 
-/// Common values without an allocation.
-fn static_or_owned(value: &str) -> StringValue {
-    match value {
-        "http" => "http".into(),
-        "https" => "https".into(),
-        "1.0" => "1.0".into(),
-        "1.1" => "1.1".into(),
-        "2" => "2".into(),
-        "3" => "3".into(),
-        other => other.to_owned().into(),
+/// `value` (a scheme or protocol version) as an attribute value: one of `common` without an
+/// allocation, any other capped as the method is (the same values as the native span keeps,
+/// see [`CommonText`]).
+fn common_or_capped(value: &str, common: &[&'static str]) -> StringValue {
+    match common.iter().find(|known| **known == value) {
+        Some(known) => (*known).into(),
+        None => capped(value, MAX_METHOD_LEN).into(),
     }
 }
 

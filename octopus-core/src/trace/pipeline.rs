@@ -443,8 +443,8 @@ impl SpanPipeline {
     /// collection regrow it from nothing (eight reallocations copying 432-byte spans, 336
     /// instructions per span on the request thread; callgrind, `core/tracing`). A thread that
     /// used less than a quarter of a vector larger than [`MAX_SPARE`] has gone quiet and gets
-    /// none back: threads that exist by the hundred (a blocking pool) keep at most about
-    /// 110 KiB idle each. A burst past four batches is never kept.
+    /// none back: threads that exist by the hundred (a blocking pool) keep at most 100 KiB
+    /// idle each. A burst past four batches is never kept.
     fn return_spares(&self, spares: &mut Vec<Vec<Finished>>, used: &[usize]) {
         let most = 4 * self.shared.batch.max(MAX_SPARE);
         let buffers = lock(&self.buffers);
@@ -462,7 +462,7 @@ impl SpanPipeline {
     }
 }
 
-/// The most spans a quiet buffer keeps room for between collections (464 bytes each).
+/// The most spans a quiet buffer keeps room for between collections (400 bytes each).
 const MAX_SPARE: usize = 256;
 
 /// The `octopus_spans_*_total` counters as one Prometheus collector, so a scrape shows the
@@ -685,7 +685,7 @@ impl<E: BatchExporter> Exporting<E> {
     /// Collects every buffer and exports it all, in batches; the last error, if any.
     ///
     /// A batch is made of runs of the collected buffers, read where they are: moving each
-    /// span into a batch vector first copied its 464 bytes, and the vector handed to the
+    /// span into a batch vector first copied it (464 bytes then), and the vector handed to the
     /// exporter was a fresh allocation of a batch's size every export (about 150 instructions
     /// a span on the export thread, and its `malloc` and `free`; callgrind,
     /// `core/jaeger_100_requests_flushed`, twelfth session).

@@ -63,11 +63,11 @@ pub(crate) struct RequestAttributes {
     /// `http.request.method_original` (for methods outside the known set).
     pub(crate) text: RequestText,
     /// `url.scheme`.
-    pub(crate) scheme: Option<StringValue>,
+    pub(crate) scheme: CommonText,
     /// `server.port`.
     pub(crate) port: Option<u16>,
     /// `network.protocol.version`.
-    pub(crate) protocol_version: Option<StringValue>,
+    pub(crate) protocol_version: CommonText,
     /// `http.request.body.size`, when known at start.
     pub(crate) body_size: Option<u64>,
 }
@@ -84,10 +84,11 @@ pub(crate) struct RequestAttributes {
 /// (`/users/42`, `users.internal:8080`, `Go-http-client/1.1`) fit inline.
 #[derive(Debug)]
 pub(crate) struct RequestText {
-    /// The pieces, one after the other: path, address, user agent, method.
+    /// The pieces, one after the other: path, address, user agent, method, and a scheme and
+    /// protocol version other than the common ones (see [`CommonText`]).
     text: Text,
     /// Where each piece ends in `text` (an absent piece ends where the one before it did).
-    ends: [u16; 4],
+    ends: [u16; RequestText::PIECES],
     /// Which pieces are there, a bit each (the path always is).
     present: u8,
 }
@@ -108,18 +109,27 @@ impl RequestText {
     const ADDRESS: usize = 1;
     const USER_AGENT: usize = 2;
     const METHOD: usize = 3;
+    const SCHEME: usize = 4;
+    const PROTOCOL_VERSION: usize = 5;
+    const PIECES: usize = 6;
 
     /// The pieces, copied (each already capped by the caller: `MAX_PATH_LEN` +
-    /// `MAX_HOST_LEN` + `MAX_USER_AGENT_LEN` + `MAX_METHOD_LEN` is 3 391 bytes, so every end
-    /// fits a `u16`).
+    /// `MAX_HOST_LEN` + `MAX_USER_AGENT_LEN` + 3 × `MAX_METHOD_LEN` is 3 455 bytes, so every
+    /// end fits a `u16`).
+    #[cfg(test)]
     pub(crate) fn new(
         path: &str,
         address: Option<&str>,
         user_agent: Option<&str>,
         method_original: Option<&str>,
     ) -> Self {
-        let pieces = [Some(path), address, user_agent, method_original];
-        let mut ends = [0u16; 4];
+        RequestText::with_pieces([Some(path), address, user_agent, method_original, None, None])
+    }
+
+    /// [`new`](Self::new) with a scheme and a protocol version of the request's own (those
+    /// [`CommonText`] does not know).
+    pub(crate) fn with_pieces(pieces: [Option<&str>; RequestText::PIECES]) -> Self {
+        let mut ends = [0u16; RequestText::PIECES];
         let mut present = 0u8;
         let mut end = 0usize;
         for (index, piece) in pieces.iter().enumerate() {
@@ -177,6 +187,53 @@ impl RequestText {
     pub(crate) fn method_original(&self) -> Option<&str> {
         self.piece(Self::METHOD)
     }
+
+    fn scheme(&self) -> Option<&str> {
+        self.piece(Self::SCHEME)
+    }
+
+    fn protocol_version(&self) -> Option<&str> {
+        self.piece(Self::PROTOCOL_VERSION)
+    }
+}
+
+/// A request value that is nearly always one of a few texts (`url.scheme`,
+/// `network.protocol.version`): one of those kept by its index, any other copied into the
+/// request's [`RequestText`]. Two bytes in the record where a `StringValue` took 24 (and an
+/// allocation for a value outside the few).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CommonText {
+    Absent,
+    Known(u8),
+    InText,
+}
+
+/// The `url.scheme` values kept as an index.
+pub(crate) const SCHEMES: &[&str] = &["http", "https"];
+/// The `network.protocol.version` values kept as an index.
+pub(crate) const PROTOCOL_VERSIONS: &[&str] = &["1.1", "2", "1.0", "3"];
+
+impl CommonText {
+    /// `value` as one of `common`, or as text to copy (returned).
+    pub(crate) fn of<'a>(value: Option<&'a str>, common: &[&str]) -> (CommonText, Option<&'a str>) {
+        match value {
+            None => (CommonText::Absent, None),
+            Some(value) => match common.iter().position(|known| *known == value) {
+                Some(index) => (CommonText::Known(index as u8), None),
+                None => (CommonText::InText, Some(value)),
+            },
+        }
+    }
+
+    /// The value: one of `common`, or the `copied` text.
+    #[inline]
+    fn get<'a>(self, common: &[&'static str], copied: Option<&'a str>) -> Option<AttributeRef<'a>> {
+        match self {
+            CommonText::Absent => None,
+            CommonText::Known(index) => Some(AttributeRef::Static(common[usize::from(index)])),
+            CommonText::InText => copied.map(AttributeRef::Str),
+        }
+    }
 }
 
 impl RequestAttributes {
@@ -186,10 +243,10 @@ impl RequestAttributes {
         1 + u32::from(text.method_original().is_some())
             + u32::from(self.route.is_some())
             + 1
-            + u32::from(self.scheme.is_some())
+            + u32::from(self.scheme != CommonText::Absent)
             + u32::from(text.address().is_some())
             + u32::from(self.port.is_some())
-            + u32::from(self.protocol_version.is_some())
+            + u32::from(self.protocol_version != CommonText::Absent)
             + u32::from(text.user_agent().is_some())
             + u32::from(self.body_size.is_some())
     }
@@ -207,8 +264,8 @@ impl RequestAttributes {
             f(ROUTE, AttributeRef::Static(route));
         }
         f(PATH, AttributeRef::Str(text.path()));
-        if let Some(scheme) = &self.scheme {
-            f(SCHEME, AttributeRef::Text(scheme));
+        if let Some(scheme) = self.scheme.get(SCHEMES, text.scheme()) {
+            f(SCHEME, scheme);
         }
         if let Some(address) = text.address() {
             f(ADDRESS, AttributeRef::Str(address));
@@ -216,8 +273,11 @@ impl RequestAttributes {
         if let Some(port) = self.port {
             f(PORT, AttributeRef::I64(i64::from(port)));
         }
-        if let Some(version) = &self.protocol_version {
-            f(PROTOCOL_VERSION, AttributeRef::Text(version));
+        if let Some(version) = self
+            .protocol_version
+            .get(PROTOCOL_VERSIONS, text.protocol_version())
+        {
+            f(PROTOCOL_VERSION, version);
         }
         if let Some(agent) = text.user_agent() {
             f(USER_AGENT, AttributeRef::Str(agent));
@@ -283,7 +343,17 @@ pub(crate) struct ResponseFields {
     pub(crate) cancelled: bool,
 }
 
-impl ResponseFields {
+/// The response attributes a record keeps: [`ResponseFields`] without the status, which goes
+/// into the record's own (24 bytes of every span handed to the export thread otherwise).
+#[derive(Debug, Default)]
+struct RecordedResponse {
+    status_code: Option<u16>,
+    error_type: Option<StringValue>,
+    body_size: Option<u64>,
+    cancelled: bool,
+}
+
+impl RecordedResponse {
     /// Calls `f` with each response attribute the record kept, in the order they are
     /// exported.
     #[inline(always)]
@@ -350,7 +420,7 @@ pub(crate) struct ServerRecord {
     /// `http.route` named after start, when no attribute was added before it (warp and
     /// rocket name every route this way: inline, not in the extras).
     late_route: Option<&'static str>,
-    response: ResponseFields,
+    response: RecordedResponse,
     /// The provider's span limits (the SDK's defaults, or `OTEL_SPAN_*_COUNT_LIMIT`): the
     /// server span drops, and counts as dropped, what an SDK span of the provider would.
     limits: SpanLimits,
@@ -563,7 +633,7 @@ impl ServerSpan {
                 end_time: start.start_time,
                 request: start.request,
                 late_route: None,
-                response: ResponseFields::default(),
+                response: RecordedResponse::default(),
                 limits: start.limits,
                 attribute_count,
                 dropped_attributes_count: 0,
@@ -847,19 +917,30 @@ pub(crate) fn varied_server_spans() -> Vec<ServerFinished> {
             TraceState::default(),
         )
     };
-    let request = |method: HttpMethod, route: Option<&'static str>| RequestAttributes {
-        method,
-        route,
-        text: RequestText::new(
-            "/users/42",
-            Some("127.0.0.1"),
-            Some("curl/8.5.0"),
-            (method == HttpMethod::Other).then_some("BREW"),
-        ),
-        scheme: Some("http".into()),
-        port: Some(10999),
-        protocol_version: Some("1.1".into()),
-        body_size: Some(12),
+    // A method outside the known set comes with a scheme and a protocol version outside the
+    // common ones too, kept in the request's text.
+    let request = |method: HttpMethod, route: Option<&'static str>| {
+        let other = method == HttpMethod::Other;
+        let (scheme, scheme_text) =
+            CommonText::of(Some(if other { "wss" } else { "http" }), SCHEMES);
+        let (protocol_version, protocol_text) =
+            CommonText::of(Some(if other { "0.9" } else { "1.1" }), PROTOCOL_VERSIONS);
+        RequestAttributes {
+            method,
+            route,
+            text: RequestText::with_pieces([
+                Some("/users/42"),
+                Some("127.0.0.1"),
+                Some("curl/8.5.0"),
+                other.then_some("BREW"),
+                scheme_text,
+                protocol_text,
+            ]),
+            scheme,
+            port: Some(10999),
+            protocol_version,
+            body_size: Some(12),
+        }
     };
     let start =
         |id: u64, parent: u64, request: RequestAttributes, limits: SpanLimits| ServerStart {

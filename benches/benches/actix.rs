@@ -28,7 +28,10 @@ use actix_web_opentelemetry::{PrometheusMetricsHandler, RequestMetrics, RequestT
 use criterion::{Criterion, criterion_group, criterion_main};
 use octopus_actix::OctopusMiddleware;
 use octopus_benches::peers::DiscardExporter029;
-use octopus_benches::{BODY_SIZES, CONTENDED, SETUPS, octopus, octopus_body_sizes, two_threads};
+use octopus_benches::{
+    BODY_SIZES, CONTENDED, SETUPS, every_span_kept, flush_spans, octopus, octopus_body_sizes,
+    two_threads, two_threads_every_span_kept,
+};
 
 async fn user(id: web::Path<u64>) -> String {
     format!("user {id}")
@@ -46,11 +49,16 @@ fn app() -> App<
     App::new().route("/users/{id}", web::get().to(user))
 }
 
-fn install_opentelemetry_peer() -> prometheus_013::Registry {
+/// Installs the OpenTelemetry peer's globals; the registry its metrics go to, and its tracer
+/// provider, to flush.
+fn install_opentelemetry_peer() -> (
+    prometheus_013::Registry,
+    opentelemetry_sdk_029::trace::SdkTracerProvider,
+) {
     let provider = opentelemetry_sdk_029::trace::SdkTracerProvider::builder()
         .with_batch_exporter(DiscardExporter029)
         .build();
-    opentelemetry_029::global::set_tracer_provider(provider);
+    opentelemetry_029::global::set_tracer_provider(provider.clone());
     let registry = prometheus_013::Registry::new();
     let exporter = opentelemetry_prometheus_029::exporter()
         .with_registry(registry.clone())
@@ -61,7 +69,7 @@ fn install_opentelemetry_peer() -> prometheus_013::Registry {
             .with_reader(exporter)
             .build(),
     );
-    registry
+    (registry, provider)
 }
 
 fn actix(c: &mut Criterion) {
@@ -80,10 +88,25 @@ fn actix(c: &mut Criterion) {
             })
         };
     }
+    // With a flush: every span kept, flushed untimed between chunks (see `every_span_kept`).
     macro_rules! bench {
         ($id:expr, $app:expr) => {{
             let service = runtime.block_on(test::init_service($app));
             group.bench_function($id, |b| b.iter(|| request!(runtime, &service)));
+        }};
+        ($id:expr, $app:expr, $flush:expr) => {{
+            let service = runtime.block_on(test::init_service($app));
+            group.bench_function($id, |b| {
+                b.iter_custom(|iters| {
+                    every_span_kept(
+                        iters,
+                        || {
+                            request!(runtime, &service);
+                        },
+                        $flush,
+                    )
+                })
+            });
         }};
     }
     // Two threads at once, each with its own runtime and its own app, as actix-web's workers.
@@ -98,6 +121,23 @@ fn actix(c: &mut Criterion) {
                             request!(runtime, &service);
                         }
                     })
+                })
+            });
+        }};
+        ($id:expr, $app:expr, $flush:expr) => {{
+            group.bench_function($id, |b| {
+                b.iter_custom(|iters| {
+                    two_threads_every_span_kept(
+                        iters,
+                        || {
+                            let runtime = actix_web::rt::Runtime::new().expect("a runtime");
+                            let service = runtime.block_on(test::init_service($app));
+                            move || {
+                                request!(runtime, &service);
+                            }
+                        },
+                        $flush,
+                    )
                 })
             });
         }};
@@ -116,14 +156,21 @@ fn actix(c: &mut Criterion) {
     );
     for (id, metrics, tracing) in SETUPS {
         let octopus = octopus(metrics, tracing);
-        bench!(id, app().wrap(OctopusMiddleware::new(octopus.clone())));
+        let flush = || flush_spans(&octopus);
+        bench!(
+            id,
+            app().wrap(OctopusMiddleware::new(octopus.clone())),
+            flush
+        );
         if CONTENDED.contains(&id) {
             bench_two_threads!(
                 format!("{id}_2threads"),
-                app().wrap(OctopusMiddleware::new(octopus.clone()))
+                app().wrap(OctopusMiddleware::new(octopus.clone())),
+                flush
             );
         }
-        octopus.shutdown().expect("flushes");
+        let counts = octopus.shutdown().expect("flushes");
+        assert_eq!(counts.unaccounted(), 0, "{id}: spans dropped: {counts:?}");
     }
     // A new path every request (`/users/1`, `/users/2`, …): the middleware's per-worker memory
     // of path → route template never has the answer, so this is what a path carrying an id
@@ -165,10 +212,13 @@ fn actix(c: &mut Criterion) {
     // actix-web-opentelemetry as its README sets it up: global providers of its OpenTelemetry
     // generation — traces through a batch processor into nothing, metrics into a Prometheus
     // registry served on /metrics.
-    let registry = install_opentelemetry_peer();
+    // Its batch processor drops at a full queue too: flushed between chunks as Octopus is.
+    let (registry, provider) = install_opentelemetry_peer();
+    let flush = || provider.force_flush().expect("flushed");
     bench!(
         "peer_actix_web_opentelemetry_tracing",
-        app().wrap(RequestTracing::new())
+        app().wrap(RequestTracing::new()),
+        flush
     );
     bench!(
         "peer_actix_web_opentelemetry_metrics",
@@ -187,7 +237,8 @@ fn actix(c: &mut Criterion) {
                 web::get().to(PrometheusMetricsHandler::new(registry.clone()))
             )
             .wrap(RequestTracing::new())
-            .wrap(RequestMetrics::default())
+            .wrap(RequestMetrics::default()),
+        flush
     );
     group.finish();
 }

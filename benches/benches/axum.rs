@@ -31,7 +31,10 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use octopus_axum::OctopusLayer;
 use octopus_benches::peers::DiscardExporter031;
-use octopus_benches::{BODY_SIZES, CONTENDED, SETUPS, octopus, octopus_body_sizes, two_threads};
+use octopus_benches::{
+    BODY_SIZES, CONTENDED, SETUPS, every_span_kept, flush_spans, octopus, octopus_body_sizes,
+    two_threads, two_threads_every_span_kept,
+};
 use tower::ServiceExt;
 
 async fn user(Path(id): Path<u64>) -> String {
@@ -68,16 +71,20 @@ fn request(runtime: &tokio::runtime::Runtime, app: &Router) {
 
 /// [`request`] on two threads at once, each with its own runtime, as each server worker has.
 fn on_two_threads(iters: u64, app: &Router) -> std::time::Duration {
-    two_threads(iters, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a runtime");
-        let app = app.clone();
-        move || request(&runtime, &app)
-    })
+    two_threads(iters, || on_own_runtime(app))
 }
 
-fn install_tracing_peer() {
+/// [`request`] to `app` on a runtime of its own: one thread's runner of [`on_two_threads`].
+fn on_own_runtime(app: &Router) -> impl FnMut() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let app = app.clone();
+    move || request(&runtime, &app)
+}
+
+/// Installs the tracing peer's globals; its provider, to flush.
+fn install_tracing_peer() -> opentelemetry_sdk_031::trace::SdkTracerProvider {
     use opentelemetry_031::trace::TracerProvider as _;
     use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -85,13 +92,14 @@ fn install_tracing_peer() {
         .with_batch_exporter(DiscardExporter031)
         .build();
     let tracer = provider.tracer("bench");
-    opentelemetry_031::global::set_tracer_provider(provider);
+    opentelemetry_031::global::set_tracer_provider(provider.clone());
     opentelemetry_031::global::set_text_map_propagator(
         opentelemetry_sdk_031::propagation::TraceContextPropagator::new(),
     );
     let subscriber =
         tracing_subscriber::registry().with(tracing_opentelemetry_032::layer().with_tracer(tracer));
     tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+    provider
 }
 
 fn axum(c: &mut Criterion) {
@@ -121,16 +129,23 @@ fn axum(c: &mut Criterion) {
     });
     // As the README sets it up: `leak()`, so axum's clone of the service for every request
     // copies a pointer (`octopus_metrics_owned` below measures an owned `Octopus`).
+    // Every span kept (see `every_span_kept`), checked after each set-up.
     for (id, metrics, tracing) in SETUPS {
         let octopus = octopus(metrics, tracing);
         let app = served(router().layer(OctopusLayer::new(octopus.clone().leak())));
-        group.bench_function(id, |b| b.iter(|| run(&app)));
+        let flush = || flush_spans(&octopus);
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| every_span_kept(iters, || run(&app), flush))
+        });
         if CONTENDED.contains(&id) {
             group.bench_function(format!("{id}_2threads"), |b| {
-                b.iter_custom(|iters| on_two_threads(iters, &app))
+                b.iter_custom(|iters| {
+                    two_threads_every_span_kept(iters, || on_own_runtime(&app), flush)
+                })
             });
         }
-        octopus.shutdown().expect("flushes");
+        let counts = octopus.shutdown().expect("flushes");
+        assert_eq!(counts.unaccounted(), 0, "{id}: spans dropped: {counts:?}");
     }
     let octopus = octopus_body_sizes();
     let app = served(router().layer(OctopusLayer::new(octopus.clone().leak())));
@@ -195,13 +210,22 @@ fn axum(c: &mut Criterion) {
     // axum-tracing-opentelemetry as its README sets it up: a `tracing` subscriber with the
     // `tracing-opentelemetry` layer over an SDK tracer provider (always on, batch processor,
     // discarding exporter) and the W3C propagator, then its two layers.
-    install_tracing_peer();
+    // Flushed between chunks as Octopus is: its batch processor drops at a full queue too.
+    let provider = install_tracing_peer();
     let peer = served(
         router()
             .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
             .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default()),
     );
-    group.bench_function("peer_axum_tracing_opentelemetry", |b| b.iter(|| run(&peer)));
+    group.bench_function("peer_axum_tracing_opentelemetry", |b| {
+        b.iter_custom(|iters| {
+            every_span_kept(
+                iters,
+                || run(&peer),
+                || provider.force_flush().expect("flushed"),
+            )
+        })
+    });
     group.finish();
 }
 

@@ -15,7 +15,7 @@
 //! | `peer_with_label_values` | the same work, looking the series up with `with_label_values` per request, as peer crates do |
 //! | `render_1000_series` | rendering `/metrics` holding 1 000 request series |
 //! | `render_1000_series_openmetrics` | the same, asked for OpenMetrics (with an exemplar per series) |
-//! | `tracing` | Octopus, tracing only: always-on sampler, span pipeline, an exporter that discards |
+//! | `tracing` | Octopus, tracing only: always-on sampler, span pipeline, an exporter that discards; every span kept (timed in chunks the queue holds, flushed untimed between them) |
 //! | `tracing_unsampled` | the same with the `always_off` sampler |
 //! | `full` | metrics and tracing (always on), with an inbound `traceparent` |
 //! | `jaeger_100_requests_flushed` | 100 `tracing` requests, then a flush: their spans exported to a Jaeger agent (a UDP socket on loopback) by the export thread, waited for |
@@ -24,7 +24,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use octopus_benches::two_threads;
+use octopus_benches::{every_span_kept, flush_spans, two_threads};
 use octopus_core::config::LabelConfig;
 use octopus_core::config::TracesExporter;
 use octopus_core::export::jaeger_agent::JaegerAgentExporter;
@@ -304,15 +304,24 @@ fn core(c: &mut Criterion) {
         ("tracing_unsampled", false, SamplerKind::AlwaysOff),
         ("full", true, SamplerKind::AlwaysOn),
     ] {
+        // Every span kept: timed back to back, most would be dropped at a full queue (see
+        // `every_span_kept`). Checked below: none was.
         let octopus = traced_octopus(metrics, sampler);
         group.bench_function(id, |b| {
-            b.iter(|| {
-                octopus
-                    .observe(black_box(&traced_request()))
-                    .finish(black_box(&ok));
+            b.iter_custom(|iters| {
+                every_span_kept(
+                    iters,
+                    || {
+                        octopus
+                            .observe(black_box(&traced_request()))
+                            .finish(black_box(&ok));
+                    },
+                    || flush_spans(&octopus),
+                )
             })
         });
-        octopus.shutdown().expect("flushes");
+        let counts = octopus.shutdown().expect("flushes");
+        assert_eq!(counts.unaccounted(), 0, "{id}: spans dropped: {counts:?}");
     }
 
     // Each propagator alone: extracting its headers, and injecting a context into a header list.

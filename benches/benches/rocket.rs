@@ -21,7 +21,10 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use octopus_benches::{BODY_SIZES, CONTENDED, SETUPS, octopus, octopus_body_sizes, two_threads};
+use octopus_benches::{
+    BODY_SIZES, CONTENDED, SETUPS, every_span_kept, flush_spans, octopus, octopus_body_sizes,
+    two_threads, two_threads_every_span_kept,
+};
 use octopus_rocket::OctopusFairing;
 use rocket::local::asynchronous::Client;
 use rocket::{Build, Rocket, get, routes};
@@ -123,30 +126,49 @@ fn request(runtime: &tokio::runtime::Runtime, client: &Client) {
 fn rocket(c: &mut Criterion) {
     let runtime = runtime_of_one_worker();
     let mut group = c.benchmark_group("rocket");
-    let mut bench = |id: &str, app: Rocket<Build>| {
+    // With `octopus`: every span kept, flushed untimed between chunks (see
+    // `every_span_kept`), and checked after its runs.
+    let mut bench = |id: &str, app: Rocket<Build>, octopus: Option<&octopus_core::Octopus>| {
         let client = client(&runtime, app);
-        group.bench_function(id, |b| b.iter(|| request(&runtime, &client)));
+        match octopus {
+            None => group.bench_function(id, |b| b.iter(|| request(&runtime, &client))),
+            Some(octopus) => group.bench_function(id, |b| {
+                b.iter_custom(|iters| {
+                    every_span_kept(
+                        iters,
+                        || request(&runtime, &client),
+                        || flush_spans(octopus),
+                    )
+                })
+            }),
+        };
         runtime.block_on(client.terminate());
     };
 
-    bench("bare", app());
-    bench("floor_empty_fairing", app().attach(EmptyFairing));
-    bench("floor_local_cache", app().attach(LocalCacheFairing));
-    bench("octopus_noop", app().attach(OctopusFairing::new(())));
+    bench("bare", app(), None);
+    bench("floor_empty_fairing", app().attach(EmptyFairing), None);
+    bench("floor_local_cache", app().attach(LocalCacheFairing), None);
+    bench("octopus_noop", app().attach(OctopusFairing::new(())), None);
     let mut contended = Vec::new();
     for (id, metrics, tracing) in SETUPS {
         let octopus = octopus(metrics, tracing);
-        bench(id, app().attach(OctopusFairing::new(octopus.clone())));
+        bench(
+            id,
+            app().attach(OctopusFairing::new(octopus.clone())),
+            Some(&octopus),
+        );
         if CONTENDED.contains(&id) {
             contended.push((id, octopus));
         } else {
-            octopus.shutdown().expect("flushes");
+            let counts = octopus.shutdown().expect("flushes");
+            assert_eq!(counts.unaccounted(), 0, "{id}: spans dropped: {counts:?}");
         }
     }
     let octopus = octopus_body_sizes();
     bench(
         BODY_SIZES,
         app().attach(OctopusFairing::new(octopus.clone())),
+        None,
     );
     octopus.shutdown().expect("flushes");
 
@@ -157,6 +179,7 @@ fn rocket(c: &mut Criterion) {
         app()
             .attach(prometheus.clone())
             .mount("/metrics", prometheus),
+        None,
     );
     // Two threads at once, each with its own runtime and its own rocket.
     for (id, fairing) in [("bare_2threads", false), ("octopus_noop_2threads", true)] {
@@ -178,15 +201,20 @@ fn rocket(c: &mut Criterion) {
     for (id, octopus) in contended {
         group.bench_function(format!("{id}_2threads"), |b| {
             b.iter_custom(|iters| {
-                two_threads(iters, || {
-                    let runtime = runtime_of_one_worker();
-                    let client =
-                        client(&runtime, app().attach(OctopusFairing::new(octopus.clone())));
-                    move || request(&runtime, &client)
-                })
+                two_threads_every_span_kept(
+                    iters,
+                    || {
+                        let runtime = runtime_of_one_worker();
+                        let client =
+                            client(&runtime, app().attach(OctopusFairing::new(octopus.clone())));
+                        move || request(&runtime, &client)
+                    },
+                    || flush_spans(&octopus),
+                )
             })
         });
-        octopus.shutdown().expect("flushes");
+        let counts = octopus.shutdown().expect("flushes");
+        assert_eq!(counts.unaccounted(), 0, "{id}: spans dropped: {counts:?}");
     }
     group.finish();
 }

@@ -21,7 +21,10 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt as _;
-use octopus_benches::{BODY_SIZES, CONTENDED, SETUPS, octopus, octopus_body_sizes, two_threads};
+use octopus_benches::{
+    BODY_SIZES, CONTENDED, SETUPS, every_span_kept, flush_spans, octopus, octopus_body_sizes,
+    two_threads, two_threads_every_span_kept,
+};
 use tower_service::Service;
 use warp::Filter;
 use warp::reply::Response;
@@ -58,13 +61,19 @@ where
         + Send
         + Sync,
 {
-    two_threads(iters, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a runtime");
-        let service = service.clone();
-        move || run(&runtime, &service)
-    })
+    two_threads(iters, || on_own_runtime(service))
+}
+
+/// [`run`] on a runtime of its own: one thread's runner of [`on_two_threads`].
+fn on_own_runtime<S>(service: &S) -> impl FnMut()
+where
+    S: Service<http::Request<String>, Response = Response, Error = Infallible> + Clone,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let service = service.clone();
+    move || run(&runtime, &service)
 }
 
 fn warp(c: &mut Criterion) {
@@ -88,13 +97,20 @@ fn warp(c: &mut Criterion) {
     for (id, metrics, tracing) in SETUPS {
         let octopus = octopus(metrics, tracing);
         let service = octopus_warp::observe(octopus.clone().leak(), warp::service(named_filter()));
-        group.bench_function(id, |b| b.iter(|| run(&runtime, &service)));
+        // Every span kept (see `every_span_kept`), checked below.
+        let flush = || flush_spans(&octopus);
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| every_span_kept(iters, || run(&runtime, &service), flush))
+        });
         if CONTENDED.contains(&id) {
             group.bench_function(format!("{id}_2threads"), |b| {
-                b.iter_custom(|iters| on_two_threads(iters, &service))
+                b.iter_custom(|iters| {
+                    two_threads_every_span_kept(iters, || on_own_runtime(&service), flush)
+                })
             });
         }
-        octopus.shutdown().expect("flushes");
+        let counts = octopus.shutdown().expect("flushes");
+        assert_eq!(counts.unaccounted(), 0, "{id}: spans dropped: {counts:?}");
     }
     let octopus = octopus_body_sizes();
     let service = octopus_warp::observe(octopus.clone().leak(), warp::service(named_filter()));

@@ -82,6 +82,49 @@ pub fn octopus(metrics: bool, tracing: Option<SamplerKind>) -> Octopus {
     .expect("octopus builds")
 }
 
+/// Requests timed between two untimed flushes of the span pipeline: half the default span
+/// queue (`bsp_max_queue_size` 2 048), so that no span of a chunk finds the queue full.
+pub const KEPT_CHUNK: u64 = 1_024;
+
+/// Times `iters` calls of `request` for criterion's `iter_custom`, in chunks of at most
+/// [`KEPT_CHUNK`] with `flush` called untimed after each: every span the requests end is kept
+/// and exported, as in a service whose export thread keeps up with it.
+///
+/// Why: timed back to back, a traced benchmark ends spans faster than any export thread takes
+/// them (millions a second), the queue fills, and from then on most spans are dropped at the
+/// door — a cheaper path than keeping them. `core/tracing` dropped 2 940 843 of 5 707 901
+/// spans that way (2026-12-01, twelfth session), and how many depended on how fast the export
+/// thread ran, so a faster export made the request path look slower. The peers' batch
+/// processors drop the same way, and are flushed the same way here.
+///
+/// ```
+/// let (mut requests, mut flushes) = (0, 0);
+/// octopus_benches::every_span_kept(2_500, || requests += 1, || flushes += 1);
+/// assert_eq!((requests, flushes), (2_500, 3));
+/// ```
+pub fn every_span_kept(iters: u64, mut request: impl FnMut(), mut flush: impl FnMut()) -> Duration {
+    let mut timed = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let chunk = left.min(KEPT_CHUNK);
+        let started = Instant::now();
+        for _ in 0..chunk {
+            request();
+        }
+        timed += started.elapsed();
+        flush();
+        left -= chunk;
+    }
+    timed
+}
+
+/// Flushes `octopus`'s span pipeline, if it traces: the `flush` of [`every_span_kept`].
+pub fn flush_spans(octopus: &Octopus) {
+    if let Some(provider) = octopus.tracer_provider() {
+        provider.force_flush().expect("the export thread answers");
+    }
+}
+
 /// Times `iters` requests on each of two threads running at once, for criterion's
 /// `iter_custom`: the slower thread's time, so criterion reports the time per request per thread.
 /// Against the same request on one thread, the difference is what the two threads cost each
@@ -115,6 +158,70 @@ pub fn two_threads<R: FnMut()>(iters: u64, setup: impl Fn() -> R + Sync) -> Dura
                         request();
                     }
                     started.elapsed()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| thread.join().expect("a benchmark thread does not panic"))
+            .max()
+            .expect("two threads")
+    })
+}
+
+/// [`two_threads`] in chunks, as [`every_span_kept`] times one thread: both threads run a chunk
+/// of at most [`KEPT_CHUNK`] / 2 requests, then wait for each other while one of them calls
+/// `flush`, untimed, before the next chunk starts on both.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// let (requests, flushes) = (AtomicU64::new(0), AtomicU64::new(0));
+/// octopus_benches::two_threads_every_span_kept(
+///     1_500,
+///     || || {
+///         requests.fetch_add(1, Ordering::Relaxed);
+///     },
+///     || {
+///         flushes.fetch_add(1, Ordering::Relaxed);
+///     },
+/// );
+/// assert_eq!(requests.load(Ordering::Relaxed), 2 * 1_501);
+/// assert_eq!(flushes.load(Ordering::Relaxed), 3);
+/// ```
+pub fn two_threads_every_span_kept<R: FnMut()>(
+    iters: u64,
+    setup: impl Fn() -> R + Sync,
+    flush: impl Fn() + Sync,
+) -> Duration {
+    let chunk = KEPT_CHUNK / 2;
+    let (start, chunk_done, flushed) = (Barrier::new(2), Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..2)
+            .map(|thread| {
+                let (start, chunk_done, flushed, flush) = (&start, &chunk_done, &flushed, &flush);
+                let setup = &setup;
+                scope.spawn(move || {
+                    let mut request = setup();
+                    request();
+                    start.wait();
+                    let mut timed = Duration::ZERO;
+                    let mut left = iters;
+                    while left > 0 {
+                        let this_chunk = left.min(chunk);
+                        let started = Instant::now();
+                        for _ in 0..this_chunk {
+                            request();
+                        }
+                        timed += started.elapsed();
+                        left -= this_chunk;
+                        chunk_done.wait();
+                        if thread == 0 {
+                            flush();
+                        }
+                        flushed.wait();
+                    }
+                    timed
                 })
             })
             .collect();

@@ -374,9 +374,9 @@ fn request_attributes<H: HeaderSource + ?Sized>(
     };
     // Another scheme or protocol version than the usual ones is the framework's, not the
     // client's; capped all the same, as the method is.
-    let (scheme, scheme_text) = CommonText::of(request.scheme(), SCHEMES);
+    let (scheme, scheme_text) = CommonText::of(request.scheme(), span::scheme_index);
     let (protocol_version, protocol_text) =
-        CommonText::of(request.protocol_version(), PROTOCOL_VERSIONS);
+        CommonText::of(request.protocol_version(), span::protocol_version_index);
     RequestAttributes {
         method,
         route,
@@ -444,7 +444,7 @@ fn set_request_attributes<H: HeaderSource + ?Sized>(
     if let Some(scheme) = request.scheme() {
         span.set_attribute(KeyValue::new(
             "url.scheme",
-            common_or_capped(scheme, SCHEMES),
+            common_or_capped(scheme, SCHEMES, span::scheme_index),
         ));
     }
     if let Some(host) = request.host() {
@@ -465,7 +465,7 @@ fn set_request_attributes<H: HeaderSource + ?Sized>(
     if let Some(version) = request.protocol_version() {
         span.set_attribute(KeyValue::new(
             "network.protocol.version",
-            common_or_capped(version, PROTOCOL_VERSIONS),
+            common_or_capped(version, PROTOCOL_VERSIONS, span::protocol_version_index),
         ));
     }
     if let Some(agent) = request.user_agent() {
@@ -513,9 +513,13 @@ fn capped(value: &str, max: usize) -> String {
 /// `value` (a scheme or protocol version) as an attribute value: one of `common` without an
 /// allocation, any other capped as the method is (the same values as the native span keeps,
 /// see [`CommonText`]).
-fn common_or_capped(value: &str, common: &[&'static str]) -> StringValue {
-    match common.iter().find(|known| **known == value) {
-        Some(known) => (*known).into(),
+fn common_or_capped(
+    value: &str,
+    common: &[&'static str],
+    index: impl Fn(&str) -> Option<u8>,
+) -> StringValue {
+    match index(value) {
+        Some(index) => common[usize::from(index)].into(),
         None => capped(value, MAX_METHOD_LEN).into(),
     }
 }

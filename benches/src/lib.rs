@@ -102,18 +102,29 @@ pub const KEPT_CHUNK: u64 = 1_024;
 /// octopus_benches::every_span_kept(2_500, || requests += 1, || flushes += 1);
 /// assert_eq!((requests, flushes), (2_500, 3));
 /// ```
-pub fn every_span_kept(iters: u64, mut request: impl FnMut(), mut flush: impl FnMut()) -> Duration {
+pub fn every_span_kept(iters: u64, request: impl FnMut(), flush: impl FnMut()) -> Duration {
+    timed_in_chunks(iters, KEPT_CHUNK, request, flush)
+}
+
+/// The time `iters` calls of `request` take, in chunks of at most `chunk`, with `between`
+/// called untimed after each chunk.
+fn timed_in_chunks(
+    iters: u64,
+    chunk: u64,
+    mut request: impl FnMut(),
+    mut between: impl FnMut(),
+) -> Duration {
     let mut timed = Duration::ZERO;
     let mut left = iters;
     while left > 0 {
-        let chunk = left.min(KEPT_CHUNK);
+        let this_chunk = left.min(chunk);
         let started = Instant::now();
-        for _ in 0..chunk {
+        for _ in 0..this_chunk {
             request();
         }
         timed += started.elapsed();
-        flush();
-        left -= chunk;
+        between();
+        left -= this_chunk;
     }
     timed
 }
@@ -205,23 +216,13 @@ pub fn two_threads_every_span_kept<R: FnMut()>(
                     let mut request = setup();
                     request();
                     start.wait();
-                    let mut timed = Duration::ZERO;
-                    let mut left = iters;
-                    while left > 0 {
-                        let this_chunk = left.min(chunk);
-                        let started = Instant::now();
-                        for _ in 0..this_chunk {
-                            request();
-                        }
-                        timed += started.elapsed();
-                        left -= this_chunk;
+                    timed_in_chunks(iters, chunk, request, || {
                         chunk_done.wait();
                         if thread == 0 {
                             flush();
                         }
                         flushed.wait();
-                    }
-                    timed
+                    })
                 })
             })
             .collect();

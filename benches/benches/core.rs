@@ -18,6 +18,7 @@
 //! | `tracing` | Octopus, tracing only: always-on sampler, span pipeline, an exporter that discards; every span kept (timed in chunks the queue holds, flushed untimed between them) |
 //! | `tracing_unsampled` | the same with the `always_off` sampler |
 //! | `full` | metrics and tracing (always on), with an inbound `traceparent` |
+//! | `jaeger_thrift_encode_100_server_spans` | the same for the server spans of 100 `tracing` requests, encoded from their records as the export thread does |
 //! | `jaeger_100_requests_flushed` | 100 `tracing` requests, then a flush: their spans exported to a Jaeger agent (a UDP socket on loopback) by the export thread, waited for |
 
 use std::hint::black_box;
@@ -423,6 +424,36 @@ fn core(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+
+    // The same for the spans of 100 traced requests as the export thread gets them: server
+    // spans, encoded from their records (the way they take; `SpanData` is only made for SDK
+    // exporters), then dropped. They wait in the buffer until taken (the collection delay is
+    // an hour), recorded in the untimed set-up.
+    let recorder = Octopus::builder()
+        .config(OctopusConfig {
+            service_name: "bench".into(),
+            bsp_schedule_delay_ms: Some(3_600_000),
+            ..OctopusConfig::default()
+        })
+        .metrics([])
+        .span_exporter(DiscardExporter)
+        .build()
+        .expect("octopus builds");
+    group.bench_function("jaeger_thrift_encode_100_server_spans", |b| {
+        b.iter_batched(
+            || {
+                for _ in 0..100 {
+                    recorder.observe(&traced_request()).finish(&ok);
+                }
+                let spans = recorder.take_buffered_spans();
+                assert_eq!(spans.len(), 100);
+                spans
+            },
+            |spans| black_box(exporter.encode_buffered(spans)),
+            BatchSize::SmallInput,
+        )
+    });
+    recorder.shutdown().expect("shuts down");
 
     // The whole way of 100 spans to a Jaeger agent: recorded on this thread, encoded and sent
     // by the export thread (the flush waits for it). What the export thread does per span is

@@ -316,6 +316,21 @@ impl Octopus {
             .map_or_else(SpanCounts::default, |spans| spans.snapshot())
     }
 
+    /// Takes the spans waiting in the span pipeline's buffers out of it, without exporting
+    /// them (they count as ended, neither exported nor failed): the spans an exporter's
+    /// benchmark encodes as the export thread would. Empty without tracing. Not part of the
+    /// API.
+    #[doc(hidden)]
+    pub fn take_buffered_spans(&self) -> crate::trace::BufferedSpans {
+        match &self.inner.spans {
+            Some(spans) => spans.take_buffered(),
+            None => crate::trace::BufferedSpans {
+                spans: Vec::new(),
+                scope: opentelemetry::InstrumentationScope::default(),
+            },
+        }
+    }
+
     /// Flushes queued spans and stops the exporter, waiting at most the configured
     /// `shutdown_timeout_ms`. Spans that never reached the backend are reported on stderr.
     /// Later calls (and those of clones) do nothing and return the same counts.

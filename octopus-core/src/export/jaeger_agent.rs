@@ -43,7 +43,7 @@ use super::jaeger_thrift::{
     BatchHead, ClientStats, EmitBatchWriter, Log, Process, Span, SpanHead, SpanRef, SpanRefType,
     Tag, TagRef, TagValue, encode_emit_batch,
 };
-use crate::trace::{AttributeRef, Finished, ServerFinished};
+use crate::trace::{AttributeRef, BufferedSpans, Finished, ServerFinished};
 
 /// The agent's host when none is configured: an agent beside the service (a sidecar).
 pub const DEFAULT_HOST: &str = "localhost";
@@ -166,12 +166,24 @@ impl JaegerAgentExporter {
         scope: &'a InstrumentationScope,
     ) -> OTelSdkResult {
         let sources: Vec<SpanSource<'_>> = batch
-            .map(|finished| match finished {
-                Finished::Server(span) => SpanSource::Server(span, scope),
-                Finished::Sdk(data) => SpanSource::Data(data),
-            })
+            .map(|finished| SpanSource::of(finished, scope))
             .collect();
         self.send_all(self.pack(&sources))
+    }
+
+    /// Encodes spans taken out of a span pipeline
+    /// ([`Octopus::take_buffered_spans`](crate::Octopus::take_buffered_spans)) into datagrams
+    /// as the export thread does (server spans from their records), and drops them: the export
+    /// path's benchmark, where [`encode`](Self::encode) takes the `SpanData` of SDK spans. Not
+    /// part of the API.
+    #[doc(hidden)]
+    pub fn encode_buffered(&self, spans: BufferedSpans) -> Vec<(Vec<u8>, usize)> {
+        let sources: Vec<SpanSource<'_>> = spans
+            .spans
+            .iter()
+            .map(|finished| SpanSource::of(finished, &spans.scope))
+            .collect();
+        self.pack(&sources)
     }
 
     /// Sends each datagram, counting what went and what failed; the first error.
@@ -597,6 +609,14 @@ pub(crate) enum SpanSource<'a> {
 }
 
 impl<'a> SpanSource<'a> {
+    /// A span of the pipeline; `scope` is the server spans' instrumentation scope.
+    fn of(finished: &'a Finished, scope: &'a InstrumentationScope) -> Self {
+        match finished {
+            Finished::Server(span) => SpanSource::Server(span, scope),
+            Finished::Sdk(data) => SpanSource::Data(data),
+        }
+    }
+
     fn span_context(self) -> &'a SpanContext {
         match self {
             SpanSource::Data(data) => &data.span_context,
@@ -1105,5 +1125,72 @@ mod tests {
         assert_eq!(sent.spans, expected);
         let stats = exporter.stats();
         assert_eq!((stats.packets_sent, stats.spans_sent), (1, 7));
+    }
+
+    /// Spans taken out of a pipeline (the export path's benchmark) encode as the export thread
+    /// sends the same requests' spans: names, tags and flags alike; they count as ended, not
+    /// exported.
+    #[test]
+    fn buffered_spans_encode_as_the_export_thread_sends_them() {
+        use crate::export::jaeger_thrift::Batch;
+        use crate::{
+            Octopus, OctopusConfig, RequestObserver as _, RequestView, ResponseView, SamplerKind,
+            TracesExporter,
+        };
+
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        receiver
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let octopus = Octopus::builder()
+            .config(OctopusConfig {
+                service_name: "buffered".into(),
+                traces_exporter: TracesExporter::Jaeger,
+                jaeger_host: "127.0.0.1".into(),
+                jaeger_port: receiver.local_addr().unwrap().port(),
+                sampler: SamplerKind::AlwaysOn,
+                // Collected only when asked: the spans wait in the buffer until taken.
+                bsp_schedule_delay_ms: Some(3_600_000),
+                ..OctopusConfig::default()
+            })
+            .metrics([])
+            .build()
+            .unwrap();
+        let headers: &[(&str, &str)] = &[("user-agent", "test")];
+        let requests = || {
+            for (path, status) in [("/a", 200), ("/b", 404), ("/c", 503)] {
+                octopus
+                    .observe(&RequestView::new("GET", path, headers).with_host(Some("h:1")))
+                    .finish(&ResponseView::new(status));
+            }
+        };
+        let shape = |span: &Span| (span.operation_name.clone(), span.tags.clone(), span.flags);
+
+        requests();
+        let buffered = octopus.take_buffered_spans();
+        assert_eq!(buffered.len(), 3);
+        let counts = octopus.span_counts();
+        assert_eq!((counts.ended, counts.exported), (3, 0));
+        let packets = JaegerAgentExporter::new("127.0.0.1", 9).encode_buffered(buffered);
+        let taken: Vec<_> = packets
+            .iter()
+            .flat_map(|(bytes, _)| Batch::decode_emit_batch(bytes).unwrap().spans)
+            .map(|span| shape(&span))
+            .collect();
+
+        requests();
+        octopus.tracer_provider().unwrap().force_flush().unwrap();
+        let mut datagram = vec![0; MAX_PACKET_SIZE];
+        let len = receiver.recv(&mut datagram).unwrap();
+        let sent: Vec<_> = Batch::decode_emit_batch(&datagram[..len])
+            .unwrap()
+            .spans
+            .iter()
+            .map(shape)
+            .collect();
+        assert_eq!(taken.len(), 3);
+        assert_eq!(taken, sent);
+        let counts = octopus.shutdown().unwrap();
+        assert_eq!((counts.ended, counts.exported), (6, 3));
     }
 }

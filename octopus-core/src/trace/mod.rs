@@ -39,6 +39,8 @@ pub use observer::{
     CANCELLED_ATTRIBUTE, MAX_HOST_LEN, MAX_METHOD_LEN, MAX_PATH_LEN, MAX_USER_AGENT_LEN,
     TracingObservation, TracingObserver, inject_trace_response,
 };
+#[doc(hidden)]
+pub use pipeline::BufferedSpans;
 pub use pipeline::SpanCounts;
 pub(crate) use pipeline::{
     CustomExporter, Finished, SpanMetrics, SpanPipeline, custom_exporter, tracer_provider,

@@ -462,6 +462,46 @@ impl SpanPipeline {
     }
 }
 
+/// Spans taken out of a span pipeline as its export thread collects them, without being
+/// exported ([`Octopus::take_buffered_spans`](crate::Octopus::take_buffered_spans)): what an
+/// exporter's benchmark encodes
+/// ([`JaegerAgentExporter::encode_buffered`](crate::export::jaeger_agent::JaegerAgentExporter::encode_buffered)).
+/// Not part of the API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct BufferedSpans {
+    pub(crate) spans: Vec<Finished>,
+    /// The instrumentation scope of the server spans among them.
+    pub(crate) scope: InstrumentationScope,
+}
+
+impl BufferedSpans {
+    /// How many spans.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+}
+
+impl SpanPipeline {
+    /// Every buffered span, taken as a collection takes them (counted as ended) and given up
+    /// by the queue, but not exported.
+    pub(crate) fn take_buffered(&self) -> BufferedSpans {
+        let mut collected = Vec::new();
+        self.collect(false, &mut collected);
+        let spans: Vec<Finished> = collected.into_iter().flatten().collect();
+        self.shared.give_back(spans.len());
+        BufferedSpans {
+            spans,
+            scope: self.scope.clone(),
+        }
+    }
+}
+
 /// The most spans a quiet buffer keeps room for between collections (400 bytes each).
 const MAX_SPARE: usize = 256;
 

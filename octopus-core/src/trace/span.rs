@@ -113,9 +113,8 @@ impl RequestText {
     const PROTOCOL_VERSION: usize = 5;
     const PIECES: usize = 6;
 
-    /// The pieces, copied (each already capped by the caller: `MAX_PATH_LEN` +
-    /// `MAX_HOST_LEN` + `MAX_USER_AGENT_LEN` + 3 × `MAX_METHOD_LEN` is 3 455 bytes, so every
-    /// end fits a `u16`).
+    /// [`with_pieces`](Self::with_pieces) without a scheme or protocol version of the
+    /// request's own.
     #[cfg(test)]
     pub(crate) fn new(
         path: &str,
@@ -126,8 +125,10 @@ impl RequestText {
         RequestText::with_pieces([Some(path), address, user_agent, method_original, None, None])
     }
 
-    /// [`new`](Self::new) with a scheme and a protocol version of the request's own (those
-    /// [`CommonText`] does not know).
+    /// The pieces — path, address, user agent, method, then a scheme and a protocol version of
+    /// the request's own (those [`CommonText`] does not know) — copied, each already capped by
+    /// the caller: `MAX_PATH_LEN` + `MAX_HOST_LEN` + `MAX_USER_AGENT_LEN` + 3 ×
+    /// `MAX_METHOD_LEN` is 3 519 bytes, so every end fits a `u16`.
     pub(crate) fn with_pieces(pieces: [Option<&str>; RequestText::PIECES]) -> Self {
         let mut ends = [0u16; RequestText::PIECES];
         let mut present = 0u8;

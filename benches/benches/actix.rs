@@ -13,7 +13,7 @@
 //! | `octopus_metrics` | `OctopusMiddleware`, metrics only (all three) |
 //! | `bare_new_paths`, `octopus_metrics_new_paths` | `bare` and `octopus_metrics` with a path never seen before each time (`/users/1`, `/users/2`, …): the route is matched, not remembered |
 //! | `octopus_body_sizes` | `OctopusMiddleware`, metrics only: all three and both body size histograms |
-//! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
+//! | `octopus_tracing` | tracing only: always-on sampler, span pipeline, discarding exporter; every span kept (see `octopus_benches::every_span_kept`), as in the traced set-ups below and the tracing peers |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
 //! | `peer_actix_web_opentelemetry_tracing` | `actix-web-opentelemetry`'s `RequestTracing` (global provider, batch processor, discarding exporter) |

@@ -14,7 +14,7 @@
 //! | `octopus_metrics` | `OctopusLayer`, metrics only (all three); here and below the `Octopus` is `leak()`ed, as the README sets it up |
 //! | `octopus_metrics_owned` (+ `_2threads`) | `octopus_metrics` with an owned `Octopus`, whose reference count every request's clone of the service writes |
 //! | `octopus_body_sizes` | `OctopusLayer`, metrics only: all three and both body size histograms |
-//! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
+//! | `octopus_tracing` | tracing only: always-on sampler, span pipeline, discarding exporter; every span kept (see `octopus_benches::every_span_kept`), as in the traced set-ups below and the tracing peers |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
 //! | `octopus_metrics_labels` | `octopus_metrics` with a label of the user's own, `tenant` from the `x-tenant` header the request carries |

@@ -8,18 +8,17 @@
 //! | id | stack |
 //! |---|---|
 //! | `bare` | reqwest-middleware with the canned answer only |
-//! | `octopus_traced` | `TracingMiddleware` (sampled, batch processor, discarding exporter) in front |
+//! | `octopus_traced` | `TracingMiddleware` (sampled, span pipeline, discarding exporter) in front |
 //! | `octopus_unsampled` | the same with the `always_off` sampler |
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Extensions;
+use octopus_benches::{DiscardExporter, every_span_kept, flush_spans};
 use octopus_core::opentelemetry::context::FutureExt as _;
 use octopus_core::opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
 use octopus_core::{Octopus, SamplerKind};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 
 /// Answers every request with 204 without touching the network.
@@ -39,16 +38,6 @@ impl Middleware for Canned {
             .body(Vec::<u8>::new())
             .expect("a valid response");
         Ok(reqwest::Response::from(response))
-    }
-}
-
-#[derive(Debug)]
-struct DiscardExporter;
-
-impl SpanExporter for DiscardExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        black_box(batch);
-        Ok(())
     }
 }
 
@@ -85,15 +74,23 @@ fn client(c: &mut Criterion) {
             .expect("tracing on")
             .tracer("bench");
         let parent = octopus_core::opentelemetry::Context::new().with_span(tracer.start("handler"));
+        // Every span kept (see `every_span_kept`), checked below.
         group.bench_function(id, |b| {
-            b.iter(|| {
-                runtime.block_on(
-                    async { black_box(traced.get(url).send().await.unwrap()) }
-                        .with_context(parent.clone()),
+            b.iter_custom(|iters| {
+                every_span_kept(
+                    iters,
+                    || {
+                        runtime.block_on(
+                            async { black_box(traced.get(url).send().await.unwrap()) }
+                                .with_context(parent.clone()),
+                        );
+                    },
+                    || flush_spans(&octopus),
                 )
             })
         });
-        octopus.shutdown().expect("flushes");
+        let counts = octopus.shutdown().expect("flushes");
+        assert_eq!(counts.unaccounted(), 0, "{id}: spans dropped: {counts:?}");
     }
     group.finish();
 }

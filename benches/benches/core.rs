@@ -25,7 +25,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use octopus_benches::{every_span_kept, flush_spans, two_threads};
+use octopus_benches::{DiscardExporter, every_span_kept, flush_spans, two_threads};
 use octopus_core::config::LabelConfig;
 use octopus_core::config::TracesExporter;
 use octopus_core::export::jaeger_agent::JaegerAgentExporter;
@@ -33,8 +33,7 @@ use octopus_core::{
     HeaderCodec, MetricsObserver, NoHeaders, Octopus, OctopusConfig, PropagatorKind,
     RequestObserver, RequestView, ResponseView, SamplerKind,
 };
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Metrics only: the three collectors, tracing off.
@@ -99,17 +98,6 @@ fn sampled_context() -> opentelemetry::Context {
         true,
         TraceState::default(),
     ))
-}
-
-/// Receives batches and drops them: the cost measured is Octopus's, not a backend's.
-#[derive(Debug)]
-struct DiscardExporter;
-
-impl SpanExporter for DiscardExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        black_box(batch);
-        Ok(())
-    }
 }
 
 /// Tracing through the span pipeline into [`DiscardExporter`]; metrics on or off.

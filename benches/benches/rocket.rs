@@ -11,7 +11,7 @@
 //! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
 //! | `octopus_metrics` | `OctopusFairing`, metrics only (all three) |
 //! | `octopus_body_sizes` | `OctopusFairing`, metrics only: all three and both body size histograms |
-//! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
+//! | `octopus_tracing` | tracing only: always-on sampler, span pipeline, discarding exporter; every span kept (see `octopus_benches::every_span_kept`), as in the traced set-ups below and the tracing peers |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
 //! | `floor_empty_fairing` | a fairing on requests and responses that does nothing: what any fairing costs (the two boxed futures rocket makes for it) |

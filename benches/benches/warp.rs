@@ -12,7 +12,7 @@
 //! | `octopus_noop_2threads` | `octopus_noop` on two threads at once |
 //! | `octopus_metrics` | `octopus_warp::observe`, metrics only (all three), the route named; here and below the `Octopus` is `leak()`ed, as the README sets it up |
 //! | `octopus_body_sizes` | `octopus_warp::observe`, metrics only: all three and both body size histograms, the route named |
-//! | `octopus_tracing` | tracing only: always-on sampler, batch processor, discarding exporter |
+//! | `octopus_tracing` | tracing only: always-on sampler, span pipeline, discarding exporter; every span kept (see `octopus_benches::every_span_kept`), as in the traced set-ups below and the tracing peers |
 //! | `octopus_tracing_unsampled` | tracing with the `always_off` sampler |
 //! | `octopus_full` | metrics and tracing |
 

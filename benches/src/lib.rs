@@ -1,7 +1,10 @@
 //! Criterion benchmarks of Octopus: run `cargo bench -p octopus-benches`.
 //!
 //! The benchmark targets live in `benches/`; this library holds what they share: the Octopus
-//! set-ups every framework group measures, and an exporter that discards spans.
+//! set-ups every framework group measures, an exporter that discards spans, and the timing
+//! loops: on two threads at once ([`two_threads`]), and with every span kept
+//! ([`every_span_kept`], [`two_threads_every_span_kept`]) for traced set-ups, which timed back
+//! to back would mostly measure spans dropped at a full queue.
 //!
 //! ```
 //! let octopus = octopus_benches::octopus(true, None);
@@ -60,8 +63,8 @@ pub fn octopus_body_sizes() -> Octopus {
         .expect("octopus builds")
 }
 
-/// Octopus with all three metrics (or none) and tracing with `sampler` through the batch
-/// processor into [`DiscardExporter`] (or no tracing).
+/// Octopus with all three metrics (or none) and tracing with `sampler` through its span
+/// pipeline into [`DiscardExporter`] (or no tracing).
 pub fn octopus(metrics: bool, tracing: Option<SamplerKind>) -> Octopus {
     let builder = Octopus::builder().service_name("bench");
     let builder = if metrics {

@@ -161,8 +161,10 @@ fn script<O: RequestObserver>(observer: &O, provider: &SdkTracerProvider) {
         ("/proto/ws", "wss", "0.9"),
         ("/proto/long", "https", long_version.as_str()),
     ] {
+        // A host without a port: `server.port` is the scheme's default, when it has one.
         let view = RequestView::new("GET", path, none)
             .with_scheme(Some(scheme))
+            .with_host(Some("api.example.com"))
             .with_protocol_version(Some(version));
         observer.observe(&view).finish(&ResponseView::new(200));
     }
@@ -302,7 +304,8 @@ fn assert_same(sampler: SamplerKind, inbound: InboundTrace) {
     }
 }
 
-/// The values of the script's scheme and protocol version requests, as exported.
+/// The values of the script's scheme and protocol version requests, as exported, and the
+/// port their scheme implies.
 #[test]
 fn schemes_and_protocol_versions_are_exported_as_sent_and_capped() {
     let spans = native(SamplerKind::AlwaysOn, InboundTrace::Accept);
@@ -329,6 +332,9 @@ fn schemes_and_protocol_versions_are_exported_as_sent_and_capped() {
     assert_eq!(both("/proto/h2"), ("http".into(), "2".into()));
     assert_eq!(both("/proto/ws"), ("wss".into(), "0.9".into()));
     assert_eq!(both("/proto/long"), ("https".into(), "9".repeat(64)));
+    assert_eq!(value("/proto/h2", "server.port").as_deref(), Some("80"));
+    assert_eq!(value("/proto/long", "server.port").as_deref(), Some("443"));
+    assert_eq!(value("/proto/ws", "server.port"), None);
 }
 
 #[test]

@@ -771,6 +771,25 @@ mod tests {
             }
         }
         assert_eq!(sets, 7 * 3 * 5_456);
+        // And apart from the codec's own lists: every format's header, in any case, is found by
+        // a codec of every format; an ordinary name by none.
+        let all = HeaderCodec::new(
+            &PropagatorKind::parse_list("tracecontext,baggage,jaeger,b3").unwrap(),
+        );
+        for name in [
+            "traceparent",
+            "TRACESTATE",
+            "baggage",
+            "Uber-Trace-Id",
+            "uberctx-k",
+            "B3",
+            "x-b3-traceid",
+        ] {
+            assert_ne!(all.formats_present(&[(name, "v")][..]), 0, "{name}");
+        }
+        for name in ["user-agent", "accept", "uberctx", "x-b3-spanid-", "b"] {
+            assert_eq!(all.formats_present(&[(name, "v")][..]), 0, "{name}");
+        }
     }
 
     /// The server span's read: a lone W3C parent comes without a context, with its

@@ -363,11 +363,7 @@ fn request_attributes<H: HeaderSource + ?Sized>(
     let (address, port) = match request.host() {
         Some(host) => {
             let (address, port) = split_host(host);
-            let port = port.or(match request.scheme() {
-                Some("https") => Some(443),
-                Some("http") => Some(80),
-                _ => None,
-            });
+            let port = port.or_else(|| default_port(request.scheme()));
             (Some(cap(address, MAX_HOST_LEN)), port)
         }
         None => (None, None),
@@ -453,11 +449,7 @@ fn set_request_attributes<H: HeaderSource + ?Sized>(
             "server.address",
             capped(address, MAX_HOST_LEN),
         ));
-        let port = port.or(match request.scheme() {
-            Some("https") => Some(443),
-            Some("http") => Some(80),
-            _ => None,
-        });
+        let port = port.or_else(|| default_port(request.scheme()));
         if let Some(port) = port {
             span.set_attribute(KeyValue::new("server.port", i64::from(port)));
         }
@@ -508,6 +500,16 @@ fn cap(value: &str, max: usize) -> &str {
 /// [`cap`], owned.
 fn capped(value: &str, max: usize) -> String {
     cap(value, max).to_owned()
+}
+
+/// `server.port` when the `Host` header names none: the scheme's default port, as the
+/// semantic conventions say (the native and the SDK span alike).
+fn default_port(scheme: Option<&str>) -> Option<u16> {
+    match scheme {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        _ => None,
+    }
 }
 
 /// `value` (a scheme or protocol version) as an attribute value: one of `common` without an

@@ -991,15 +991,29 @@ mod tests {
         fn set_resource(&mut self, _: &Resource) {}
     }
 
+    /// A pipeline with batches of `batch` spans, and its export thread's state around a
+    /// [`Recorder`], driven by the test instead of a thread.
+    fn recorded_pipeline(batch: usize) -> (Arc<SpanPipeline>, Exporting<Recorder>) {
+        let config = OctopusConfig {
+            bsp_max_export_batch_size: Some(batch),
+            ..OctopusConfig::default()
+        };
+        let pipeline = Arc::new(SpanPipeline::new(&config, None));
+        let exporting = Exporting {
+            pipeline: pipeline.clone(),
+            exporter: Recorder::default(),
+            batch,
+            collected: Vec::new(),
+            recent: Vec::new(),
+        };
+        (pipeline, exporting)
+    }
+
     /// Batches are cut from the buffers where they lie: in order, each span once, none larger
     /// than the batch size, a buffer longer than the room left carried into the next batch.
     #[test]
     fn batches_take_every_buffered_span_once_in_order_and_within_the_batch_size() {
-        let config = OctopusConfig {
-            bsp_max_export_batch_size: Some(64),
-            ..OctopusConfig::default()
-        };
-        let pipeline = Arc::new(SpanPipeline::new(&config, None));
+        let (pipeline, mut exporting) = recorded_pipeline(64);
         let sizes = [150, 0, 30, 100, 64, 1];
         let mut expected = Vec::new();
         for (b, size) in sizes.into_iter().enumerate() {
@@ -1009,13 +1023,6 @@ mod tests {
                 buffer.push(sdk_span(format!("{b}.{i}")));
             }
         }
-        let mut exporting = Exporting {
-            pipeline: pipeline.clone(),
-            exporter: Recorder::default(),
-            batch: 64,
-            collected: Vec::new(),
-            recent: Vec::new(),
-        };
         exporting.collect_and_export(false).unwrap();
         let batches = &exporting.exporter.0;
         let lengths: Vec<usize> = batches.iter().map(Vec::len).collect();
@@ -1032,7 +1039,7 @@ mod tests {
         assert_eq!(exporting.exporter.0.len(), 6);
         assert_eq!(
             pipeline.shared.slots.load(Ordering::Relaxed),
-            config.bsp_queue_capacity()
+            OctopusConfig::default().bsp_queue_capacity()
         );
     }
 
@@ -1042,19 +1049,8 @@ mod tests {
     /// even after two quiet collections in a row.
     #[test]
     fn a_busy_thread_never_regrows_its_span_vector_after_a_quiet_collection() {
-        let config = OctopusConfig {
-            bsp_max_export_batch_size: Some(512),
-            ..OctopusConfig::default()
-        };
-        let pipeline = Arc::new(SpanPipeline::new(&config, None));
+        let (pipeline, mut exporting) = recorded_pipeline(512);
         let buffer = pipeline.register();
-        let mut exporting = Exporting {
-            pipeline: pipeline.clone(),
-            exporter: Recorder::default(),
-            batch: 512,
-            collected: Vec::new(),
-            recent: Vec::new(),
-        };
         let mut grown_after_warm_up = Vec::new();
         for (round, count) in [600, 600, 10, 600, 10, 10, 600, 100, 600]
             .into_iter()

@@ -444,18 +444,22 @@ impl SpanPipeline {
     /// collection regrow it from nothing (eight reallocations copying 432-byte spans, 336
     /// instructions per span on the request thread; callgrind, `core/tracing`). "Busy" looks
     /// at more than the last collection, which catches few of a busy thread's spans whenever
-    /// another thread's full buffer set it off: judged on that one alone, a busy thread's
-    /// vector was freed and the thread regrew it from nothing (a reallocation every 155
-    /// requests or so, 68 instructions a request, in one `core/tracing` profile on the EPYC
-    /// host; callgrind, thirteenth session). A vector is trimmed, here on the export
-    /// thread, rather than freed: a quiet thread keeps room for twice what it held lately,
-    /// and at least [`MAX_SPARE`] spans, so threads that exist by the hundred (a blocking
-    /// pool) keep 100 KiB idle each; a burst past four batches keeps four batches.
+    /// something else set it off (another thread's full buffer, the delay, a flush): judged
+    /// on that one alone, a busy thread's vector was freed and the thread regrew it from
+    /// nothing (a reallocation every 155 requests or so, 68 instructions a request, in one
+    /// `core/tracing` profile on the EPYC host; callgrind, thirteenth session). A vector is
+    /// trimmed rather than freed: a quiet thread keeps room for twice what it held lately,
+    /// and at least [`MAX_SPARE`] spans, so a thread gone idle (threads that exist by the
+    /// hundred, a blocking pool) ends with 100 KiB in each of its two vectors; a burst past
+    /// four batches keeps four batches. Trimmed before the locks are taken: a reallocation
+    /// is not done while a new thread waits to register.
     fn return_spares(&self, spares: &mut Vec<Vec<Finished>>, recent: &[usize]) {
         let most = 4 * self.shared.batch.max(MAX_SPARE);
-        let buffers = lock(&self.buffers);
-        for ((buffer, mut spare), &recent) in buffers.iter().zip(spares.drain(..)).zip(recent) {
+        for (spare, &recent) in spares.iter_mut().zip(recent) {
             spare.shrink_to(spare_room(spare.capacity(), recent, most));
+        }
+        let buffers = lock(&self.buffers);
+        for (buffer, spare) in buffers.iter().zip(spares.drain(..)) {
             let mut local = lock(&buffer.local);
             if local.spare.capacity() < spare.capacity() {
                 local.spare = spare;
@@ -516,7 +520,8 @@ impl SpanPipeline {
     }
 }
 
-/// The most spans a quiet buffer keeps room for between collections (400 bytes each).
+/// The room, in spans (400 bytes each), that a quiet buffer's vectors are trimmed to, and
+/// below which a vector is never trimmed (see [`SpanPipeline::return_spares`]).
 const MAX_SPARE: usize = 256;
 
 /// The `octopus_spans_*_total` counters as one Prometheus collector, so a scrape shows the
@@ -1069,6 +1074,41 @@ mod tests {
         assert_eq!(grown_after_warm_up, []);
         let exported: usize = exporting.exporter.0.iter().map(Vec::len).sum();
         assert_eq!(exported, 3130);
+    }
+
+    /// The other side of the same rule: a thread that was busy and then goes quiet gives its
+    /// room back within a few collections, in both vectors it alternates between, down to
+    /// [`MAX_SPARE`] spans each (idle threads by the hundred hold 100 KiB each, not a burst's
+    /// megabytes).
+    #[test]
+    fn a_thread_gone_quiet_keeps_at_most_max_spare_room_in_each_vector() {
+        let (pipeline, mut exporting) = recorded_pipeline(512);
+        let buffer = pipeline.register();
+        for round in 0..2 {
+            for i in 0..2000 {
+                buffer.push(sdk_span(format!("{round}.{i}")));
+            }
+            exporting.collect_and_export(false).unwrap();
+        }
+        let room = |buffer: &ThreadBuffer| {
+            let local = lock(&buffer.local);
+            (local.spans.capacity(), local.spare.capacity())
+        };
+        assert_eq!(room(&buffer), (2048, 2048), "busy: both vectors kept whole");
+        let mut rooms = Vec::new();
+        for _ in 0..8 {
+            exporting.collect_and_export(false).unwrap();
+            rooms.push(room(&buffer));
+        }
+        // What the thread held lately halves each collection (2 000, 1 000, 500, ...): busy
+        // while a quarter of 2 048 or more, then trimmed to twice that, then to MAX_SPARE.
+        assert_eq!(rooms.last(), Some(&(MAX_SPARE, MAX_SPARE)), "{rooms:?}");
+        assert!(
+            rooms
+                .windows(2)
+                .all(|w| w[1].0.max(w[1].1) <= w[0].0.max(w[0].1)),
+            "room only shrinks while quiet: {rooms:?}"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
-# Sourced by load.sh and ab-load.sh: starts a demo on a random loopback port.
+# Sourced by load.sh, ab-load.sh, profile-load.sh and thread-cpu.sh: starts a demo on a random
+# loopback port, and a Jaeger agent stand-in for its spans.
 #
 #   start_demo BINARY MODE [VARIABLE=value ...]    sets demo_port and demo_pid
+#   start_jaeger_sink PORT                          sets sink_pid
 #
 # MODE is OCTOPUS_INSTRUMENT's (on, off). A demo that does not answer /health on its port within
 # 5 s gets another port, up to three (an A/B run once got a demo that never answered: that run
@@ -23,4 +25,19 @@ start_demo() {
     done
     echo "$binary ($mode) did not answer /health on three ports" >&2
     return 1
+}
+
+# A Jaeger agent stand-in on 127.0.0.1:PORT that reads and drops datagrams, so exports cost what
+# they cost (the send, and the receive on this machine, as a real agent's would). In the
+# background; the caller stops it.
+start_jaeger_sink() {
+    python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.bind(('127.0.0.1', $1))
+while True:
+    s.recv(65536)
+" &
+    sink_pid=$!
 }

@@ -32,6 +32,9 @@ else
     binary="$root/target/release/$demo"
 fi
 
+# shellcheck source=demo.sh
+source "$root/benches/scripts/demo.sh"
+
 # Where spans go: LOAD_EXPORTER=jaeger (default) or otlp. Either way a sink on loopback
 # receives and drops them, so exports cost what they cost.
 exporter=${LOAD_EXPORTER:-jaeger}
@@ -39,14 +42,7 @@ case $exporter in
     jaeger)
         # A Jaeger agent stand-in that reads and drops datagrams.
         sink_port=16831
-        python3 -c "
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-s.bind(('127.0.0.1', $sink_port))
-while True:
-    s.recv(65536)
-" &
+        start_jaeger_sink "$sink_port"
         exporter_env=(OTEL_TRACES_EXPORTER=jaeger OTEL_EXPORTER_JAEGER_AGENT_HOST=127.0.0.1
             OTEL_EXPORTER_JAEGER_AGENT_PORT=$sink_port)
         ;;
@@ -55,16 +51,13 @@ while True:
         sink_port=14317
         cargo build --release -q -p octopus-benches --bin otlp-sink --manifest-path "$root/Cargo.toml"
         "$root/target/release/otlp-sink" "127.0.0.1:$sink_port" 2>/dev/null &
+        sink_pid=$!
         exporter_env=(OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=grpc
             OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink_port)
         ;;
     *) echo "LOAD_EXPORTER must be jaeger or otlp, not '$exporter'" >&2; exit 2 ;;
 esac
-sink=$!
-trap 'kill $sink 2>/dev/null || true' EXIT
-
-# shellcheck source=demo.sh
-source "$root/benches/scripts/demo.sh"
+trap 'kill $sink_pid 2>/dev/null || true' EXIT
 
 run() { # mode → "requests/s p99_ms"
     local mode=$1 out

@@ -35,17 +35,9 @@ threads() {
 }
 
 sink_port=16832
-python3 -c "
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-s.bind(('127.0.0.1', $sink_port))
-while True:
-    s.recv(65536)
-" &
-sink=$!
-trap 'kill $sink 2>/dev/null || true' EXIT
-sink_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/$sink/stat; }
+start_jaeger_sink "$sink_port"
+trap 'kill $sink_pid 2>/dev/null || true' EXIT
+sink_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/$sink_pid/stat; }
 
 start_demo "$binary" "${OCTOPUS_INSTRUMENT:-on}" OTEL_TRACES_EXPORTER=jaeger OTEL_EXPORTER_JAEGER_AGENT_HOST=127.0.0.1 \
     OTEL_EXPORTER_JAEGER_AGENT_PORT=$sink_port "$@" || exit 1

@@ -35,7 +35,7 @@ run() { # binary mode → "requests/s µs-of-demo-CPU-per-request"
     out=$(wrk -t2 -c"$connections" -d"${seconds}s" "http://127.0.0.1:$demo_port/hello/bob")
     # The demo's own CPU time (user + system, start-up included), read before it stops: what
     # a request costs the server, apart from what the load generator on the same cores spends.
-    ticks=$(awk '{print $14 + $15}' "/proc/$demo_pid/stat")
+    ticks=$(cpu_ticks "/proc/$demo_pid/stat")
     kill -TERM "$demo_pid"; wait "$demo_pid" || true
     awk -v ticks="$ticks" -v hz="$ticks_per_second" '
         / requests in / {requests = $1}

@@ -3,6 +3,7 @@
 #
 #   start_demo BINARY MODE [VARIABLE=value ...]    sets demo_port and demo_pid
 #   start_jaeger_sink PORT                          sets sink_pid
+#   cpu_ticks /proc/PID[/task/TID]/stat             prints user + system time, in clock ticks
 #
 # MODE is OCTOPUS_INSTRUMENT's (on, off). A demo that does not answer /health on its port within
 # 5 s gets another port, up to three (an A/B run once got a demo that never answered: that run
@@ -29,7 +30,7 @@ start_demo() {
 
 # A Jaeger agent stand-in on 127.0.0.1:PORT that reads and drops datagrams, so exports cost what
 # they cost (the send, and the receive on this machine, as a real agent's would). In the
-# background; the caller stops it.
+# background, bound when this returns; the caller stops it.
 start_jaeger_sink() {
     python3 -c "
 import socket
@@ -40,4 +41,20 @@ while True:
     s.recv(65536)
 " &
     sink_pid=$!
+    # Bound before it returns, so that its start-up is over before anyone reads its CPU time.
+    local port_hex
+    port_hex=$(printf '%04X' "$1")
+    for _ in $(seq 50); do
+        grep -q ":$port_hex " /proc/net/udp && return 0
+        sleep 0.1
+    done
+    echo "the Jaeger agent stand-in did not bind 127.0.0.1:$1" >&2
+    return 1
+}
+
+# A process's or thread's CPU time so far (user + system, in clock ticks) from its stat file.
+# The fields are counted after the parenthesised name, which may itself hold spaces
+# (utime and stime are the 14th and 15th fields of the whole line).
+cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$1"
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Where a demo's CPU goes under load, thread by thread: runs it instrumented under
-# `wrk -t2 -c64` for the given seconds, reads each of its threads' user + system time from
+# Where a demo's CPU goes under load, thread by thread: runs it (instrumented, unless
+# OCTOPUS_INSTRUMENT=off is in the environment) under `wrk -t2 -c64` for the given seconds, reads each of its threads' user + system time from
 # /proc before and after, and prints each thread's CPU a request (ns), grouped by thread name.
 # Splits an always-on traced request's cost between the request threads (tokio or actix
 # workers: the record, the hand-over) and the export thread (`octopus-spans`: conversion,
@@ -24,33 +24,31 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; e
 # shellcheck source=demo.sh
 source "$(dirname "$0")/demo.sh"
 
-# Each thread's "name ticks" (utime + stime in clock ticks), one a line.
+# Each thread's "tid name ticks", one a line.
 threads() {
     local task
     for task in /proc/"$demo_pid"/task/*; do
-        # Fields after the parenthesised name: state is 3, utime 14, stime 15.
-        awk -v name="$(cat "$task/comm")" -v tid="${task##*/}" \
-            '{ sub(/^.*\) /, ""); print tid, name, $12 + $13 }' "$task/stat"
+        echo "${task##*/} $(cat "$task/comm") $(cpu_ticks "$task/stat")"
     done
 }
 
 sink_port=16832
 start_jaeger_sink "$sink_port"
-trap 'kill $sink_pid 2>/dev/null || true' EXIT
-sink_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/$sink_pid/stat; }
+wrk_out=$(mktemp)
+trap 'kill $sink_pid 2>/dev/null || true; rm -f "$wrk_out"' EXIT
 
-start_demo "$binary" "${OCTOPUS_INSTRUMENT:-on}" OTEL_TRACES_EXPORTER=jaeger OTEL_EXPORTER_JAEGER_AGENT_HOST=127.0.0.1 \
-    OTEL_EXPORTER_JAEGER_AGENT_PORT=$sink_port "$@" || exit 1
-sink_before=$(sink_ticks)
+start_demo "$binary" "${OCTOPUS_INSTRUMENT:-on}" OTEL_TRACES_EXPORTER=jaeger \
+    OTEL_EXPORTER_JAEGER_AGENT_HOST=127.0.0.1 OTEL_EXPORTER_JAEGER_AGENT_PORT=$sink_port "$@" || exit 1
+sink_before=$(cpu_ticks "/proc/$sink_pid/stat")
 before=$(threads)
-wrk -t2 -c64 -d"${seconds}s" "http://127.0.0.1:$demo_port/hello/bob" >/tmp/thread-cpu.wrk.txt
+wrk -t2 -c64 -d"${seconds}s" "http://127.0.0.1:$demo_port/hello/bob" >"$wrk_out"
 after=$(threads)
-sink_after=$(sink_ticks)
+sink_after=$(cpu_ticks "/proc/$sink_pid/stat")
 kill -TERM "$demo_pid"
 wait "$demo_pid" || true
-requests=$(awk '/requests in/ { print $1 }' /tmp/thread-cpu.wrk.txt)
+requests=$(awk '/requests in/ { print $1 }' "$wrk_out")
 ticks=$(getconf CLK_TCK)
-echo "requests: $requests ($(awk '/Requests\/sec/ { print $2 }' /tmp/thread-cpu.wrk.txt) a second)"
+echo "requests: $requests ($(awk '/Requests\/sec/ { print $2 }' "$wrk_out") a second)"
 join <(sort <<<"$before") <(sort <<<"$after") | awk -v n="$requests" -v hz="$ticks" \
     -v sink=$((sink_after - sink_before)) '
     { used[$2] += $5 - $3 }

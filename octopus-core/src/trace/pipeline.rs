@@ -7,11 +7,15 @@
 //! shared atomic batch size, the bounded channel's own atomics, and (to count) a shared
 //! counter. Under load each of those writes moves a cache line between cores. Here:
 //!
-//! - a finished span (Octopus's server span record, or the `SpanData` of an SDK span a user
-//!   made) goes into the [`ThreadBuffer`] of the thread it ends on, found through a
-//!   thread-local list as the metrics cells are (`metrics/cells.rs`). The buffer's lock is
-//!   taken by that thread for every span and by the export thread once a collection, so it is
-//!   uncontended and its cache line stays with the worker's core between collections;
+//! - a finished span goes into a [`ThreadBuffer`], found through a thread-local list as the
+//!   metrics cells are (`metrics/cells.rs`): an SDK span a user made (its `SpanData`), the
+//!   buffer of the thread it ends on; Octopus's server span record, the buffer of the thread
+//!   its request started on (taken once at the start, so a request a work-stealing runtime
+//!   moved ends into its first thread's buffer). The buffer's lock is taken for every span
+//!   and by the export thread once a collection, so it is uncontended and its cache line stays
+//!   with the worker's core between collections; right after each push the thread claims the
+//!   next slot's cache lines for writing ([`claim_next_slot`]), so the next copy into memory
+//!   the export thread read last does not hold up the unlock;
 //! - the queue bound (`bsp_max_queue_size`) holds over all threads together: a thread takes
 //!   queue slots from a shared pool in chunks (one shared write per chunk, not per span) and
 //!   the export thread gives them back; no slot left → the span is dropped and counted, never
@@ -287,17 +291,27 @@ impl ThreadBuffer {
 #[inline(always)]
 fn claim_next_slot(spans: &Vec<Finished>) {
     #[cfg(target_arch = "x86_64")]
-    if spans.len() < spans.capacity() && prefetchw::supported() {
-        let slot = spans.as_ptr().wrapping_add(spans.len()) as usize;
-        let end = slot + size_of::<Finished>();
-        let mut line = slot & !(prefetchw::LINE - 1);
-        while line < end {
+    if prefetchw::supported() {
+        for line in next_slot_lines(spans) {
             prefetchw::line(line);
-            line += prefetchw::LINE;
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = spans;
+}
+
+/// The cache line size of every x86-64 core and of the common Arm ones.
+const LINE: usize = 64;
+
+/// The addresses of the cache lines that hold the vector's next slot, in order (eight at most
+/// for a 400-byte span); none when the vector is full, where the next push reallocates.
+#[inline(always)]
+fn next_slot_lines(spans: &Vec<Finished>) -> std::iter::StepBy<std::ops::Range<usize>> {
+    if spans.len() == spans.capacity() {
+        return (0..0).step_by(LINE);
+    }
+    let slot = spans.as_ptr().wrapping_add(spans.len()) as usize;
+    (slot & !(LINE - 1)..slot + size_of::<Finished>()).step_by(LINE)
 }
 
 /// `prefetchw`: a prefetch for writing, which takes a line in the state a store needs (a
@@ -308,9 +322,6 @@ fn claim_next_slot(spans: &Vec<Finished>) {
 mod prefetchw {
     use std::arch::x86_64::__cpuid;
     use std::sync::atomic::{AtomicU8, Ordering};
-
-    /// The cache line size of every x86-64 core.
-    pub(super) const LINE: usize = 64;
 
     /// 0 not asked yet, 1 no, 2 yes.
     static SUPPORTED: AtomicU8 = AtomicU8::new(0);
@@ -1023,16 +1034,32 @@ mod tests {
         assert_eq!(prefetchw::supported(), supported);
     }
 
-    /// Claiming the next slot reads nothing and changes nothing, whether the vector has room
-    /// or not (a full one, where the next slot would be past the allocation, is skipped).
+    /// The lines claimed are exactly those the next push writes: from the line holding the
+    /// slot's first byte to the one holding its last, none past them, none when the vector is
+    /// full; claiming changes nothing in the spans.
     #[test]
-    fn claiming_the_next_slot_leaves_the_spans_as_they_are() {
-        let mut spans = Vec::with_capacity(2);
-        claim_next_slot(&spans);
-        spans.push(sdk_span("a".into()));
-        claim_next_slot(&spans);
-        spans.push(sdk_span("b".into()));
+    fn the_lines_claimed_are_those_the_next_push_writes() {
+        let size = size_of::<Finished>();
+        let mut spans = Vec::with_capacity(3);
+        for pushed in 0..3 {
+            let slot = spans.as_ptr() as usize + pushed * size;
+            let lines: Vec<usize> = next_slot_lines(&spans).collect();
+            let expected: Vec<usize> = (slot / LINE..=(slot + size - 1) / LINE)
+                .map(|line| line * LINE)
+                .collect();
+            assert_eq!(
+                lines, expected,
+                "slot {pushed} of {size} bytes at {slot:#x}"
+            );
+            claim_next_slot(&spans);
+            spans.push(sdk_span(format!("span {pushed}")));
+        }
         assert_eq!(spans.len(), spans.capacity());
+        assert_eq!(
+            next_slot_lines(&spans).count(),
+            0,
+            "a full vector claims nothing"
+        );
         claim_next_slot(&spans);
         let names: Vec<_> = spans
             .iter()
@@ -1041,7 +1068,7 @@ mod tests {
                 Finished::Server(_) => unreachable!("only SDK spans were pushed"),
             })
             .collect();
-        assert_eq!(names, ["a", "b"]);
+        assert_eq!(names, ["span 0", "span 1", "span 2"]);
     }
 
     #[test]
